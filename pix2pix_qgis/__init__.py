@@ -1,0 +1,30 @@
+"""Pix2Pix for georeferenced rasters: paired-chip export, training and whole-raster translation.
+
+The engine never imports QGIS. Public API: :func:`export_chips` with :class:`ChipSpec`;
+errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
+``python -m pix2pix_qgis`` can report a missing dependency as a protocol error instead of
+dying in an import traceback, and so ``import pix2pix_qgis`` never pulls in torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "ChipSpec": "chips",
+    "export_chips": "export",
+    "Pix2PixError": "errors",
+    "Cancelled": "errors",
+    "Progress": "progress",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

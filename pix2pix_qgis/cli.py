@@ -1,0 +1,166 @@
+"""Command line: ``pix2pix-qgis <command> ...`` / ``python -m pix2pix_qgis <command> ...``.
+
+Exit codes: 0 success, 1 internal error (a bug: please report), 2 bad input
+(:class:`Pix2PixError`), 3 missing dependency (see ``bootstrap``; also ``doctor`` when a
+check fails), 130 cancelled.
+With ``--progress json`` stdout carries only protocol lines (``progress.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .bootstrap import EXIT_MISSING_DEPENDENCY
+from .errors import Cancelled, Pix2PixError
+from .progress import JsonLinesProgress, Progress, TerminalProgress
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _bands(text: str) -> tuple[int, ...]:
+    try:
+        bands = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bands must be comma-separated numbers like 1,2,3, not {text!r}") from None
+    if not bands:
+        raise argparse.ArgumentTypeError("give at least one band")
+    return bands
+
+
+def _fraction(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, not {text!r}") from None
+
+
+def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "export", parents=[common], help="export paired chips from two co-located rasters",
+        description="Export pixel-exact paired chips of INPUT (A, model input) and INPUT2 (B, target, "
+                    "resampled onto A's grid when needed) into OUTPUT, in Esri's Export Tiles layout plus chips.json.",
+    )
+    p.add_argument("input", metavar="INPUT", help="raster A, the model input")
+    p.add_argument("input2", metavar="INPUT2", help="raster B, the target")
+    p.add_argument("output", metavar="OUTPUT", help="folder to create (replaced only if it holds a previous export)")
+    p.add_argument("--tile-size", type=int, default=256, help="chip size in pixels (default 256)")
+    p.add_argument("--stride", type=int, default=128, help="step between chips in pixels (default 128: 50%% overlap)")
+    p.add_argument("--bands", type=_bands, help="bands of A to export, e.g. 1,2,3 (default all)")
+    p.add_argument("--bands2", type=_bands, help="bands of B to export (default all)")
+    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help="export only this area (in --extent-crs, default A's CRS)")
+    p.add_argument("--extent-crs", help="CRS of --extent, e.g. EPSG:4326")
+    p.add_argument("--mask", type=Path, help="GeoJSON polygons; only chips fully inside are exported")
+    p.add_argument("--max-nodata", type=_fraction, default=0.0, help="largest nodata fraction per chip (default 0)")
+    p.add_argument("--validation", type=_fraction, default=0.1,
+                   help="held-out fraction, split spatially by blocks (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+    p.add_argument("--resampling", choices=["bilinear", "nearest", "cubic"], default="bilinear",
+                   help="how B is resampled onto A's grid when they differ (default bilinear; "
+                        "nearest for categorical data)")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from .chips import ChipSpec
+    from .export import export_chips
+
+    spec = ChipSpec(
+        tile_size=args.tile_size, stride=args.stride, bands_a=args.bands, bands_b=args.bands2,
+        extent=tuple(args.extent) if args.extent else None, extent_crs=args.extent_crs, mask=args.mask,
+        max_nodata=args.max_nodata, validation=args.validation, seed=args.seed, resampling=args.resampling,
+    )
+    return export_chips(args.input, args.input2, args.output, spec, progress)
+
+
+def _add_doctor(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser("doctor", parents=[common], help="report versions, CUDA and devices of this interpreter")
+    p.set_defaults(handler=_run_doctor)
+
+
+def _run_doctor(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from .doctor import diagnose
+
+    report = diagnose()
+    for problem in report["problems"]:
+        progress.warning(problem)
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pix2pix-qgis", description="Pix2Pix for georeferenced rasters.")
+    parser.add_argument("--version", action="version", version=f"pix2pix-qgis {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--progress", choices=["auto", "json", "bar", "none"], default="auto",
+                        help="json: one JSON object per line on stdout (for programs); bar: progress bar on "
+                             "stderr; auto (default): bar in a terminal, plain lines otherwise")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_export(commands, common)
+    _add_doctor(commands, common)
+    return parser
+
+
+def _install_cancel_handlers(event: threading.Event) -> None:
+    """SIGTERM (the provider's cancel) and SIGINT request a cooperative stop."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        event.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    width = max(len(k) for k in result) if result else 0
+    for key, value in result.items():
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        print(f"{key:<{width}}  {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cancel = threading.Event()
+    _install_cancel_handlers(cancel)
+    json_mode = args.progress == "json"
+    if json_mode:
+        progress: Progress = JsonLinesProgress(sys.stdout, cancel)
+    elif args.progress == "none":
+        progress = Progress(None, cancel)
+    else:
+        progress = TerminalProgress(sys.stderr, cancel)
+
+    def fail(kind: str, message: str, code: int) -> int:
+        if json_mode:
+            progress.emit({"type": "error", "kind": kind, "message": message})
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        return code
+
+    handler: Callable[[argparse.Namespace, Progress], dict[str, Any]] = args.handler
+    try:
+        result = handler(args, progress)
+    except Pix2PixError as exc:
+        return fail("bad_input", str(exc), EXIT_BAD_INPUT)
+    except ModuleNotFoundError:
+        raise  # bootstrap.run reports it with the fix
+    except (Cancelled, KeyboardInterrupt):
+        return fail("cancelled", "Cancelled; nothing was written at the output path.", EXIT_CANCELLED)
+    except Exception as exc:  # a bug: keep the traceback for the report
+        traceback.print_exc(file=sys.stderr)
+        return fail("internal", f"Internal error ({type(exc).__name__}: {exc}). Please report it with the log.",
+                    EXIT_INTERNAL)
+    if json_mode:
+        progress.emit({"type": "result", "result": result})
+    else:
+        _print_result(result)
+    return EXIT_MISSING_DEPENDENCY if result.get("ok") is False else EXIT_OK

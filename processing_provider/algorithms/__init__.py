@@ -1,0 +1,1 @@
+"""One module per algorithm; each is thin: declare parameters, read them, run the engine."""

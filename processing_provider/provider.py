@@ -1,0 +1,67 @@
+"""The "Pix2Pix" Processing provider (id ``pix2pix``) and its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .algorithms.export_chips import ExportChipsAlgorithm
+from .interpreter import SETTING_KEY
+
+ICON = Path(__file__).resolve().parent.parent / "icon.svg"
+
+
+def _version() -> str:
+    metadata = Path(__file__).resolve().parent.parent / "metadata.txt"
+    for line in metadata.read_text(encoding="utf-8").splitlines():
+        if line.startswith("version="):
+            return line.split("=", 1)[1].strip()
+    return ""
+
+
+class Pix2PixProvider(QgsProcessingProvider):
+    def id(self) -> str:
+        return "pix2pix"
+
+    def name(self) -> str:
+        return "Pix2Pix"
+
+    def longName(self) -> str:
+        return f"Pix2Pix image translation ({_version()})"
+
+    def versionInfo(self) -> str:
+        return _version()
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def svgIconPath(self) -> str:
+        return str(ICON)
+
+    def load(self) -> bool:
+        try:
+            from processing.core.ProcessingConfig import ProcessingConfig, Setting
+        except ImportError:  # no Processing framework (qgis_process --no-python): no settings page
+            pass
+        else:
+            ProcessingConfig.settingIcons[self.name()] = self.icon()
+            ProcessingConfig.addSetting(Setting(
+                self.name(), SETTING_KEY,
+                "Python interpreter for the engine (empty: PIX2PIX_PYTHON, the managed environment, or python3)",
+                "", valuetype=Setting.FILE,
+            ))
+            ProcessingConfig.readSettings()
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self) -> None:
+        try:
+            from processing.core.ProcessingConfig import ProcessingConfig
+        except ImportError:
+            return
+        ProcessingConfig.removeSetting(SETTING_KEY)
+
+    def loadAlgorithms(self) -> None:
+        self.addAlgorithm(ExportChipsAlgorithm())

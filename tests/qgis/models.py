@@ -1,0 +1,54 @@
+"""Graphical models (.model3) built with the QGIS API, as the Model Designer would save them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _source(kind: str, value: Any) -> Any:
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    return Source.fromModelParameter(value) if kind == "param" else Source.fromStaticValue(value)
+
+
+def child_algorithm(algorithm_id: str, child_id: str, sources: dict[str, tuple[str, Any]],
+                    outputs: dict[str, str]) -> Any:
+    """A model step: parameter sources ("param", name) or ("static", value); outputs child → model name."""
+    from qgis.core import QgsProcessingModelChildAlgorithm, QgsProcessingModelOutput
+
+    child = QgsProcessingModelChildAlgorithm(algorithm_id)
+    child.setChildId(child_id)
+    for name, (kind, value) in sources.items():
+        child.addParameterSources(name, [_source(kind, value)])
+    model_outputs = {}
+    for child_output, model_name in outputs.items():
+        output = QgsProcessingModelOutput(model_name, model_name)
+        output.setChildId(child_id)
+        output.setChildOutputName(child_output)
+        model_outputs[model_name] = output
+    child.setModelOutputs(model_outputs)
+    return child
+
+
+def export_model(path: Path) -> Path:
+    """relief + imagery → pix2pix:exportchips → chips folder (model output 'chips')."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("export_chips_model", "pix2pix tests")
+    for name in ("relief", "imagery"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name), QgsProcessingModelParameter(name))
+    model.addChildAlgorithm(child_algorithm(
+        "pix2pix:exportchips", "export",
+        {"INPUT": ("param", "relief"), "INPUT2": ("param", "imagery"), "TILE_SIZE": ("static", 64),
+         "STRIDE": ("static", 64), "VALIDATION": ("static", 0.2)},
+        {"OUTPUT": "chips"},
+    ))
+    model.updateDestinationParameters()
+    if not model.toFile(str(path)):
+        raise RuntimeError(f"could not save {path}")
+    return path

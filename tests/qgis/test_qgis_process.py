@@ -1,0 +1,83 @@
+"""The plugin installed from the built zip into an isolated profile, driven by qgis_process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from .conftest import ENGINE_PYTHON, QGIS_PROCESS, REPO, read_raster
+from .models import export_model
+
+
+@pytest.fixture(scope="session")
+def qgis_process_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Build dist zip, unzip it as a user would, enable the plugin in a fresh profile."""
+    root = tmp_path_factory.mktemp("qgis_process")
+    archive = root / "pix2pix_toolbox.zip"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "build_plugin.py"), str(archive)], check=True,
+                   capture_output=True)
+    plugins = root / "plugins"
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(plugins)
+    env = {**os.environ, "QGIS_PLUGINPATH": str(plugins), "QGIS_CUSTOM_CONFIG_PATH": str(root / "profile"),
+           "QT_QPA_PLATFORM": "offscreen", "PIX2PIX_PYTHON": ENGINE_PYTHON}
+    enabled = subprocess.run([QGIS_PROCESS, "plugins", "enable", "pix2pix_toolbox"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    return env
+
+
+def qgis_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_plugin_from_zip_is_listed_with_its_algorithm_and_help(qgis_process_env):
+    listing = qgis_process(qgis_process_env, "list")
+    assert "pix2pix:exportchips" in listing.stdout
+    help_text = qgis_process(qgis_process_env, "help", "pix2pix:exportchips").stdout
+    for parameter in ("INPUT", "INPUT2", "TILE_SIZE", "STRIDE", "OUTPUT", "BANDS", "BANDS2", "EXTENT", "MASK",
+                      "MAX_NODATA", "VALIDATION", "SEED", "RESAMPLING"):
+        assert f"\n{parameter}:" in help_text
+    assert "Esri's Export Tiles layout" in help_text and "held out" in help_text
+
+
+def test_qgis_process_runs_the_export(qgis_process_env, make_raster, tmp_path, rng):
+    a = rng.integers(0, 255, (3, 128, 128)).astype("uint8")
+    path = make_raster("a b;$(x) ü.tif", a)  # a hostile but legal file name travels intact, no shell
+    run = qgis_process(qgis_process_env, "--json", "run", "pix2pix:exportchips", "--",
+                       f"INPUT={path}", f"INPUT2={path}", "TILE_SIZE=64", "STRIDE=64", "VALIDATION=0",
+                       f"OUTPUT={tmp_path / 'chips'}")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    results = json.loads(run.stdout)["results"]
+    assert results["CHIP_COUNT"] == 4 and results["OUTPUT"] == str(tmp_path / "chips")
+    chip, transform, _ = read_raster(tmp_path / "chips" / "images" / "000000003.tif")
+    np.testing.assert_array_equal(chip, a[:, 64:, 64:])
+    assert transform == (500_640.0, 10.0, 0.0, 4_999_360.0, 0.0, -10.0)
+
+
+def test_qgis_process_reports_engine_errors_and_leaves_nothing(qgis_process_env, make_raster, tmp_path):
+    path = make_raster("a.tif", np.ones((1, 64, 64), dtype="uint8"))
+    run = qgis_process(qgis_process_env, "run", "pix2pix:exportchips", "--", f"INPUT={path}", f"INPUT2={path}",
+                       "TILE_SIZE=128", f"OUTPUT={tmp_path / 'chips'}")
+    assert run.returncode != 0
+    assert "Tile size 128 px is larger than the area to export (64×64 px" in run.stdout + run.stderr
+    assert not (tmp_path / "chips").exists()
+
+
+def test_model3_wrapping_the_export_runs_in_qgis_process(qgis_app, qgis_process_env, make_raster, tmp_path, rng):
+    model = export_model(tmp_path / "export.model3")
+    a = rng.integers(0, 255, (1, 256, 256)).astype("uint8")
+    b = rng.integers(0, 255, (3, 256, 256)).astype("uint8")
+    run = qgis_process(qgis_process_env, "--json", "run", str(model), "--",
+                       f"relief={make_raster('relief.tif', a)}", f"imagery={make_raster('imagery.tif', b)}",
+                       f"export:chips={tmp_path / 'chips'}")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    manifest = json.loads((tmp_path / "chips" / "chips.json").read_text())
+    assert len(manifest["chips"]) == 16 - manifest["counts"]["dropped_split_buffer"]
+    assert manifest["counts"]["validation"] > 0 and manifest["tile_size"] == 64
