@@ -9,7 +9,8 @@ chips → ``chips.json`` and the Esri side files → rename the staging folder i
 from __future__ import annotations
 
 import datetime as _dt
-from collections import defaultdict
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def export_chips(
     spec = spec or ChipSpec()
     progress = progress or Progress()
     with ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True))  # chip masks inside the .tif
         a = stack.enter_context(open_raster(input_a, "input (A)"))
         b = stack.enter_context(open_raster(input_b, "target (B)"))
         bands_a = select_bands(spec.bands_a, a.count, "input (A)")
@@ -78,7 +80,10 @@ def export_chips(
         progress.info(f"{len(origins)} candidate chips of {spec.tile_size} px at stride {spec.stride} px.")
         with staged_directory(Path(output), may_replace=is_chips_folder) as staging:
             writer = _ChipWriter(staging, grid, spec.tile_size, a, b_reader, bands_a, bands_b, len(origins), spec.seed)
-            skipped_nodata = _export_all(writer, a, b_reader, bands_a, bands_b, origins, spec, progress)
+            try:
+                skipped_nodata = _export_all(writer, a, b_reader, bands_a, bands_b, origins, spec, progress)
+            finally:
+                writer.close()
             if not writer.chips:
                 raise Pix2PixError(
                     f"All {len(origins)} candidate chips have more than {spec.max_nodata:.0%} nodata. "
@@ -196,7 +201,14 @@ def _segments(cols: list[int], tile: int, max_span: int) -> list[list[int]]:
 
 
 class _ChipWriter:
-    """Writes chip pairs as georeferenced GeoTIFFs and accumulates their statistics."""
+    """Writes chip pairs as georeferenced GeoTIFFs and accumulates their statistics.
+
+    GeoTIFF writes run on one background thread (GDAL releases the GIL while writing), so
+    they overlap with the next strip's reads and the statistics; at most ``IN_FLIGHT``
+    chips wait in memory, and the first write error is raised in the caller's thread.
+    """
+
+    IN_FLIGHT = 16
 
     def __init__(self, folder: Path, grid: Grid, tile: int, a: Any, b: Any,
                  bands_a: list[int], bands_b: list[int], expected: int, seed: int) -> None:
@@ -210,13 +222,28 @@ class _ChipWriter:
         self.stats_a = BandStatsAccumulator(len(bands_a), per_chip, rng)
         self.stats_b = BandStatsAccumulator(len(bands_b), per_chip, rng)
         self.chips: list[dict[str, Any]] = []
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chip-writer")
+        self._pending: deque[Future[None]] = deque()
+
+    def close(self) -> None:
+        """Wait for every queued write (raising the first failure) and stop the thread."""
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, *args: Any) -> None:
+        while len(self._pending) >= self.IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write_tif, *args))
 
     def write(self, row: int, col: int, data_a: np.ndarray, valid_a: np.ndarray, data_b: np.ndarray,
               valid_b: np.ndarray, both: np.ndarray, nodata_fraction: float) -> None:
         name = f"{len(self.chips):09d}.tif"
         transform = window_transform(Window(col, row, self.tile, self.tile), self.grid.transform)
-        self._write_tif(self.folder_a / name, data_a, valid_a, self.nodata_a, transform)
-        self._write_tif(self.folder_b / name, data_b, valid_b, self.nodata_b, transform)
+        self._submit(self.folder_a / name, data_a.copy(), valid_a.copy(), self.nodata_a, transform)
+        self._submit(self.folder_b / name, data_b.copy(), valid_b.copy(), self.nodata_b, transform)
         self.stats_a.add(data_a, both)
         self.stats_b.add(data_b, both)
         self.chips.append({"name": name, "row_off": row, "col_off": col,
@@ -230,7 +257,7 @@ class _ChipWriter:
         if data.shape[0] != 3:
             # Else GDAL calls a 4th byte band (say near-infrared) alpha and masks pixels with it.
             profile["photometric"] = "MINISBLACK"
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as dst:
+        with rasterio.open(path, "w", **profile) as dst:
             dst.write(data)
             if nodata is None and not valid.all():
                 dst.write_mask(valid.astype(np.uint8) * 255)

@@ -28,33 +28,26 @@ class BandStatsAccumulator:
 
     def add(self, data: np.ndarray, valid: np.ndarray) -> None:
         """Record one chip: ``data`` is (bands, H, W), ``valid`` is (H, W) bool."""
-        count = np.zeros(self.bands)
-        mean = np.zeros(self.bands)
-        m2 = np.zeros(self.bands)
-        low = np.full(self.bands, np.inf)
-        high = np.full(self.bands, -np.inf)
-        sample: list[np.ndarray] = []
-        n_valid = int(valid.sum())
-        pick = None
-        if n_valid:
-            take = min(self.sample_per_chip, n_valid)
-            pick = self.rng.choice(n_valid, size=take, replace=False) if take < n_valid else slice(None)
-        for band in range(self.bands):
-            values = data[band][valid].astype(np.float64)
-            if values.size:
-                count[band] = values.size
-                mean[band] = values.mean()
-                m2[band] = ((values - mean[band]) ** 2).sum()
-                low[band], high[band] = values.min(), values.max()
-                sample.append(values[pick].astype(np.float32))
-            else:
-                sample.append(np.empty(0, np.float32))
-        self.counts.append(count)
+        flat = data.reshape(self.bands, -1)
+        if not valid.all():
+            flat = flat[:, valid.ravel()]
+        n = flat.shape[1]
+        if n == 0:
+            self.counts.append(np.zeros(self.bands))
+            for store, fill in ((self.means, 0.0), (self.m2s, 0.0), (self.mins, np.inf), (self.maxs, -np.inf)):
+                store.append(np.full(self.bands, fill))
+            self.samples.append([np.empty(0, np.float32)] * self.bands)
+            return
+        mean = flat.mean(axis=1, dtype=np.float64)
+        centred = flat - mean[:, None]
+        self.counts.append(np.full(self.bands, float(n)))
         self.means.append(mean)
-        self.m2s.append(m2)
-        self.mins.append(low)
-        self.maxs.append(high)
-        self.samples.append(sample)
+        self.m2s.append(np.einsum("ij,ij->i", centred, centred))
+        self.mins.append(flat.min(axis=1).astype(np.float64))
+        self.maxs.append(flat.max(axis=1).astype(np.float64))
+        take = min(self.sample_per_chip, n)
+        picked = flat[:, self.rng.choice(n, size=take, replace=False)] if take < n else flat
+        self.samples.append(list(picked.astype(np.float32)))
 
     def summarize(self, chips: list[int]) -> list[dict[str, float | int | None]]:
         """Statistics per band over the given chip indices (empty bands report None)."""
