@@ -46,12 +46,13 @@ def io_floor(paths: tuple[Path, Path], chips: int, tile: int, workdir: Path) -> 
 
 def peak_rss_mib(size: int, tile: int, stride: int) -> float:
     """Peak resident memory of a fresh process exporting the size×size pair."""
+    here = str(Path(__file__).resolve().parent)
     script = (
-        "import resource, sys, tempfile, pathlib; sys.path.insert(0, %r); from common import upsampled_pair; "
-        "from pix2pix_qgis import ChipSpec, export_chips; p = upsampled_pair(%d); "
-        "t = tempfile.mkdtemp(dir=p[0].parent); export_chips(*p, pathlib.Path(t) / 'c', ChipSpec(%d, %d)); "
+        f"import resource, sys, tempfile, pathlib; sys.path.insert(0, {here!r}); from common import upsampled_pair; "
+        f"from pix2pix_qgis import ChipSpec, export_chips; p = upsampled_pair({size}); "
+        f"t = tempfile.mkdtemp(dir=p[0].parent); export_chips(*p, pathlib.Path(t) / 'c', ChipSpec({tile}, {stride})); "
         "import shutil; shutil.rmtree(t); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    ) % (str(Path(__file__).resolve().parent), size, tile, stride)
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     return int(out.split()[-1]) / 1024
 
