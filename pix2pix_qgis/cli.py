@@ -20,6 +20,7 @@ from typing import Any
 
 from . import __version__
 from .bootstrap import EXIT_MISSING_DEPENDENCY
+from .cli_train import add_train_parser
 from .errors import Cancelled, Pix2PixError
 from .progress import JsonLinesProgress, Progress, TerminalProgress
 
@@ -82,6 +83,80 @@ def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     return export_chips(args.input, args.input2, args.output, spec, progress)
 
 
+def _add_translate(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "translate", parents=[common], help="translate a whole raster with a .p2p model",
+        description="Translate INPUT with MODEL into OUTPUT, a GeoTIFF on INPUT's grid (or the --extent window) "
+                    "in the target's units, blending overlapping tiles so no seams show.",
+    )
+    p.add_argument("input", metavar="INPUT", help="raster to translate (like the training input A)")
+    p.add_argument("model", metavar="MODEL", help="model package (.p2p) from 'train'")
+    p.add_argument("output", metavar="OUTPUT", help="GeoTIFF to write (replaced only on success)")
+    p.add_argument("--tile-size", type=int, help="tile size in pixels (default: the model's chip size)")
+    p.add_argument("--overlap", type=int, help="overlap between tiles in pixels (default: a quarter tile)")
+    p.add_argument("--margin", type=int, help="pixels discarded at each tile's inner edge (default: overlap/4)")
+    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    p.add_argument("--bands", type=_bands, help="bands of INPUT to feed the model (default: as in training)")
+    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help="translate only this area (in --extent-crs, default the raster's CRS)")
+    p.add_argument("--extent-crs", help="CRS of --extent, e.g. EPSG:4326")
+    p.add_argument("--blend", choices=["hann", "crop"], default="hann",
+                   help="hann: cross-fade overlaps (default); crop: hard cut mid-overlap")
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8× slower, smoother)")
+    p.add_argument("--dtype", help="output data type (default: the training target's)")
+    p.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
+    p.add_argument("--co", action="append", metavar="KEY=VALUE", help="GDAL creation option (repeatable)")
+    p.set_defaults(handler=_run_translate)
+
+
+def _run_translate(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from .translate import TranslateSpec, parse_creation_options, translate_raster
+
+    spec = TranslateSpec(
+        tile_size=args.tile_size, overlap=args.overlap, margin=args.margin, batch_size=args.batch_size,
+        device=args.device, bands=args.bands, extent=tuple(args.extent) if args.extent else None,
+        extent_crs=args.extent_crs, blend=args.blend, tta=args.tta, dtype=args.dtype, cog=args.cog,
+        creation_options=parse_creation_options(args.co),
+    )
+    return translate_raster(args.input, args.model, args.output, spec, progress)
+
+
+def _add_evaluate(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = commands.add_parser(
+        "evaluate", parents=[common], help="compare a translated raster with a reference",
+        description="Per-band and overall MAE, RMSE, bias, PSNR, SSIM and R² of PREDICTION against REFERENCE "
+                    "(same CRS and cell size, aligned), over pixels valid in both.",
+    )
+    p.add_argument("prediction", metavar="PREDICTION")
+    p.add_argument("reference", metavar="REFERENCE")
+    p.add_argument("--mask", type=Path, help="GeoJSON polygons: evaluate only inside them")
+    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
+    p.add_argument("--extent-crs", help="CRS of --extent")
+    p.add_argument("--data-range", type=float, nargs="+",
+                   help="PSNR/SSIM data range: one value, or one per band (default: 255 for 8-bit, "
+                        "else the reference's valid max − min)")
+    p.add_argument("--error-raster", help="write |prediction − reference| per band as a float32 GeoTIFF")
+    p.add_argument("--report", help="write the metrics as JSON")
+    p.add_argument("--html", help="write the metrics as an HTML report")
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from .evaluate import evaluate_rasters
+
+    result = evaluate_rasters(
+        args.prediction, args.reference, mask=args.mask, extent=tuple(args.extent) if args.extent else None,
+        extent_crs=args.extent_crs, data_range=args.data_range, error_raster=args.error_raster,
+        report=args.report, progress=progress,
+    )
+    if args.html:
+        from .report import evaluation_report, write_html
+
+        result["html"] = write_html(args.html, evaluation_report(result))
+    return result
+
+
 def _add_doctor(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = commands.add_parser("doctor", parents=[common], help="report versions, CUDA and devices of this interpreter")
     p.set_defaults(handler=_run_doctor)
@@ -105,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "stderr; auto (default): bar in a terminal, plain lines otherwise")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_export(commands, common)
+    add_train_parser(commands, common)
+    _add_translate(commands, common)
+    _add_evaluate(commands, common)
     _add_doctor(commands, common)
     return parser
 

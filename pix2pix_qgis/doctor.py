@@ -9,7 +9,7 @@ from typing import Any
 
 from . import __version__
 
-REQUIRED = ("numpy", "rasterio", "shapely", "torch", "safetensors")
+REQUIRED = ("numpy", "rasterio", "shapely", "torch", "safetensors", "PIL")
 
 
 def _version(module: str) -> str | None:

@@ -2,7 +2,7 @@
 
 No shell is involved (arguments go to the OS as a list, so names with spaces, quotes, ``;``
 or ``$()`` are just names). Cancel sends SIGTERM, which the engine turns into a clean stop
-that removes its staging output; after 1.5 s it is killed and its staging outputs are
+that removes its staging output; after a grace period (1.5 s by default) it is killed and its staging outputs are
 removed here (``.<name>.partial-<pid>``, the engine's naming rule in ``outputs.py``).
 """
 
@@ -52,10 +52,12 @@ def _remove_partials(outputs: list[str], pid: int) -> None:
 class EngineRun:
     """One engine invocation; ``run()`` returns the engine's result dict or raises."""
 
-    def __init__(self, command: list[str], feedback: QgsProcessingFeedback, outputs: list[str] | None = None):
+    def __init__(self, command: list[str], feedback: QgsProcessingFeedback, outputs: list[str] | None = None,
+                 grace_seconds: float = TERMINATE_GRACE_S):
         self.command = command
         self.feedback = feedback or QgsProcessingFeedback()
         self.outputs = outputs or []
+        self.grace_seconds = grace_seconds
         self.python, self.python_source = resolve_python()
 
     def _start(self) -> subprocess.Popen:
@@ -173,7 +175,7 @@ class EngineRun:
     def _cancel(self, process: subprocess.Popen) -> None:
         if process.poll() is None:
             process.terminate()
-            deadline = time.monotonic() + TERMINATE_GRACE_S
+            deadline = time.monotonic() + self.grace_seconds
             while process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             if process.poll() is None:
@@ -183,6 +185,11 @@ class EngineRun:
         raise QgsProcessingException("Cancelled by the user; no output was written.")
 
 
-def run_engine(command: list[str], feedback: QgsProcessingFeedback, outputs: list[str] | None = None) -> dict:
-    """Run ``python -m pix2pix_qgis <command> --progress json``; return its result dict."""
-    return EngineRun(command, feedback, outputs).run()
+def run_engine(command: list[str], feedback: QgsProcessingFeedback, outputs: list[str] | None = None,
+               grace_seconds: float = TERMINATE_GRACE_S) -> dict:
+    """Run ``python -m pix2pix_qgis <command> --progress json``; return its result dict.
+
+    ``grace_seconds``: how long a cancelled engine may take to stop cleanly before it is
+    killed (training uses more, to finish its step and save the checkpoint).
+    """
+    return EngineRun(command, feedback, outputs, grace_seconds).run()

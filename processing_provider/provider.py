@@ -7,7 +7,10 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .algorithms.evaluate import EvaluateAlgorithm
 from .algorithms.export_chips import ExportChipsAlgorithm
+from .algorithms.train import TrainAlgorithm
+from .algorithms.translate import TranslateAlgorithm
 from .interpreter import SETTING_KEY
 
 ICON = Path(__file__).resolve().parent.parent / "icon.svg"
@@ -64,4 +67,11 @@ class Pix2PixProvider(QgsProcessingProvider):
         ProcessingConfig.removeSetting(SETTING_KEY)
 
     def loadAlgorithms(self) -> None:
-        self.addAlgorithm(ExportChipsAlgorithm())
+        for algorithm in (ExportChipsAlgorithm, TrainAlgorithm, TranslateAlgorithm, EvaluateAlgorithm):
+            self.addAlgorithm(algorithm())
+
+    def defaultRasterFileExtension(self) -> str:
+        return "tif"
+
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:
+        return ["tif"]  # the engine writes GeoTIFF (or COG) only

@@ -113,3 +113,25 @@ def test_numpy_arrays_in_results_are_serialised():
     sink = Sink()
     JsonLinesProgress(sink).emit({"type": "result", "result": {"n": np.int64(3), "x": np.float32(0.5)}})
     assert json.loads(sink.text) == {"type": "result", "result": {"n": 3, "x": 0.5}}
+
+
+def test_translate_and_evaluate_commands_report_results(tmp_path, rng):
+    from .conftest import write_raster
+    from .models import write_model
+
+    model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
+    source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 70, 50), dtype="uint8"))
+    proc = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"), "--overlap", "8",
+                   "--batch-size", "2", "--device", "cpu", "--progress", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = events(proc.stdout)[-1]["result"]
+    assert (result["width"], result["height"], result["device"]) == (50, 70, "cpu")
+    proc = run_cli("evaluate", str(tmp_path / "out.tif"), str(source), "--report", str(tmp_path / "m.json"),
+                   "--html", str(tmp_path / "m.html"), "--progress", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = events(proc.stdout)[-1]["result"]
+    assert result["pixels"] == 70 * 50 and Path(result["html"]).is_file()
+    assert json.loads((tmp_path / "m.json").read_text())["mae"] == result["mae"]
+    bad = run_cli("translate", str(source), str(model), str(tmp_path / "x.tif"), "--tile-size", "20",
+                  "--progress", "json")
+    assert bad.returncode == 2 and "multiples of 2^3 = 8 px" in events(bad.stdout)[-1]["message"]

@@ -52,3 +52,47 @@ def export_model(path: Path) -> Path:
     if not model.toFile(str(path)):
         raise RuntimeError(f"could not save {path}")
     return path
+
+
+def _child_output(child_id: str, output: str) -> Any:
+    from qgis.core import QgsProcessingModelChildParameterSource as Source
+
+    return Source.fromChildOutput(child_id, output)
+
+
+def pipeline_model(path: Path) -> Path:
+    """relief + imagery → export → train → translate (relief) → evaluate against imagery."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("pix2pix_pipeline", "pix2pix tests")
+    for name in ("relief", "imagery"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name), QgsProcessingModelParameter(name))
+    model.addChildAlgorithm(child_algorithm(
+        "pix2pix:exportchips", "export",
+        {"INPUT": ("param", "relief"), "INPUT2": ("param", "imagery"), "TILE_SIZE": ("static", 64),
+         "STRIDE": ("static", 64), "VALIDATION": ("static", 0.25)},
+        {},
+    ))
+    train = child_algorithm(
+        "pix2pix:train", "train",
+        {"EPOCHS": ("static", 1), "BATCH_SIZE": ("static", 8), "NGF": ("static", 8), "DEVICE": ("static", "cpu")},
+        {"OUTPUT_MODEL": "model"},
+    )
+    train.addParameterSources("CHIPS", [_child_output("export", "OUTPUT")])
+    model.addChildAlgorithm(train)
+    translate = child_algorithm("pix2pix:translate", "translate", {"INPUT": ("param", "relief")},
+                                {"OUTPUT": "translated"})
+    translate.addParameterSources("MODEL", [_child_output("train", "OUTPUT_MODEL")])
+    model.addChildAlgorithm(translate)
+    evaluate = child_algorithm("pix2pix:evaluate", "evaluate", {"REFERENCE": ("param", "imagery")},
+                               {"OUTPUT_REPORT": "metrics"})
+    evaluate.addParameterSources("PREDICTION", [_child_output("translate", "OUTPUT")])
+    model.addChildAlgorithm(evaluate)
+    model.updateDestinationParameters()
+    if not model.toFile(str(path)):
+        raise RuntimeError(f"could not save {path}")
+    return path

@@ -81,3 +81,21 @@ def test_model3_wrapping_the_export_runs_in_qgis_process(qgis_app, qgis_process_
     manifest = json.loads((tmp_path / "chips" / "chips.json").read_text())
     assert len(manifest["chips"]) == 16 - manifest["counts"]["dropped_split_buffer"]
     assert manifest["counts"]["validation"] > 0 and manifest["tile_size"] == 64
+
+
+def test_model3_chain_export_train_translate_evaluate(qgis_app, qgis_process_env, tmp_path):
+    from .models import pipeline_model
+
+    model = pipeline_model(tmp_path / "pipeline.model3")
+    subprocess.run([ENGINE_PYTHON, "-c", "from pix2pix_qgis.sample import make_sample_pair; "
+                    "from rasterio.windows import Window; "
+                    f"make_sample_pair({str(tmp_path)!r}, Window(3000, 600, 192, 192))"], check=True)
+    run = qgis_process(qgis_process_env, "--json", "run", str(model), "--",
+                       f"relief={tmp_path / 'relief.tif'}", f"imagery={tmp_path / 'imagery.tif'}",
+                       f"train:model={tmp_path / 'model.p2p'}", f"translate:translated={tmp_path / 'out.tif'}",
+                       f"evaluate:metrics={tmp_path / 'metrics.json'}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["pixels"] == 192 * 192 and metrics["mae"] > 0 and len(metrics["bands"]) == 3
+    translated, transform, _ = read_raster(tmp_path / "out.tif")
+    assert translated.shape == (3, 192, 192) and transform == read_raster(tmp_path / "relief.tif")[1]

@@ -1,0 +1,426 @@
+"""Translate a whole raster with a ``.p2p`` model: seamless tiles, bounded memory, exact grid.
+
+Data flow (one pass, top to bottom):
+
+    reader thread: strip of tile rows (input bands, validity)  ─┐
+    main thread:   normalise → fill nodata → batch → generator (eval, inference_mode)
+                   → weighted add into a float32 accumulator of the still-open rows
+    writer thread: finished rows, in whole output blocks, each block written once
+                   (values clipped to the output dtype; nodata or internal mask where
+                   the input was invalid)
+
+Memory holds one input strip, a (tile + block) × width accumulator and a batch: it does not
+depend on the raster's height and grows linearly with its width. The output has the
+input's CRS, transform (or the ``EXTENT`` window's), width and height, and is written under
+a temporary name that is renamed only on success.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import torch
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from .errors import Pix2PixError
+from .grid import Bounds, Grid, bounds_in, format_bounds, intersect, open_raster
+from .networks import check_chip_size
+from .outputs import staged_file
+from .package import input_normalization, load_model, output_normalization
+from .progress import Progress
+from .tiling import BLEND_MODES, TilePlan
+from .training import resolve_device
+
+OUTPUT_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+BLOCK = 256
+
+
+@dataclass(frozen=True)
+class TranslateSpec:
+    """Validated translation options (pixels unless stated)."""
+
+    tile_size: int | None = None  # default: the model's chip size
+    overlap: int | None = None  # default: a quarter of the tile
+    margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
+    batch_size: int = 4
+    device: str = "auto"
+    bands: tuple[int, ...] | None = None
+    extent: Bounds | None = None
+    extent_crs: str | None = None
+    blend: str = "hann"
+    tta: bool = False
+    dtype: str | None = None  # default: the target's dtype recorded in the model
+    cog: bool = False
+    creation_options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise Pix2PixError(f"BATCH_SIZE {self.batch_size} must be at least 1.")
+        if self.blend not in BLEND_MODES:
+            raise Pix2PixError(f"Blend mode '{self.blend}' is unknown; use one of {', '.join(BLEND_MODES)}.")
+        if self.dtype is not None and self.dtype not in OUTPUT_DTYPES:
+            raise Pix2PixError(f"Output dtype '{self.dtype}' is not supported; use one of {', '.join(OUTPUT_DTYPES)}.")
+        if self.tile_size is not None and self.tile_size < 8:
+            raise Pix2PixError(f"TILE_SIZE {self.tile_size} is too small.")
+
+
+def parse_creation_options(items: list[str] | None) -> dict[str, str]:
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Pix2PixError(f"Creation option '{item}' must look like KEY=VALUE, e.g. COMPRESS=ZSTD.")
+        options[key.strip().upper()] = value.strip()
+    return options
+
+
+def _input_bands(src: Any, metadata: dict[str, Any], requested: tuple[int, ...] | None) -> list[int]:
+    expected = int(metadata["architecture"]["generator"]["in_channels"])
+    trained = [int(b) for b in metadata["input"].get("bands") or []]
+    if requested:
+        bands = list(requested)
+    elif trained and len(trained) == expected and max(trained) <= src.count:
+        bands = trained
+    elif src.count == expected:
+        bands = list(range(1, expected + 1))
+    else:
+        raise Pix2PixError(
+            f"The model takes {expected} input band(s) (bands {trained} of its training raster) but the raster "
+            f"has {src.count}. Choose {expected} band(s) with BANDS (--bands)."
+        )
+    if len(bands) != expected:
+        raise Pix2PixError(f"The model takes {expected} input band(s) but {len(bands)} were selected ({bands}).")
+    bad = [b for b in bands if not 1 <= b <= src.count]
+    if bad:
+        raise Pix2PixError(f"The raster has {src.count} band(s); band(s) {bad} do not exist.")
+    return bands
+
+
+def _window(src: Any, spec: TranslateSpec) -> Window:
+    grid = Grid.of(src)
+    if spec.extent is None:
+        return Window(0, 0, src.width, src.height)
+    crs = rasterio.crs.CRS.from_user_input(spec.extent_crs) if spec.extent_crs else src.crs
+    extent = bounds_in(spec.extent, crs, src.crs)
+    if intersect(extent, grid.bounds) is None:
+        raise Pix2PixError(f"The extent {format_bounds(extent, src.crs)} does not meet the raster "
+                           f"{format_bounds(grid.bounds, src.crs)}. Choose an extent inside the raster.")
+    window = grid.window_of(extent)
+    if window.width < 1 or window.height < 1:
+        raise Pix2PixError("The extent covers no whole pixel of the raster.")
+    return window
+
+
+def _dtype_range(dtype: str) -> tuple[float, float]:
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    info = np.finfo(dtype)
+    return float(info.min), float(info.max)
+
+
+def _output_nodata(metadata: dict[str, Any], dtype: str) -> float | None:
+    nodata = metadata["output"].get("nodata")
+    if nodata is None:
+        return None
+    low, high = _dtype_range(dtype)
+    if np.isnan(nodata):
+        return nodata if np.issubdtype(np.dtype(dtype), np.floating) else None
+    return nodata if low <= nodata <= high else None
+
+
+def _dihedral(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
+    flip, turns = k >= 4, k % 4
+    if inverse:
+        x = torch.rot90(x, -turns, dims=(-2, -1))
+        return torch.flip(x, dims=(-1,)) if flip else x
+    x = torch.flip(x, dims=(-1,)) if flip else x
+    return torch.rot90(x, turns, dims=(-2, -1))
+
+
+@contextmanager
+def _onednn(enabled: bool) -> Iterator[None]:
+    """Switch oneDNN (mkldnn) kernels on or off for the block, restoring the previous state."""
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
+class _Model:
+    """The generator on its device: normalised (B, C, T, T) float32 → target units (B, C, T, T)."""
+
+    def __init__(self, generator: torch.nn.Module, metadata: dict[str, Any], device: torch.device, tta: bool,
+                 batch: int, tile: int) -> None:
+        self.generator, self.device, self.tta = generator, device, tta
+        self.output_norm = output_normalization(metadata)
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            self.generator = self.generator.to(memory_format=torch.channels_last)
+            channels = int(metadata["architecture"]["generator"]["in_channels"])
+            self.pinned = torch.empty((batch, channels, tile, tile), dtype=torch.float32).pin_memory()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        # On the CPU, oneDNN picks kernels by batch size, so a tile's output would change in the
+        # last bits with BATCH_SIZE. PyTorch's native kernels compute each sample alone: the same
+        # input gives the same output, bit for bit, whatever the batch (measured cost in BENCHMARKS.md).
+        with torch.inference_mode(), _onednn(enabled=self.cuda):
+            if self.cuda:
+                staging = self.pinned[: len(batch)]
+                staging.copy_(torch.from_numpy(batch))
+                x = staging.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            else:
+                x = torch.from_numpy(batch)
+            views = range(8) if self.tta else range(1)
+            total = None
+            for k in views:
+                with torch.autocast("cuda", dtype=torch.float16, enabled=self.cuda):
+                    y = self.generator(_dihedral(x, k)).float()
+                y = _dihedral(y, k, inverse=True)
+                total = y if total is None else total + y
+            out = self.output_norm.invert(total / len(views))
+            return out.cpu().numpy()
+
+
+def _read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [row, row + tile) of ``window`` (all columns): data and validity, reflect-padded to ≥ tile."""
+    height = min(tile, int(window.height) - row)
+    strip = Window(window.col_off, window.row_off + row, window.width, height)
+    data = src.read(bands, window=strip)
+    valid = np.all(src.read_masks(bands, window=strip) > 0, axis=0)
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= ~np.isnan(data).any(axis=0)
+    pad_rows, pad_cols = tile - height, max(0, tile - int(window.width))
+    if pad_rows or pad_cols:
+        mode = "reflect" if min(data.shape[1:]) > 1 else "edge"
+        data = np.pad(data, ((0, 0), (0, pad_rows), (0, pad_cols)), mode=mode)
+        valid = np.pad(valid, ((0, pad_rows), (0, pad_cols)), mode="constant", constant_values=False)
+    return data, valid
+
+
+class _Accumulator:
+    """Weighted sum of predictions for the rows not yet written, as a rolling buffer."""
+
+    def __init__(self, bands: int, rows: int, width: int) -> None:
+        self.sum = np.zeros((bands, rows, width), dtype=np.float32)
+        self.origin = 0  # output row of self.sum[:, 0]
+
+    def add(self, prediction: np.ndarray, weight: np.ndarray, row: int, col: int, height: int, width: int) -> None:
+        r = row - self.origin
+        self.sum[:, r:r + height, col:col + width] += prediction[:, :height, :width] * weight[:height, :width]
+
+    def take(self, rows: int) -> np.ndarray:
+        """Remove and return the first ``rows`` rows."""
+        done = self.sum[:, :rows].copy()
+        keep = self.sum.shape[1] - rows
+        self.sum[:, :keep] = self.sum[:, rows:]  # numpy buffers overlapping copies
+        self.sum[:, keep:] = 0
+        self.origin += rows
+        return done
+
+
+@dataclass
+class _Counters:
+    tiles: int = 0
+    skipped: int = 0
+    model_seconds: float = 0.0
+
+
+def translate_raster(
+    input_path: str | Path,
+    model_path: str | Path,
+    output_path: str | Path,
+    spec: TranslateSpec | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Translate ``input_path`` with the model at ``model_path`` into ``output_path`` (GeoTIFF/COG)."""
+    spec = spec or TranslateSpec()
+    progress = progress or Progress()
+    started = time.perf_counter()
+    device = resolve_device(spec.device)
+    generator, metadata = load_model(model_path, device)
+    depth = int(metadata["architecture"]["generator"]["depth"])
+    tile = spec.tile_size or int(metadata["chip_size"])
+    check_chip_size(tile, tile, depth)
+    overlap = tile // 4 if spec.overlap is None else spec.overlap
+    input_norm = input_normalization(metadata)
+    out_bands = int(metadata["architecture"]["generator"]["out_channels"])
+    dtype = spec.dtype or metadata["output"].get("dtype") or "float32"
+    nodata = _output_nodata(metadata, dtype)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_NUM_THREADS="ALL_CPUS"), \
+            open_raster(input_path, "input") as src:
+        bands = _input_bands(src, metadata, spec.bands)
+        window = _window(src, spec)
+        height, width = int(window.height), int(window.width)
+        plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
+        progress.info(
+            f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
+            f"(compute factor {plan.compute_factor:.2f}); device {device}, batch {spec.batch_size}"
+            + (", 8-view TTA" if spec.tta else "")
+        )
+        may_be_invalid = (any(flag.name != "all_valid" for flags in src.mask_flag_enums for flag in flags)
+                          or np.issubdtype(np.dtype(src.dtypes[bands[0] - 1]), np.floating))
+        profile = {
+            "driver": "GTiff", "width": width, "height": height, "count": out_bands, "dtype": dtype,
+            "crs": src.crs, "transform": window_transform(window, src.transform), "nodata": nodata,
+            "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
+            "predictor": 3 if np.issubdtype(np.dtype(dtype), np.floating) else 2, "bigtiff": "IF_SAFER",
+            "photometric": "RGB" if out_bands == 3 and dtype == "uint8" else "MINISBLACK",
+            **{k.lower(): v for k, v in spec.creation_options.items()},
+        }
+        model = _Model(generator, metadata, device, spec.tta, spec.batch_size, tile)
+        with staged_file(Path(output_path)) as staging:
+            target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
+            try:
+                with rasterio.open(target, "w", **profile) as dst:
+                    writer = _Writer(dst, nodata, may_be_invalid, src, bands, window)
+                    try:
+                        counters = _Translator(plan, src, bands, window, input_norm, model, writer,
+                                               spec.batch_size, out_bands, progress).run()
+                    finally:
+                        writer.close()
+                if spec.cog:
+                    progress.info("Writing a Cloud Optimized GeoTIFF.")
+                    rasterio.shutil.copy(target, staging, driver="COG", compress="DEFLATE", bigtiff="IF_SAFER")
+            finally:
+                if spec.cog:
+                    target.unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    progress.update(1.0, "done")
+    return {
+        "output": str(Path(output_path).absolute()), "width": width, "height": height, "bands": out_bands,
+        "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
+        "tile_size": tile, "overlap": overlap, "compute_factor": round(plan.compute_factor, 4),
+        "device": str(device), "seconds": round(seconds, 3),
+        "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
+        "model_seconds": round(counters.model_seconds, 3),
+    }
+
+
+class _Translator:
+    """Walks the tile plan row by row: predict, blend into the accumulator, hand off finished rows."""
+
+    def __init__(self, plan: TilePlan, src: Any, bands: list[int], window: Window, input_norm: Any,
+                 model: _Model, writer: _Writer, batch_size: int, out_bands: int, progress: Progress) -> None:
+        self.plan, self.src, self.bands, self.window = plan, src, bands, window
+        self.input_norm, self.model, self.writer = input_norm, model, writer
+        self.batch_size, self.progress = batch_size, progress
+        self.tile = plan.rows.tile
+        self.height, self.width = int(window.height), int(window.width)
+        self.accumulator = _Accumulator(out_bands, self.tile + BLOCK, self.width)
+        self.counters = _Counters()
+
+    def run(self) -> _Counters:
+        starts = self.plan.rows.starts
+        written = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
+            upcoming: Future = reader.submit(_read_strip, self.src, self.bands, self.window, starts[0], self.tile)
+            for i, row in enumerate(starts):
+                data, valid = upcoming.result()
+                if i + 1 < len(starts):
+                    upcoming = reader.submit(_read_strip, self.src, self.bands, self.window, starts[i + 1], self.tile)
+                self._tile_row(i, row, data, valid)
+                finished = starts[i + 1] if i + 1 < len(starts) else self.height
+                if finished < self.height:
+                    finished -= (finished - written) % BLOCK  # whole blocks only, each written once
+                if finished > written:
+                    self.writer.submit(written, self.accumulator.take(finished - written))
+                    written = finished
+        self.progress.check_cancelled()
+        return self.counters
+
+    def _tile_row(self, i: int, row: int, data: np.ndarray, valid: np.ndarray) -> None:
+        pending: list[tuple[int, np.ndarray]] = []
+        total = len(self.plan)
+        for j, col in enumerate(self.plan.cols.starts):
+            tile_valid = valid[:, col:col + self.tile]
+            self.counters.tiles += 1
+            if tile_valid.any():
+                x = self.input_norm.apply(data[:, :, col:col + self.tile])
+                x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
+                pending.append((j, x))
+            else:
+                self.counters.skipped += 1  # all nodata: its pixels are masked in the output anyway
+            if len(pending) == self.batch_size:
+                self._predict(i, row, pending)
+            self.progress.update(self.counters.tiles / total * 0.98, f"tile {self.counters.tiles} of {total}")
+        self._predict(i, row, pending)
+
+    def _predict(self, i: int, row: int, pending: list[tuple[int, np.ndarray]]) -> None:
+        if not pending:
+            return
+        self.progress.check_cancelled()
+        started = time.perf_counter()
+        predictions = self.model(np.stack([x for _, x in pending]))
+        self.counters.model_seconds += time.perf_counter() - started
+        for (j, _), prediction in zip(pending, predictions):
+            col = self.plan.cols.starts[j]
+            self.accumulator.add(prediction, self.plan.weight(i, j), row, col,
+                                 min(self.tile, self.height - row), min(self.tile, self.width - col))
+        pending.clear()
+
+
+class _Writer:
+    """Writes finished row bands on a background thread (clip, cast, nodata/mask)."""
+
+    def __init__(self, dst: Any, nodata: float | None, may_be_invalid: bool, src: Any, bands: list[int],
+                 window: Window) -> None:
+        self.dst, self.nodata, self.may_be_invalid = dst, nodata, may_be_invalid
+        self.src, self.bands, self.window = src, bands, window
+        self.dtype = np.dtype(dst.dtypes[0])
+        self.low, self.high = _dtype_range(dst.dtypes[0])
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self.futures: list[Future] = []
+
+    def submit(self, row: int, values: np.ndarray) -> None:
+        # Validity is read here, on the caller's thread, because src is not shared across threads.
+        rows = Window(self.window.col_off, self.window.row_off + row, self.window.width, values.shape[1])
+        valid = np.all(self.src.read_masks(self.bands, window=rows) > 0, axis=0)
+        data = self.src.read(self.bands, window=rows) if np.issubdtype(np.dtype(self.src.dtypes[0]), np.floating) \
+            else None
+        if data is not None:
+            valid &= ~np.isnan(data).any(axis=0)
+        for future in [f for f in self.futures if f.done()]:
+            future.result()  # surface a write error now, not at the end
+        self.futures = [f for f in self.futures if not f.done()]
+        self.futures.append(self.pool.submit(self._write, row, values, valid))
+
+    def _write(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
+        if np.issubdtype(self.dtype, np.integer):
+            values = np.rint(values)
+        out = np.clip(values, self.low, self.high).astype(self.dtype)
+        if self.nodata is not None:
+            if not np.isnan(self.nodata):
+                # A real prediction must not read as nodata: move it one step into the valid range.
+                step = 1 if self.nodata < self.high else -1
+                clash = (out == self.nodata) & valid
+                if np.issubdtype(self.dtype, np.integer):
+                    out[clash] = out[clash] + step
+                else:
+                    out[clash] = np.nextafter(out[clash], self.high if step > 0 else self.low)
+            out[:, ~valid] = self.nodata
+        window = Window(0, row, out.shape[2], out.shape[1])
+        self.dst.write(out, window=window)
+        if self.nodata is None and self.may_be_invalid:
+            self.dst.write_mask(np.where(valid, 255, 0).astype(np.uint8), window=window)
+
+    def close(self) -> None:
+        try:
+            for future in self.futures:
+                future.result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+

@@ -1,0 +1,36 @@
+"""Real ``.p2p`` packages for tests, written with the package API (no training needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pix2pix_qgis.dataset import Normalization
+from pix2pix_qgis.networks import GeneratorSpec, build_generator, init_weights
+from pix2pix_qgis.package import model_metadata, write_package
+
+
+def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 4, ngf: int = 8,
+                chip: int = 64, in_dtype: str = "uint8", out_dtype: str = "uint8",
+                out_nodata: float | None = None, in_range: tuple[float, float] = (0.0, 255.0),
+                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0) -> Path:
+    """An untrained but complete model package: random generator weights (seeded), eval-ready."""
+    spec = GeneratorSpec(in_bands, out_bands, depth, ngf, "batch", True)
+    generator = build_generator(spec, torch.Generator().manual_seed(seed))
+    # Weights 10× the training init, so the untrained net's output varies strongly with its
+    # input and context (like a trained one) instead of sitting at tanh(0).
+    init_weights(generator, gain=0.06, generator=torch.Generator().manual_seed(seed))
+    norm_in = Normalization((in_range[0],) * in_bands, (in_range[1],) * in_bands)
+    norm_out = Normalization((out_range[0],) * out_bands, (out_range[1],) * out_bands)
+    chips = {
+        "chip_size": chip,
+        "input": {"bands": list(range(1, in_bands + 1)), "dtype": in_dtype, "nodata": None,
+                  "normalization": norm_in.to_dict()},
+        "output": {"bands": list(range(1, out_bands + 1)), "dtype": out_dtype, "nodata": out_nodata,
+                   "normalization": norm_out.to_dict()},
+        "grid": None,
+        "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0},
+    }
+    metadata = model_metadata(chips, spec, {"ndf": 8, "n_layers": 3}, {"epochs": 0}, [], None, "l1")
+    return write_package(path, metadata, generator.state_dict(), b"", b"")

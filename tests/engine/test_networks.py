@@ -1,0 +1,205 @@
+"""Networks: the reference's module tree and key names, the bias/init/dropout rules, chip sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pix2pix_qgis import Pix2PixError
+from pix2pix_qgis.networks import (
+    GeneratorSpec,
+    UnetGenerator,
+    build_discriminator,
+    build_generator,
+    check_chip_size,
+    count_parameters,
+    deepest_fit,
+    patchgan_output_size,
+)
+
+# Appendix A of ../shared/research/pix2pix.md: unet_256, norm=batch, 3→3, ngf=64 (weights only).
+_L = "model.model.1.model."
+_N = "3.model."
+UNET_256_WEIGHTS = [
+    ("model.model.0.weight", (64, 3, 4, 4)),
+    (_L + "1.weight", (128, 64, 4, 4)),
+    (_L + "2.weight", (128,)),
+    (_L + _N + "1.weight", (256, 128, 4, 4)),
+    (_L + _N + "2.weight", (256,)),
+    (_L + _N * 2 + "1.weight", (512, 256, 4, 4)),
+    (_L + _N * 2 + "2.weight", (512,)),
+    (_L + _N * 3 + "1.weight", (512, 512, 4, 4)),
+    (_L + _N * 3 + "2.weight", (512,)),
+    (_L + _N * 4 + "1.weight", (512, 512, 4, 4)),
+    (_L + _N * 4 + "2.weight", (512,)),
+    (_L + _N * 5 + "1.weight", (512, 512, 4, 4)),
+    (_L + _N * 5 + "2.weight", (512,)),
+    (_L + _N * 6 + "1.weight", (512, 512, 4, 4)),
+    (_L + _N * 6 + "3.weight", (512, 512, 4, 4)),
+    (_L + _N * 6 + "4.weight", (512,)),
+    (_L + _N * 5 + "5.weight", (1024, 512, 4, 4)),
+    (_L + _N * 5 + "6.weight", (512,)),
+    (_L + _N * 4 + "5.weight", (1024, 512, 4, 4)),
+    (_L + _N * 4 + "6.weight", (512,)),
+    (_L + _N * 3 + "5.weight", (1024, 512, 4, 4)),
+    (_L + _N * 3 + "6.weight", (512,)),
+    (_L + _N * 2 + "5.weight", (1024, 256, 4, 4)),
+    (_L + _N * 2 + "6.weight", (256,)),
+    (_L + _N + "5.weight", (512, 128, 4, 4)),
+    (_L + _N + "6.weight", (128,)),
+    (_L + "5.weight", (256, 64, 4, 4)),
+    (_L + "6.weight", (64,)),
+    ("model.model.3.weight", (128, 3, 4, 4)),
+    ("model.model.3.bias", (3,)),
+]
+BN_BUFFERS = ("bias", "running_mean", "running_var", "num_batches_tracked")
+PATCHGAN_WEIGHTS = [
+    ("model.0.weight", (64, 6, 4, 4)), ("model.0.bias", (64,)), ("model.2.weight", (128, 64, 4, 4)),
+    ("model.3.weight", (128,)), ("model.5.weight", (256, 128, 4, 4)), ("model.6.weight", (256,)),
+    ("model.8.weight", (512, 256, 4, 4)), ("model.9.weight", (512,)),
+    ("model.11.weight", (1, 512, 4, 4)), ("model.11.bias", (1,)),
+]
+
+
+def _with_bn_entries(weights: list[tuple[str, tuple[int, ...]]]) -> set[str]:
+    keys = set()
+    for key, shape in weights:
+        keys.add(key)
+        if len(shape) == 1 and key.endswith(".weight"):  # a BatchNorm
+            keys.update(key[: -len("weight")] + buffer for buffer in BN_BUFFERS)
+    return keys
+
+
+def test_default_generator_has_the_reference_unet_256_keys_and_shapes():
+    state = build_generator(GeneratorSpec()).state_dict()
+    assert set(state) == _with_bn_entries(UNET_256_WEIGHTS)
+    assert len(state) == 82
+    for key, shape in UNET_256_WEIGHTS:
+        assert tuple(state[key].shape) == shape, key
+
+
+def test_parameter_counts_match_the_reference():
+    assert count_parameters(UnetGenerator(GeneratorSpec())) == 54_413_955
+    assert count_parameters(UnetGenerator(GeneratorSpec(depth=7))) == 41_828_995
+    instance = UnetGenerator(GeneratorSpec(norm="instance"))
+    assert count_parameters(instance) == 54_409_603 and len(instance.state_dict()) == 32
+    assert count_parameters(build_discriminator(6)) == 2_768_705
+
+
+def test_discriminator_has_the_reference_keys_and_a_30_by_30_output_for_256_px():
+    state = build_discriminator(6).state_dict()
+    assert set(state) == _with_bn_entries(PATCHGAN_WEIGHTS)
+    for key, shape in PATCHGAN_WEIGHTS:
+        assert tuple(state[key].shape) == shape, key
+    small = build_discriminator(6, ndf=4)
+    assert small(torch.zeros(1, 6, 256, 256)).shape == (1, 1, 30, 30)
+    instance = build_discriminator(6, norm="instance").state_dict()
+    assert {k for k in instance} == {f"model.{i}.{p}" for i in (0, 2, 5, 8, 11) for p in ("weight", "bias")}
+
+
+def test_reference_checkpoint_layout_loads_strictly_and_reproduces_outputs():
+    source = build_generator(GeneratorSpec(ngf=8), torch.Generator().manual_seed(1)).eval()
+    target = UnetGenerator(GeneratorSpec(ngf=8)).eval()
+    target.load_state_dict(source.state_dict(), strict=True)
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    assert torch.equal(source(x), target(x))
+
+
+def test_bias_only_with_instance_norm_except_first_d_conv_and_last_layers():
+    batch = build_generator(GeneratorSpec(ngf=8))
+    convs = [m for m in batch.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    with_bias = [m for m in convs if m.bias is not None]
+    assert with_bias == [batch.model.model[3]]  # only the outermost up conv, before Tanh
+    assert batch.model.model[0].bias is None  # the first down conv, though no norm follows it
+    instance = build_generator(GeneratorSpec(ngf=8, norm="instance"))
+    assert all(m.bias is not None for m in instance.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
+
+
+def test_init_is_normal_0_02_and_bn_weights_around_1():
+    net = build_generator(GeneratorSpec(ngf=16), torch.Generator().manual_seed(0)).requires_grad_(False)
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert abs(float(weights.mean())) < 1e-3 and abs(float(weights.std()) - 0.02) < 1e-3
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    bn_weights = torch.cat([m.weight for m in bns])
+    assert abs(float(bn_weights.mean()) - 1.0) < 0.01 and 0.01 < float(bn_weights.std()) < 0.03
+    assert all(float(m.bias.abs().max()) == 0 for m in bns)
+    assert float(net.model.model[3].bias.abs().max()) == 0
+
+
+def test_init_is_seeded_without_touching_global_rng():
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    a = build_generator(GeneratorSpec(ngf=4, depth=5), torch.Generator().manual_seed(3))
+    after = torch.rand(1)
+    assert torch.equal(before, after)
+    b = build_generator(GeneratorSpec(ngf=4, depth=5), torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def _dropout_levels(net: UnetGenerator) -> list[int]:
+    levels, block, level = [], net.model, 0
+    while True:
+        if any(isinstance(m, nn.Dropout) for m in block.model.children()):
+            levels.append(level)
+        inner = [m for m in block.model.children() if m.__class__.__name__ == "UnetSkipConnectionBlock"]
+        if not inner:
+            return levels
+        block, level = inner[0], level + 1
+
+
+def test_dropout_sits_on_the_512_filter_levels_around_the_innermost_as_the_reference():
+    assert _dropout_levels(UnetGenerator(GeneratorSpec(ngf=4))) == [4, 5, 6]
+    assert _dropout_levels(UnetGenerator(GeneratorSpec(ngf=4, depth=7))) == [4, 5]
+    plain = UnetGenerator(GeneratorSpec(ngf=4, dropout=False))
+    assert _dropout_levels(plain) == []
+    assert set(plain.state_dict()) == set(UnetGenerator(GeneratorSpec(ngf=4)).state_dict())
+
+
+@pytest.mark.parametrize(("depth", "height", "width"), [(5, 32, 32), (5, 96, 96), (5, 32, 64), (6, 128, 64),
+                                                         (3, 24, 24), (2, 12, 20)])
+def test_any_chip_size_multiple_of_two_to_the_depth_works(depth, height, width):
+    net = build_generator(GeneratorSpec(in_channels=4, out_channels=1, depth=depth, ngf=4)).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 4, height, width) * 2 - 1)
+    assert out.shape == (2, 1, height, width)
+    assert float(out.abs().max()) <= 1.0
+
+
+@pytest.mark.parametrize(("depth", "height", "width"), [(5, 48, 48), (8, 128, 128), (5, 32, 40)])
+def test_other_chip_sizes_give_a_clear_error(depth, height, width):
+    net = UnetGenerator(GeneratorSpec(depth=depth, ngf=4))
+    with pytest.raises(Pix2PixError, match=rf"multiples of 2\^{depth} = {2 ** depth} px"):
+        net(torch.zeros(1, 3, height, width))
+
+
+def test_the_error_suggests_a_depth_that_fits():
+    with pytest.raises(Pix2PixError, match="or use depth 4"):
+        check_chip_size(48, 48, 5)
+    assert deepest_fit(256) == 8 and deepest_fit(48) == 4 and deepest_fit(1024) == 8 and deepest_fit(30) == 0
+
+
+def test_in_and_out_channels_are_independent():
+    net = build_generator(GeneratorSpec(in_channels=1, out_channels=5, depth=4, ngf=4))
+    assert net(torch.zeros(1, 1, 16, 16)).shape == (1, 5, 16, 16)
+    d = build_discriminator(6, ndf=4)
+    assert d.model[0].in_channels == 6
+
+
+@pytest.mark.parametrize("size", [24, 32, 64, 100, 256])
+def test_patchgan_output_size_predicts_the_real_output(size):
+    d = build_discriminator(3, ndf=2).eval()
+    assert d(torch.zeros(1, 3, size, size)).shape[-1] == patchgan_output_size(size)
+    assert patchgan_output_size(16) < 1
+
+
+@pytest.mark.parametrize("kwargs", [{"depth": 1}, {"depth": 11}, {"ngf": 0}, {"norm": "group"}, {"in_channels": 0}])
+def test_bad_specs_are_refused(kwargs):
+    with pytest.raises(Pix2PixError):
+        GeneratorSpec(**kwargs)
+
+
+def test_spec_round_trips_through_its_dict():
+    spec = GeneratorSpec(4, 2, 6, 16, "instance", False)
+    assert GeneratorSpec.from_dict(spec.to_dict()) == spec
