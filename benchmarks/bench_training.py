@@ -187,6 +187,11 @@ def real(epochs: int, ngf: int, batch: int, tile: int, stride: int, work: Path, 
         "config": {"epochs": epochs, "ngf": ngf, "ndf": ngf, "batch_size": batch, "depth": result["depth"],
                    "lr": config.lr, "lambda_l1": config.lambda_l1, "best_metric": config.best_metric},
         "train_seconds": round(seconds, 1), "best_epoch": result["best_epoch"],
+        "samples_per_s": {
+            "whole_run": round(result["train_chips"] * epochs / seconds, 2),
+            "training_steps_median": statistics.median(
+                row["samples_per_s"] for row in read_package(work / "model.p2p")[0]["metrics"]["history"]),
+        },
         "validation_in_train_region": {"l1": round(result["val_l1"], 4), "mae": round(result["val_mae"], 3),
                                        "psnr": round(result["val_psnr"], 3), "ssim": round(result["val_ssim"], 4)},
         "held_out": held_out,

@@ -1,7 +1,9 @@
 """Pix2Pix for georeferenced rasters: paired-chip export, training and whole-raster translation.
 
-The engine never imports QGIS. Public API: :func:`export_chips` with :class:`ChipSpec`;
-errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
+The engine never imports QGIS. Public API: :func:`export_chips` (:class:`ChipSpec`),
+:func:`train` (:class:`TrainConfig`), :func:`translate_raster` (:class:`TranslateSpec`),
+:func:`evaluate_rasters`, :func:`load_model`, and the arcgis.learn-style
+:func:`prepare_data` / :class:`Pix2Pix`; errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
 ``python -m pix2pix_qgis`` can report a missing dependency as a protocol error instead of
 dying in an import traceback, and so ``import pix2pix_qgis`` never pulls in torch.
 """
@@ -16,6 +18,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "ChipSpec": "chips",
     "export_chips": "export",
+    "TrainConfig": "training",
+    "train": "training",
+    "load_model": "package",
+    "TranslateSpec": "translate",
+    "translate_raster": "translate",
+    "evaluate_rasters": "evaluate",
+    "prepare_data": "api",
+    "Pix2Pix": "api",
     "Pix2PixError": "errors",
     "Cancelled": "errors",
     "Progress": "progress",

@@ -38,7 +38,7 @@ class Pix2PixData:
 
     chips: ChipsFolder
     batch_size: int = 4
-    num_workers: int = 0
+    num_workers: int | None = None  # None: none on the CPU, up to 4 with CUDA
     seed: int = 0
     val_split_pct: float = 0.1
 
@@ -53,7 +53,7 @@ class Pix2PixData:
     def loader(self, split: str = "validation") -> Any:
         """Batches of a split in file order, without augmentation (to look at or to evaluate)."""
         dataset = ChipDataset(self.chips, split, with_units=True, seed=self.seed)
-        return make_loader(dataset, self.batch_size, num_workers=self.num_workers, seed=self.seed)
+        return make_loader(dataset, self.batch_size, num_workers=self.num_workers or 0, seed=self.seed)
 
     def __repr__(self) -> str:
         return (f"Pix2PixData({self.path}, {len(self.chips.train)} train / {len(self.chips.validation)} validation "
@@ -61,7 +61,7 @@ class Pix2PixData:
 
 
 def prepare_data(path: str | Path, batch_size: int = 4, val_split_pct: float = 0.1, seed: int = 0,
-                 num_workers: int = 0) -> Pix2PixData:
+                 num_workers: int | None = None) -> Pix2PixData:
     """Open a chips folder; ``val_split_pct`` applies only to an Esri folder without chips.json."""
     if batch_size < 1:
         raise Pix2PixError(f"batch_size {batch_size} must be at least 1.")

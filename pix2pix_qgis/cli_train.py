@@ -30,7 +30,8 @@ def add_train_parser(commands: argparse._SubParsersAction, common: argparse.Argu
         description="Train a Pix2Pix model (U-Net generator, 70×70 PatchGAN) on CHIPS, the folder written by "
                     "'export' (or an Esri Export Tiles folder with images/ and images2/), and write the epoch that "
                     "scores best on the validation chips to OUTPUT_MODEL (.p2p). The training state is saved in "
-                    "OUTPUT_MODEL.ckpt after every epoch and when cancelled; --resume continues from it.",
+                    "OUTPUT_MODEL.ckpt at epoch ends (at most every 2 minutes), at the end and when cancelled; "
+                    "--resume continues from it.",
     )
     p.add_argument("chips", metavar="CHIPS", help="chips folder from 'export'")
     p.add_argument("output", metavar="OUTPUT_MODEL", help="model package to write (.p2p)")
@@ -63,7 +64,8 @@ def add_train_parser(commands: argparse._SubParsersAction, common: argparse.Argu
     p.add_argument("--validation", type=float, default=0.1,
                    help="held-out fraction for an Esri folder without chips.json (default 0.1)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda or cuda:N")
-    p.add_argument("--workers", type=int, default=0, help="processes reading chips (default 0: the main process)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes reading chips (default: none on the CPU, up to 4 with CUDA)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, order and augmentation (default 0)")
     p.add_argument("--no-amp", action="store_true", help="on CUDA, train in float32 instead of mixed precision")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_MODEL.ckpt")

@@ -342,7 +342,7 @@ class ChipDataset(Dataset):
             sample["b_units"] = torch.from_numpy(b)
         if self.augment:
             k = int(np.random.default_rng([self.seed, epoch, index]).integers(8))
-            sample = {key: dihedral(value, k) for key, value in sample.items()}
+            sample = {name: dihedral(value, k) for name, value in sample.items()}
         sample["index"] = torch.tensor(index)
         return sample
 

@@ -52,8 +52,9 @@ def training_report(model_path: str | Path) -> str:
     meta = json.loads(entries["model.json"])
     metrics = meta.get("metrics", {})
     history = metrics.get("history", [])
-    columns = [c for c in ("epoch", "train_l1", "g_gan", "d_real", "d_fake", "val_l1", "val_mae", "val_rmse",
-                           "val_psnr", "val_ssim", "val_r2", "lr", "seconds") if any(c in row for row in history)]
+    columns = [c for c in ("epoch", "lr", "G_GAN", "G_L1", "D_real", "D_fake", "val_l1", "val_mae", "val_rmse",
+                           "val_psnr", "val_ssim", "val_r2", "train_seconds", "samples_per_s")
+               if any(c in row for row in history)]
     generator = meta["architecture"]["generator"]
     summary = (
         f"<p>Model <b>{html.escape(Path(model_path).name)}</b>: U-Net depth {generator['depth']}, "

@@ -4,8 +4,9 @@ The loop is the reference's (one D step, then one G step, per batch; Adam; const
 linearly decaying learning rate), with three changes for rasters: the L1 term and the
 metrics skip nodata pixels, the real pair shown to D carries the fake values at nodata
 pixels (so nodata gives D nothing to tell pairs apart by), and the model kept is the best
-epoch on the validation chips by a chosen metric. Every epoch, and at a cancel, the full
-training state goes into ``<model>.ckpt`` so a run can resume where it stopped, to the step.
+epoch on the validation chips by a chosen metric. At epoch ends (every few minutes), at
+the end and at a cancel, the full training state goes into ``<model>.ckpt`` so a run can
+resume where it stopped, to the step.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ class TrainConfig:
     reference's 100 + 100) decay the learning rate linearly towards 0. ``depth`` None picks
     the deepest U-Net (≤ 8) the chip size allows. ``validation`` applies only to Esri
     folders (ours carry a spatial split). ``num_workers`` None picks 0 on the CPU and up to
-    4 on CUDA. ``amp`` and ``channels_last`` act only on CUDA.
+    4 on CUDA. ``amp`` and ``channels_last`` act only on CUDA. The checkpoint is written at
+    the end of an epoch once ``checkpoint_minutes`` have passed since the last one (0: every
+    epoch), when the run ends and when it is cancelled.
     """
 
     epochs: int = 50
@@ -93,6 +96,7 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     preview_chips: int = 4
+    checkpoint_minutes: float = 2.0
 
     def __post_init__(self) -> None:
         def need(ok: bool, message: str) -> None:
@@ -118,6 +122,7 @@ class TrainConfig:
              f"WORKERS {self.num_workers} must not be negative (0 reads in the main process).")
         need(self.seed >= 0, f"SEED {self.seed} must not be negative.")
         need(self.preview_chips >= 1, f"PREVIEW_CHIPS {self.preview_chips} must be at least 1.")
+        need(self.checkpoint_minutes >= 0, f"CHECKPOINT_MINUTES {self.checkpoint_minutes} must not be negative.")
         device = self.device
         need(device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()),
              f"Device '{device}' is unknown; use auto, cpu, cuda or cuda:N.")
@@ -382,8 +387,9 @@ def train(
 ) -> dict[str, Any]:
     """Train on ``chips_folder`` and write the best epoch's model to ``output_model`` (.p2p).
 
-    The checkpoint ``<output_model>.ckpt`` is written after every epoch and when cancelled
-    (:class:`Cancelled` is re-raised after it is saved); ``resume=True`` continues from it.
+    The checkpoint ``<output_model>.ckpt`` is written at epoch ends (see
+    ``TrainConfig.checkpoint_minutes``), at the end and when cancelled (:class:`Cancelled`
+    is re-raised after it is saved); ``resume=True`` continues from it.
     Seeds the global torch RNG (dropout) with ``config.seed``. Returns a summary.
     """
     config = config or TrainConfig()
@@ -429,6 +435,7 @@ def train(
         f"{' with ' + str(trainer.amp_dtype).replace('torch.', '') + ' autocast' if trainer.amp else ''}."
     )
     stopped_early = False
+    saved_at, unsaved = time.monotonic(), not resume
     try:
         while state.epoch <= config.epochs:
             if config.patience and state.stale_epochs >= config.patience:
@@ -440,14 +447,18 @@ def train(
             state.epoch += 1
             state.step_in_epoch = 0
             state.seconds += time.monotonic() - started
-            started = time.monotonic()
-            _save(ckpt, trainer, state, best_weights, chips, spec, config)
+            started, unsaved = time.monotonic(), True
+            if started - saved_at >= config.checkpoint_minutes * 60:
+                _save(ckpt, trainer, state, best_weights, chips, spec, config)
+                saved_at, unsaved = time.monotonic(), False
     except Cancelled:
         state.seconds += time.monotonic() - started
         _save(ckpt, trainer, state, best_weights, chips, spec, config)
         progress.warning(f"Cancelled at epoch {state.epoch}, step {state.step_in_epoch}; the training state is "
                          f"saved in {ckpt}. Run again with resume to continue.")
         raise
+    if unsaved:
+        _save(ckpt, trainer, state, best_weights, chips, spec, config)
     if stopped_early:
         progress.info(f"Stopped early: {config.best_metric} did not improve for {config.patience} epochs.")
     if best_weights is None:  # no validation: keep the last epoch
@@ -469,6 +480,11 @@ def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, st
     for batch in loader:
         progress.check_cancelled()
         losses = trainer.step(batch)
+        if not all(math.isfinite(value) for value in losses.values()):
+            raise Pix2PixError(
+                f"Training diverged at epoch {state.epoch}, step {state.step_in_epoch + 1} (losses {losses}). "
+                "Resume from the last epoch's checkpoint with a lower learning rate, or train afresh with one."
+            )
         state.step_in_epoch += 1
         state.global_step += 1
         for name, value in losses.items():
@@ -556,13 +572,15 @@ def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: Gene
         raise Pix2PixError(f"There is no checkpoint {path} to resume; train without resume to start afresh.")
     document, tensors = load_checkpoint(path)
     saved = TrainConfig.from_dict(document["config"])
-    differs = [name for name in ARCHITECTURE_FIELDS if getattr(saved, name) != getattr(config, name)]
-    if GeneratorSpec.from_dict(document["generator"]) != spec:
-        differs.append("depth")
+    saved_spec = GeneratorSpec.from_dict(document["generator"])
+    differs = [f"{name} {getattr(saved, name)} (now {getattr(config, name)})"
+               for name in ARCHITECTURE_FIELDS if getattr(saved, name) != getattr(config, name)]
+    if saved_spec.depth != spec.depth:
+        differs.append(f"depth {saved_spec.depth} (now {spec.depth})")
     if differs:
         raise Pix2PixError(
-            f"The checkpoint {path} was trained with {', '.join(f'{n}={getattr(saved, n, None)}' for n in differs)}; "
-            "resume with the same settings, or train afresh without resume."
+            f"The checkpoint {path} was trained with {', '.join(differs)}; resume with the same settings, "
+            "or train afresh without resume."
         )
     if document["chips"]["fingerprint"] != chips_fingerprint(chips):
         raise Pix2PixError(

@@ -53,3 +53,4 @@ def test_defaults_are_the_reference_ones():
         50, 4, 2e-4, 0.5, 100.0, 64, 64)
     assert (args.gan_mode, args.norm, args.no_dropout, args.device, args.resume) == ("vanilla", "batch", False,
                                                                                       "auto", False)
+    assert args.workers is None  # TrainConfig picks: none on the CPU, some with CUDA

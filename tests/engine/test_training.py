@@ -170,7 +170,7 @@ def test_resume_refuses_another_architecture_other_chips_or_no_checkpoint(small_
     with pytest.raises(Pix2PixError, match="no checkpoint"):
         train(small_chips, model, TrainConfig(epochs=1, **TINY), Recorder(), resume=True)
     train(small_chips, model, TrainConfig(epochs=1, **TINY), Recorder())
-    with pytest.raises(Pix2PixError, match="ngf=4"):
+    with pytest.raises(Pix2PixError, match=r"ngf 4 \(now 8\);"):
         train(small_chips, model, TrainConfig(epochs=2, **{**TINY, "ngf": 8}), Recorder(), resume=True)
     other = mapping_chips(tmp_path / "other", size=256, tile=64, seed=9)
     with pytest.raises(Pix2PixError, match="other chips"):
