@@ -38,6 +38,9 @@ plugin:
 
 bench: setup-engine
 	$(ENGINE_PY) benchmarks/bench_export.py
+	$(ENGINE_PY) benchmarks/bench_training.py throughput
+	$(ENGINE_PY) benchmarks/bench_translate.py throughput
+	$(ENGINE_PY) benchmarks/bench_translate.py kernels
 
 clean:
 	rm -rf dist demo-output .pytest_cache

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_translate.py throughput [--size 2048] [--repeats 3]
     .venv/bin/python benchmarks/bench_translate.py memory [--width 30000] [--heights 1024 2048 4096]
     .venv/bin/python benchmarks/bench_translate.py seams [--model demo-output/model.p2p]
+    .venv/bin/python benchmarks/bench_translate.py kernels
 
 throughput: translate_raster on a size×size 3-band raster with an NGF 64 model (tile 256,
   default overlap) against the bare generator forward over the same number of tiles, same
@@ -156,6 +157,31 @@ def seams(args: argparse.Namespace) -> None:
                   f"{ratio:.2f}")
 
 
+def kernels(args: argparse.Namespace) -> None:
+    """What bit-for-bit batch invariance on the CPU costs: native kernels against oneDNN."""
+    generator, _ = load_model(ngf64_model())
+    batch = torch.randn(8, 3, 256, 256)
+    rows = []
+    with torch.inference_mode():
+        for label, onednn, size in (("oneDNN, batch 8", True, 8), ("oneDNN, batch 1", True, 1),
+                                    ("native (used), batch 8", False, 8), ("native (used), batch 1", False, 1)):
+            with _onednn(onednn):
+                generator(batch[:size])
+                times = []
+                for _ in range(args.repeats):
+                    start = time.perf_counter()
+                    for i in range(0, 8, size):
+                        generator(batch[i:i + size])
+                    times.append((time.perf_counter() - start) / 8)
+                same = torch.equal(generator(batch[:1]), generator(batch[:3])[:1])
+            rows.append((label, statistics.median(times), same))
+    print(f"## CPU kernels and batch invariance ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py kernels --repeats {args.repeats}`")
+    print(f"- Machine: {machine()}; NGF 64 U-Net, 256 px tiles")
+    for label, seconds, same in rows:
+        print(f"- {label}: median {seconds * 1000:.0f} ms per tile; tile 1 of a batch of 3 equals it alone: {same}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +194,9 @@ def main() -> None:
     p.add_argument("--width", type=int, default=30000)
     p.add_argument("--heights", type=int, nargs="+", default=[512, 1024, 2048])
     p.set_defaults(run=memory)
+    p = commands.add_parser("kernels")
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(run=kernels)
     p = commands.add_parser("seams")
     p.add_argument("--model", default="demo-output/model.p2p")
     p.set_defaults(run=seams)

@@ -24,7 +24,7 @@ from . import __version__
 from .chips import ChipSpec, chip_bounds, inside_mask, load_mask, plan_origins, select_bands
 from .errors import Pix2PixError
 from .esri import write_esri_files
-from .grid import Grid, bounds_in, format_bounds, intersect, on_grid, open_raster
+from .grid import Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, on_grid, open_raster
 from .manifest import FORMAT_NAME, FORMAT_VERSION, is_chips_folder, write_manifest
 from .outputs import staged_directory
 from .progress import Progress
@@ -50,7 +50,8 @@ def export_chips(
     spec = spec or ChipSpec()
     progress = progress or Progress()
     with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True))  # chip masks inside the .tif
+        # Chip masks inside the .tif; a block cache sized for strips, not GDAL's 5 % of RAM.
+        stack.enter_context(rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=gdal_cache_mb()))
         a = stack.enter_context(open_raster(input_a, "input (A)"))
         b = stack.enter_context(open_raster(input_b, "target (B)"))
         bands_a = select_bands(spec.bands_a, a.count, "input (A)")

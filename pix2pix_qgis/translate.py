@@ -33,7 +33,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from .errors import Pix2PixError
-from .grid import Bounds, Grid, bounds_in, format_bounds, intersect, open_raster
+from .grid import Bounds, Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, open_raster
 from .networks import check_chip_size
 from .outputs import staged_file
 from .package import input_normalization, load_model, output_normalization
@@ -259,7 +259,7 @@ def translate_raster(
     out_bands = int(metadata["architecture"]["generator"]["out_channels"])
     dtype = spec.dtype or metadata["output"].get("dtype") or "float32"
     nodata = _output_nodata(metadata, dtype)
-    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_NUM_THREADS="ALL_CPUS"), \
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=gdal_cache_mb()), \
             open_raster(input_path, "input") as src:
         bands = _input_bands(src, metadata, spec.bands)
         window = _window(src, spec)

@@ -3,7 +3,7 @@
 # install the plugin from its zip into an isolated QGIS profile, then with qgis_process:
 # export chips from the western three quarters, train a small model, translate the held-out
 # eastern quarter and evaluate it against the real imagery. Everything lands in demo-output/.
-# DEMO_EPOCHS (default 8) and DEMO_NGF (default 16) trade time for quality.
+# DEMO_EPOCHS (default 20) and DEMO_NGF (default 16) trade time for quality.
 set -euo pipefail
 ENGINE_PY=${ENGINE_PY:-.venv/bin/python}
 QGIS_PY=${QGIS_PY:-/usr/bin/python3}
@@ -35,9 +35,9 @@ echo "== 3/6 qgis_process run pix2pix:exportchips (training area)"
   INPUT="$OUT/sample/relief.tif" INPUT2="$OUT/sample/imagery.tif" EXTENT="$TRAIN_EXTENT" \
   TILE_SIZE=128 STRIDE=64 VALIDATION=0.15 OUTPUT="$OUT/chips"
 
-echo "== 4/6 qgis_process run pix2pix:train (${DEMO_EPOCHS:-8} epochs, NGF ${DEMO_NGF:-16}, CPU)"
+echo "== 4/6 qgis_process run pix2pix:train (${DEMO_EPOCHS:-20} epochs, NGF ${DEMO_NGF:-16}, CPU)"
 "$QGIS_PROCESS" run pix2pix:train -- \
-  CHIPS="$OUT/chips" EPOCHS="${DEMO_EPOCHS:-8}" BATCH_SIZE=8 NGF="${DEMO_NGF:-16}" DEVICE=cpu \
+  CHIPS="$OUT/chips" EPOCHS="${DEMO_EPOCHS:-20}" BATCH_SIZE=8 NGF="${DEMO_NGF:-16}" DEVICE=cpu \
   OUTPUT_MODEL="$OUT/model.p2p" OUTPUT_HTML="$OUT/training-report.html"
 
 echo "== 5/6 qgis_process run pix2pix:translate (held-out area)"
@@ -49,7 +49,7 @@ echo "== 6/6 qgis_process run pix2pix:evaluate (against the real imagery)"
 "$QGIS_PROCESS" --json run pix2pix:evaluate -- \
   PREDICTION="$OUT/translated-heldout.tif" REFERENCE="$OUT/sample/imagery.tif" \
   OUTPUT_REPORT="$OUT/metrics-heldout.json" OUTPUT_HTML="$OUT/metrics-heldout.html" >"$OUT/evaluate.json"
-"$QGIS_PY" - "$OUT/metrics-heldout.json" <<'PY'
+"$ENGINE_PY" - "$OUT/metrics-heldout.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 print(f"Held-out area ({m['pixels']} pixels): MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f} (0-255 units), "

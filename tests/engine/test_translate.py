@@ -206,3 +206,30 @@ def test_cog_output_is_cloud_optimized(model, tmp_path, rng):
         assert out.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert out.transform == UTM_TRANSFORM and out.shape == (300, 300)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "out.tif"]
+
+
+def test_tta_averages_the_dihedral_views_so_output_follows_flips_of_the_input(model, tmp_path, rng):
+    image = smooth_image(rng, 3, 64, 64)  # exactly one tile: no padding, no blending
+    flipped = np.ascontiguousarray(image[:, :, ::-1])
+    outputs = {}
+    for name, data in (("plain", image), ("flipped", flipped)):
+        source = write_raster(tmp_path / f"{name}.tif", data)
+        for tta in (False, True):
+            out = tmp_path / f"{name}{tta}.tif"
+            translate_raster(source, model, out, TranslateSpec(tta=tta, dtype="float32"))
+            outputs[name, tta] = rasterio.open(out).read()
+    # Averaged over the 8 views, the model becomes flip-equivariant; alone, it is not.
+    np.testing.assert_allclose(outputs["flipped", True], outputs["plain", True][:, :, ::-1], atol=1e-3)
+    assert np.abs(outputs["flipped", False] - outputs["plain", False][:, :, ::-1]).max() > 0.5
+
+
+def test_creation_options_reach_gdal(model, tmp_path, rng):
+    from pix2pix_qgis.translate import parse_creation_options
+
+    source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 64, 64))
+    options = parse_creation_options(["COMPRESS=LZW", "blockxsize=128"])
+    translate_raster(source, model, tmp_path / "out.tif", TranslateSpec(creation_options=options))
+    with rasterio.open(tmp_path / "out.tif") as out:
+        assert out.compression.name == "lzw"
+    with pytest.raises(Pix2PixError, match="KEY=VALUE"):
+        parse_creation_options(["COMPRESS"])
