@@ -39,7 +39,8 @@ def qgis_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 def test_plugin_from_zip_is_listed_with_its_algorithm_and_help(qgis_process_env):
     listing = qgis_process(qgis_process_env, "list")
-    assert "pix2pix:exportchips" in listing.stdout
+    for algorithm in ("exportchips", "train", "translate", "evaluate"):
+        assert f"pix2pix:{algorithm}" in listing.stdout
     help_text = qgis_process(qgis_process_env, "help", "pix2pix:exportchips").stdout
     for parameter in ("INPUT", "INPUT2", "TILE_SIZE", "STRIDE", "OUTPUT", "BANDS", "BANDS2", "EXTENT", "MASK",
                       "MAX_NODATA", "VALIDATION", "SEED", "RESAMPLING"):
