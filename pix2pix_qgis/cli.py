@@ -44,6 +44,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, not {text!r}") from None
 
 
+def _add_extent(p: argparse.ArgumentParser, verb: str, default_crs: str) -> None:
+    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                   help=f"{verb} only this area (in --extent-crs, default {default_crs})")
+    p.add_argument("--extent-crs", help="CRS of --extent, e.g. EPSG:4326")
+
+
+def _extent(args: argparse.Namespace) -> tuple[float, float, float, float] | None:
+    return tuple(args.extent) if args.extent else None
+
+
 def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = commands.add_parser(
         "export", parents=[common], help="export paired chips from two co-located rasters",
@@ -57,9 +67,7 @@ def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--stride", type=int, default=128, help="step between chips in pixels (default 128: 50%% overlap)")
     p.add_argument("--bands", type=_bands, help="bands of A to export, e.g. 1,2,3 (default all)")
     p.add_argument("--bands2", type=_bands, help="bands of B to export (default all)")
-    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
-                   help="export only this area (in --extent-crs, default A's CRS)")
-    p.add_argument("--extent-crs", help="CRS of --extent, e.g. EPSG:4326")
+    _add_extent(p, "export", "A's CRS")
     p.add_argument("--mask", type=Path, help="GeoJSON polygons; only chips fully inside are exported")
     p.add_argument("--max-nodata", type=_fraction, default=0.0, help="largest nodata fraction per chip (default 0)")
     p.add_argument("--validation", type=_fraction, default=0.1,
@@ -77,7 +85,7 @@ def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
 
     spec = ChipSpec(
         tile_size=args.tile_size, stride=args.stride, bands_a=args.bands, bands_b=args.bands2,
-        extent=tuple(args.extent) if args.extent else None, extent_crs=args.extent_crs, mask=args.mask,
+        extent=_extent(args), extent_crs=args.extent_crs, mask=args.mask,
         max_nodata=args.max_nodata, validation=args.validation, seed=args.seed, resampling=args.resampling,
     )
     return export_chips(args.input, args.input2, args.output, spec, progress)
@@ -98,9 +106,7 @@ def _add_translate(commands: argparse._SubParsersAction, common: argparse.Argume
     p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     p.add_argument("--bands", type=_bands, help="bands of INPUT to feed the model (default: as in training)")
-    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
-                   help="translate only this area (in --extent-crs, default the raster's CRS)")
-    p.add_argument("--extent-crs", help="CRS of --extent, e.g. EPSG:4326")
+    _add_extent(p, "translate", "the raster's CRS")
     p.add_argument("--blend", choices=["hann", "crop"], default="hann",
                    help="hann: cross-fade overlaps (default); crop: hard cut mid-overlap")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8× slower, smoother)")
@@ -115,7 +121,7 @@ def _run_translate(args: argparse.Namespace, progress: Progress) -> dict[str, An
 
     spec = TranslateSpec(
         tile_size=args.tile_size, overlap=args.overlap, margin=args.margin, batch_size=args.batch_size,
-        device=args.device, bands=args.bands, extent=tuple(args.extent) if args.extent else None,
+        device=args.device, bands=args.bands, extent=_extent(args),
         extent_crs=args.extent_crs, blend=args.blend, tta=args.tta, dtype=args.dtype, cog=args.cog,
         creation_options=parse_creation_options(args.co),
     )
@@ -131,8 +137,7 @@ def _add_evaluate(commands: argparse._SubParsersAction, common: argparse.Argumen
     p.add_argument("prediction", metavar="PREDICTION")
     p.add_argument("reference", metavar="REFERENCE")
     p.add_argument("--mask", type=Path, help="GeoJSON polygons: evaluate only inside them")
-    p.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
-    p.add_argument("--extent-crs", help="CRS of --extent")
+    _add_extent(p, "evaluate", "the reference's CRS")
     p.add_argument("--data-range", type=float, nargs="+",
                    help="PSNR/SSIM data range: one value, or one per band (default: 255 for 8-bit, "
                         "else the reference's valid max − min)")
@@ -146,7 +151,7 @@ def _run_evaluate(args: argparse.Namespace, progress: Progress) -> dict[str, Any
     from .evaluate import evaluate_rasters
 
     result = evaluate_rasters(
-        args.prediction, args.reference, mask=args.mask, extent=tuple(args.extent) if args.extent else None,
+        args.prediction, args.reference, mask=args.mask, extent=_extent(args),
         extent_crs=args.extent_crs, data_range=args.data_range, error_raster=args.error_raster,
         report=args.report, progress=progress,
     )

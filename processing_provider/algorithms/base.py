@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingAlgorithm
+from typing import Any
+
+from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingAlgorithm
 from qgis.PyQt.QtCore import QCoreApplication
 
 HELP_URL = "https://github.com/pix2pix-qgis/pix2pix-qgis#readme"
@@ -25,3 +27,12 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self) -> EngineAlgorithm:
         return type(self)()
+
+    def extent_arguments(self, parameters: dict[str, Any], name: str, context: Any,
+                         crs: QgsCoordinateReferenceSystem) -> list[str]:
+        """``--extent XMIN YMIN XMAX YMAX`` in ``crs`` (QGIS reprojects it), or nothing when unset."""
+        if not parameters.get(name):
+            return []
+        extent = self.parameterAsExtent(parameters, name, context, crs)
+        values = (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
+        return ["--extent", *(repr(v) for v in values)]

@@ -83,10 +83,7 @@ class EvaluateAlgorithm(EngineAlgorithm):
         mask = self.parameterAsSource(parameters, self.MASK, context)
         if mask is not None:
             command += ["--mask", mask_to_geojson(mask, reference.crs(), context)]
-        if parameters.get(self.EXTENT):
-            extent = self.parameterAsExtent(parameters, self.EXTENT, context, reference.crs())
-            command += ["--extent", *(repr(v) for v in (extent.xMinimum(), extent.yMinimum(),
-                                                        extent.xMaximum(), extent.yMaximum()))]
+        command += self.extent_arguments(parameters, self.EXTENT, context, reference.crs())
         result = run_engine(command, feedback, [p for p in (report, html, errors) if p])
         for band in result["bands"]:
             feedback.pushInfo(self.tr(

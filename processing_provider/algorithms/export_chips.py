@@ -127,10 +127,7 @@ class ExportChipsAlgorithm(EngineAlgorithm):
             bands = self.parameterAsInts(parameters, name, context)
             if bands:
                 command += [flag, ",".join(str(b) for b in bands)]
-        if parameters.get(self.EXTENT):
-            extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer_a.crs())
-            command += ["--extent", *(repr(v) for v in (extent.xMinimum(), extent.yMinimum(),
-                                                        extent.xMaximum(), extent.yMaximum()))]
+        command += self.extent_arguments(parameters, self.EXTENT, context, layer_a.crs())
         mask = self.parameterAsSource(parameters, self.MASK, context)
         if mask is not None:
             command += ["--mask", mask_to_geojson(mask, layer_a.crs(), context)]

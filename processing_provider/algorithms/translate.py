@@ -118,10 +118,7 @@ class TranslateAlgorithm(EngineAlgorithm):
         bands = self.parameterAsInts(parameters, self.BANDS, context)
         if bands:
             command += ["--bands", ",".join(str(b) for b in bands)]
-        if parameters.get(self.EXTENT):
-            extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
-            command += ["--extent", *(repr(v) for v in (extent.xMinimum(), extent.yMinimum(),
-                                                        extent.xMaximum(), extent.yMaximum()))]
+        command += self.extent_arguments(parameters, self.EXTENT, context, layer.crs())
         dtype = self.parameterAsEnumString(parameters, self.OUTPUT_DTYPE, context)
         if dtype and dtype != DTYPES[0]:
             command += ["--dtype", dtype]
