@@ -103,7 +103,8 @@ def _add_translate(commands: argparse._SubParsersAction, common: argparse.Argume
     p.add_argument("--tile-size", type=int, help="tile size in pixels (default: the model's chip size)")
     p.add_argument("--overlap", type=int, help="overlap between tiles in pixels (default: a quarter tile)")
     p.add_argument("--margin", type=int, help="pixels discarded at each tile's inner edge (default: overlap/4)")
-    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="tiles per forward pass on CUDA (default 4); the CPU runs one tile at a time")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     p.add_argument("--bands", type=_bands, help="bands of INPUT to feed the model (default: as in training)")
     _add_extent(p, "translate", "the raster's CRS")

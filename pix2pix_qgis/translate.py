@@ -172,6 +172,13 @@ class _Model:
             channels = int(metadata["architecture"]["generator"]["in_channels"])
             self.pinned = torch.empty((batch, channels, tile, tile), dtype=torch.float32).pin_memory()
 
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cuda:
+            return self.generator(x)
+        # The native CPU kernels gain nothing from batching (BENCHMARKS.md, "CPU kernels"):
+        # one tile at a time is as fast or faster, and the output is the same bit for bit.
+        return torch.cat([self.generator(tile[None]) for tile in x])
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         # On the CPU, oneDNN picks kernels by batch size, so a tile's output would change in the
         # last bits with BATCH_SIZE. PyTorch's native kernels compute each sample alone: the same
@@ -187,7 +194,7 @@ class _Model:
             total = None
             for k in views:
                 with torch.autocast("cuda", dtype=torch.float16, enabled=self.cuda):
-                    y = self.generator(_dihedral(x, k)).float()
+                    y = self._forward(_dihedral(x, k)).float()
                 y = _dihedral(y, k, inverse=True)
                 total = y if total is None else total + y
             out = self.output_norm.invert(total / len(views))

@@ -53,8 +53,8 @@ class TranslateAlgorithm(EngineAlgorithm):
             "Nodata in the input is nodata in the output.</p>"
             "<p><b>Tile size</b>: default the model's chip size; larger tiles give the network more context. "
             "<b>Overlap</b>: default a quarter tile; more overlap costs more compute (the log shows the factor). "
-            "<b>Batch size</b>: tiles per forward pass; raise it on a GPU. <b>TTA</b> (advanced) averages the 8 "
-            "flips and rotations: smoother, 8× slower.</p>"
+            "<b>Batch size</b>: tiles per forward pass on a GPU (the CPU runs one at a time). "
+            "<b>TTA</b> (advanced) averages the 8 flips and rotations: smoother, 8× slower.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -89,7 +89,8 @@ class TranslateAlgorithm(EngineAlgorithm):
             "BANDS": "Bands to feed the model, in order; default: the bands used in training.",
             "TILE_SIZE": "Must be a multiple of 2^depth of the model (the log names it on error).",
             "OVERLAP": "Pixels shared by neighbouring tiles: a margin is discarded, the rest is cross-faded.",
-            "BATCH_SIZE": "Tiles per forward pass. On the CPU results are identical whatever the batch size.",
+            "BATCH_SIZE": "Tiles per forward pass on a GPU. On the CPU tiles run one at a time (as fast, and the "
+                          "output is identical bit for bit whatever this value).",
             "DEVICE": "auto uses the first CUDA GPU when PyTorch sees one, else the CPU.",
             "EXTENT": "Translate only this area; the output covers exactly its pixels.",
             "BLEND": "hann: cross-fade overlaps (no seams); crop: hard cut in the middle of each overlap.",
