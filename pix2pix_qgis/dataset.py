@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .errors import Pix2PixError
+from .grid import valid_mask
 from .manifest import is_chips_folder, load_manifest
 
 CHIP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".mrf")
@@ -265,14 +266,6 @@ def _percentiles(
     return summarize(pooled_a), summarize(pooled_b)
 
 
-def _valid(src: Any, data: np.ndarray) -> np.ndarray:
-    """(H, W) bool: valid in every band (nodata value, internal mask or alpha, and NaN)."""
-    valid = np.all(src.read_masks() > 0, axis=0)
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= ~np.isnan(data).any(axis=0)
-    return valid
-
-
 def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One chip pair in source units as float32 (C, H, W) arrays plus the (H, W) mask valid in both."""
     arrays, masks = [], []
@@ -281,7 +274,7 @@ def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int) -> tuple[np.
         try:
             with rasterio.open(path) as src:
                 data = src.read()
-                masks.append(_valid(src, data))
+                masks.append(valid_mask(src, data))
         except rasterio.errors.RasterioIOError as exc:
             raise Pix2PixError(f"Chip {path} cannot be read: {exc}. Re-run the export.") from exc
         if data.shape[1:] != (tile, tile):

@@ -24,7 +24,7 @@ from rasterio.windows import transform as window_transform
 
 from .chips import load_mask
 from .errors import Pix2PixError
-from .grid import Bounds, Grid, bounds_in, format_bounds, intersect, open_raster
+from .grid import Bounds, Grid, bounds_in, format_bounds, intersect, open_raster, valid_mask
 from .metrics import SSIM_WINDOW, MetricAccumulator
 from .outputs import staged_file
 from .progress import Progress
@@ -56,13 +56,6 @@ def _aligned_windows(pred: Any, ref: Any, extent: Bounds | None) -> tuple[Window
     return wp, wr
 
 
-def _valid(dataset: Any, window: Window, data: np.ndarray) -> np.ndarray:
-    valid = np.all(dataset.read_masks(window=window) > 0, axis=0)
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= np.isfinite(data).all(axis=0)
-    return valid
-
-
 def _data_range(ref: Any, window: Window, given: list[float] | None, progress: Progress) -> list[float]:
     if given:
         if len(given) == 1:
@@ -78,7 +71,7 @@ def _data_range(ref: Any, window: Window, given: list[float] | None, progress: P
         progress.check_cancelled()
         strip = Window(window.col_off, window.row_off + row, window.width, min(STRIP, int(window.height) - row))
         data = ref.read(window=strip)
-        valid = _valid(ref, strip, data)
+        valid = valid_mask(ref, data, window=strip)
         if valid.any():
             values = data[:, valid]
             low = np.minimum(low, values.min(axis=1))
@@ -127,7 +120,7 @@ def evaluate_rasters(
             p_win = Window(wp.col_off, wp.row_off + top, width, bottom - top)
             r_win = Window(wr.col_off, wr.row_off + top, width, bottom - top)
             p_data, r_data = pred.read(window=p_win), ref.read(window=r_win)
-            valid = _valid(pred, p_win, p_data) & _valid(ref, r_win, r_data)
+            valid = valid_mask(pred, p_data, window=p_win) & valid_mask(ref, r_data, window=r_win)
             if polygons is not None:
                 inside = ~geometry_mask([polygons.context], out_shape=valid.shape,
                                         transform=window_transform(r_win, ref.transform))

@@ -24,7 +24,7 @@ from . import __version__
 from .chips import ChipSpec, chip_bounds, inside_mask, load_mask, plan_origins, select_bands
 from .errors import Pix2PixError
 from .esri import write_esri_files
-from .grid import Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, on_grid, open_raster
+from .grid import Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, on_grid, open_raster, valid_mask
 from .manifest import FORMAT_NAME, FORMAT_VERSION, is_chips_folder, write_manifest
 from .outputs import staged_directory
 from .progress import Progress
@@ -146,15 +146,6 @@ def _processing_window(grid: Grid, a: Any, b: Any, spec: ChipSpec) -> Window:
     return window
 
 
-def _valid_pixels(reader: Any, bands: list[int], window: Window, data: np.ndarray) -> np.ndarray:
-    """(H, W) bool: valid in every selected band (nodata, alpha, internal masks and NaN)."""
-    masks = reader.read_masks(bands, window=window)
-    valid = np.all(masks > 0, axis=0)
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= ~np.isnan(data).any(axis=0)
-    return valid
-
-
 def _export_all(
     writer: _ChipWriter, a: Any, b: Any, bands_a: list[int], bands_b: list[int],
     origins: list[tuple[int, int]], spec: ChipSpec, progress: Progress,
@@ -174,8 +165,8 @@ def _export_all(
             strip = Window(cols[0], row, cols[-1] + tile - cols[0], tile)
             data_a = a.read(bands_a, window=strip)
             data_b = b.read(bands_b, window=strip)
-            valid_a = _valid_pixels(a, bands_a, strip, data_a)
-            valid_b = _valid_pixels(b, bands_b, strip, data_b)
+            valid_a = valid_mask(a, data_a, bands_a, strip)
+            valid_b = valid_mask(b, data_b, bands_b, strip)
             for col in cols:
                 x = slice(col - cols[0], col - cols[0] + tile)
                 both = valid_a[:, x] & valid_b[:, x]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
@@ -141,6 +142,20 @@ def intersect(a: Bounds, b: Bounds) -> Bounds | None:
 def format_bounds(bounds: Bounds, crs: CRS | None) -> str:
     name = crs.to_string() if crs else "no CRS"
     return "[{:.6g}, {:.6g}, {:.6g}, {:.6g}] ({})".format(*bounds, name)
+
+
+def valid_mask(dataset: Any, data: np.ndarray, bands: list[int] | None = None,
+               window: Window | None = None) -> np.ndarray:
+    """(H, W) bool for ``data`` read from ``dataset``: valid in every band read.
+
+    Invalid means what GDAL's masks say (nodata value, alpha band, internal mask) or, for
+    float data, not finite (NaN without a nodata value, inf).
+    """
+    masks = dataset.read_masks(bands, window=window) if bands else dataset.read_masks(window=window)
+    valid = np.all(masks > 0, axis=0)
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data).all(axis=0)
+    return valid
 
 
 def on_grid(dataset: Any, grid: Grid, resampling: str) -> tuple[Any, bool]:

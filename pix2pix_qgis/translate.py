@@ -33,7 +33,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from .errors import Pix2PixError
-from .grid import Bounds, Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, open_raster
+from .grid import Bounds, Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, open_raster, valid_mask
 from .networks import check_chip_size
 from .outputs import staged_file
 from .package import input_normalization, load_model, output_normalization
@@ -206,9 +206,7 @@ def _read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int)
     height = min(tile, int(window.height) - row)
     strip = Window(window.col_off, window.row_off + row, window.width, height)
     data = src.read(bands, window=strip)
-    valid = np.all(src.read_masks(bands, window=strip) > 0, axis=0)
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= ~np.isnan(data).any(axis=0)
+    valid = valid_mask(src, data, bands, strip)
     pad_rows, pad_cols = tile - height, max(0, tile - int(window.width))
     if pad_rows or pad_cols:
         mode = "reflect" if min(data.shape[1:]) > 1 else "edge"
@@ -218,22 +216,30 @@ def _read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int)
 
 
 class _Accumulator:
-    """Weighted sum of predictions for the rows not yet written, as a rolling buffer."""
+    """Weighted sum of predictions and input validity for the rows not yet written (rolling buffer)."""
 
     def __init__(self, bands: int, rows: int, width: int) -> None:
         self.sum = np.zeros((bands, rows, width), dtype=np.float32)
+        self.valid = np.zeros((rows, width), dtype=bool)
         self.origin = 0  # output row of self.sum[:, 0]
 
     def add(self, prediction: np.ndarray, weight: np.ndarray, row: int, col: int, height: int, width: int) -> None:
         r = row - self.origin
         self.sum[:, r:r + height, col:col + width] += prediction[:, :height, :width] * weight[:height, :width]
 
-    def take(self, rows: int) -> np.ndarray:
-        """Remove and return the first ``rows`` rows."""
-        done = self.sum[:, :rows].copy()
+    def mark_valid(self, row: int, valid: np.ndarray) -> None:
+        """Record the input's validity for rows [row, row + len(valid)) (a strip, padding cut off)."""
+        r = row - self.origin
+        self.valid[r:r + valid.shape[0]] = valid
+
+    def take(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Remove and return the first ``rows`` rows: (values, validity)."""
+        done = self.sum[:, :rows].copy(), self.valid[:rows].copy()
         keep = self.sum.shape[1] - rows
         self.sum[:, :keep] = self.sum[:, rows:]  # numpy buffers overlapping copies
         self.sum[:, keep:] = 0
+        self.valid[:keep] = self.valid[rows:]
+        self.valid[keep:] = False
         self.origin += rows
         return done
 
@@ -292,7 +298,7 @@ def translate_raster(
             target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
             try:
                 with rasterio.open(target, "w", **profile) as dst:
-                    writer = _Writer(dst, nodata, may_be_invalid, src, bands, window)
+                    writer = _Writer(dst, nodata, may_be_invalid)
                     try:
                         counters = _Translator(plan, src, bands, window, input_norm, model, writer,
                                                spec.batch_size, out_bands, progress).run()
@@ -338,12 +344,13 @@ class _Translator:
                 data, valid = upcoming.result()
                 if i + 1 < len(starts):
                     upcoming = reader.submit(_read_strip, self.src, self.bands, self.window, starts[i + 1], self.tile)
+                self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
                 self._tile_row(i, row, data, valid)
                 finished = starts[i + 1] if i + 1 < len(starts) else self.height
                 if finished < self.height:
                     finished -= (finished - written) % BLOCK  # whole blocks only, each written once
                 if finished > written:
-                    self.writer.submit(written, self.accumulator.take(finished - written))
+                    self.writer.submit(written, *self.accumulator.take(finished - written))
                     written = finished
         self.progress.check_cancelled()
         return self.counters
@@ -380,25 +387,20 @@ class _Translator:
 
 
 class _Writer:
-    """Writes finished row bands on a background thread (clip, cast, nodata/mask)."""
+    """Writes finished row bands on a background thread (clip, cast, nodata/mask).
 
-    def __init__(self, dst: Any, nodata: float | None, may_be_invalid: bool, src: Any, bands: list[int],
-                 window: Window) -> None:
+    Only this thread touches ``dst``; the input dataset is never used here, so no GDAL
+    dataset is shared between threads.
+    """
+
+    def __init__(self, dst: Any, nodata: float | None, may_be_invalid: bool) -> None:
         self.dst, self.nodata, self.may_be_invalid = dst, nodata, may_be_invalid
-        self.src, self.bands, self.window = src, bands, window
         self.dtype = np.dtype(dst.dtypes[0])
         self.low, self.high = _dtype_range(dst.dtypes[0])
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
         self.futures: list[Future] = []
 
-    def submit(self, row: int, values: np.ndarray) -> None:
-        # Validity is read here, on the caller's thread, because src is not shared across threads.
-        rows = Window(self.window.col_off, self.window.row_off + row, self.window.width, values.shape[1])
-        valid = np.all(self.src.read_masks(self.bands, window=rows) > 0, axis=0)
-        data = self.src.read(self.bands, window=rows) if np.issubdtype(np.dtype(self.src.dtypes[0]), np.floating) \
-            else None
-        if data is not None:
-            valid &= ~np.isnan(data).any(axis=0)
+    def submit(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
         for future in [f for f in self.futures if f.done()]:
             future.result()  # surface a write error now, not at the end
         self.futures = [f for f in self.futures if not f.done()]

@@ -118,7 +118,8 @@ class RecordingWriter:
     def __init__(self) -> None:
         self.bands: list[tuple[int, int]] = []
 
-    def submit(self, row: int, values: np.ndarray) -> None:
+    def submit(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
+        assert valid.shape == values.shape[1:] and valid.all()  # the source has no invalid pixel
         self.bands.append((row, row + values.shape[1]))
 
 
