@@ -24,7 +24,7 @@ from rasterio.windows import transform as window_transform
 
 from .chips import load_mask
 from .errors import Pix2PixError
-from .grid import Bounds, Grid, bounds_in, format_bounds, intersect, open_raster, valid_mask
+from .grid import Bounds, Grid, extent_in, format_bounds, intersect, open_raster, valid_mask
 from .metrics import SSIM_WINDOW, MetricAccumulator
 from .outputs import staged_file
 from .progress import Progress
@@ -99,8 +99,7 @@ def evaluate_rasters(
             raise Pix2PixError(f"The prediction has {pred.count} band(s) and the reference {ref.count}; "
                                "they must match.")
         if extent is not None:
-            crs = rasterio.crs.CRS.from_user_input(extent_crs) if extent_crs else ref.crs
-            extent = bounds_in(extent, crs, ref.crs)
+            extent = extent_in(extent, extent_crs, ref.crs)
         wp, wr = _aligned_windows(pred, ref, extent)
         polygons = load_mask(mask, ref.crs) if mask is not None else None
         ranges = _data_range(ref, wr, data_range, progress.stage(0.0, 0.1))

@@ -24,7 +24,7 @@ from . import __version__
 from .chips import ChipSpec, chip_bounds, inside_mask, load_mask, plan_origins, select_bands
 from .errors import Pix2PixError
 from .esri import write_esri_files
-from .grid import Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, on_grid, open_raster, valid_mask
+from .grid import Grid, bounds_in, extent_in, format_bounds, gdal_cache_mb, intersect, on_grid, open_raster, valid_mask
 from .manifest import FORMAT_NAME, FORMAT_VERSION, is_chips_folder, write_manifest
 from .outputs import staged_directory
 from .progress import Progress
@@ -127,8 +127,7 @@ def _processing_window(grid: Grid, a: Any, b: Any, spec: ChipSpec) -> Window:
             f" ({format_bounds(b_bounds, a.crs)} in A's CRS). Choose rasters of the same area."
         )
     if spec.extent is not None:
-        extent_crs = rasterio.crs.CRS.from_user_input(spec.extent_crs) if spec.extent_crs else a.crs
-        extent = bounds_in(spec.extent, extent_crs, a.crs)
+        extent = extent_in(spec.extent, spec.extent_crs, a.crs)
         clipped = intersect(overlap, extent)
         if clipped is None:
             raise Pix2PixError(

@@ -131,6 +131,12 @@ def bounds_in(bounds: Bounds, src_crs: CRS | None, dst_crs: CRS | None) -> Bound
     return transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
 
 
+def extent_in(extent: Bounds, extent_crs: str | None, crs: CRS | None) -> Bounds:
+    """A user's extent (in ``extent_crs``, e.g. "EPSG:4326"; None: already in ``crs``) in ``crs``."""
+    source = CRS.from_user_input(extent_crs) if extent_crs else crs
+    return bounds_in(extent, source, crs)
+
+
 def intersect(a: Bounds, b: Bounds) -> Bounds | None:
     left, bottom = max(a[0], b[0]), max(a[1], b[1])
     right, top = min(a[2], b[2]), min(a[3], b[3])

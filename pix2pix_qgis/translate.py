@@ -33,7 +33,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from .errors import Pix2PixError
-from .grid import Bounds, Grid, bounds_in, format_bounds, gdal_cache_mb, intersect, open_raster, valid_mask
+from .grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, intersect, open_raster, valid_mask
 from .networks import check_chip_size
 from .outputs import staged_file
 from .package import input_normalization, load_model, output_normalization
@@ -110,8 +110,7 @@ def _window(src: Any, spec: TranslateSpec) -> Window:
     grid = Grid.of(src)
     if spec.extent is None:
         return Window(0, 0, src.width, src.height)
-    crs = rasterio.crs.CRS.from_user_input(spec.extent_crs) if spec.extent_crs else src.crs
-    extent = bounds_in(spec.extent, crs, src.crs)
+    extent = extent_in(spec.extent, spec.extent_crs, src.crs)
     if intersect(extent, grid.bounds) is None:
         raise Pix2PixError(f"The extent {format_bounds(extent, src.crs)} does not meet the raster "
                            f"{format_bounds(grid.bounds, src.crs)}. Choose an extent inside the raster.")
