@@ -2,15 +2,24 @@
 
 No shell is involved (arguments go to the OS as a list, so names with spaces, quotes, ``;``
 or ``$()`` are just names). Cancel sends SIGTERM, which the engine turns into a clean stop
-that removes its staging output; after a grace period (1.5 s by default) it is killed and its staging outputs are
-removed here (``.<name>.partial-<pid>``, the engine's naming rule in ``outputs.py``).
+that removes its staging output; after a grace period (1.5 s by default) the engine's whole
+process group is killed and its staging outputs are removed here (``.<name>.partial-<pid>``,
+the engine's naming rule in ``outputs.py``).
+
+The engine is trusted code but its output is not: a library may print stray text, a crash
+may cut a line, a bug may print a line of gigabytes, and a child process may keep the pipe
+open after the engine died. None of these may hang QGIS or take its memory, so lines are read
+in bounded pieces and the loop ends on the engine's exit, not on the pipe's end of file.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -24,18 +33,45 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 from .interpreter import engine_environment, fix_hint, resolve_python
 
 TERMINATE_GRACE_S = 1.5
+MAX_LINE_CHARS = 1 << 20  # protocol lines are a few hundred bytes; longer ones are cut, never buffered whole
+DRAIN_AFTER_EXIT_S = 5.0  # a grandchild may hold stdout open after the engine exited
+EXIT_AFTER_RESULT_S = 30.0  # an engine that reported its result but does not exit is stopped
 _EOF = object()
 
 
+def _read_lines(stream: Any, limit: int = MAX_LINE_CHARS) -> Any:
+    """Yield ``(text, dropped_chars)`` per line; a line longer than ``limit`` keeps its head only."""
+    while True:
+        piece = stream.readline(limit)
+        if not piece:
+            return
+        if piece.endswith("\n") or len(piece) < limit:
+            yield piece, 0
+            continue
+        dropped = 0
+        while True:  # skip the rest of an oversized line without keeping it
+            rest = stream.readline(limit)
+            dropped += len(rest.rstrip("\n"))
+            if not rest or rest.endswith("\n"):
+                break
+        yield piece, dropped
+
+
 def _pump(stream: Any, sink: queue.Queue[Any]) -> None:
-    for line in iter(stream.readline, ""):
-        sink.put(line)
+    try:
+        for line in _read_lines(stream):
+            sink.put(line)
+    except (OSError, ValueError):  # the pipe was closed under us while the run is being torn down
+        pass
     sink.put(_EOF)
 
 
 def _collect(stream: Any, tail: deque[str]) -> None:
-    for line in iter(stream.readline, ""):
-        tail.append(line.rstrip("\n"))
+    try:
+        for text, dropped in _read_lines(stream, 4000):
+            tail.append(text.rstrip("\n") + (f" … [{dropped} more characters]" if dropped else ""))
+    except (OSError, ValueError):
+        pass
 
 
 def _remove_partials(outputs: list[str], pid: int) -> None:
@@ -49,6 +85,40 @@ def _remove_partials(outputs: list[str], pid: int) -> None:
                 partial.unlink()
 
 
+def _kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL the engine and everything it started (data-loader workers, a stuck child)."""
+    if os.name == "posix":
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def exit_description(code: int) -> str:
+    """Say how the engine ended in words an analyst can act on."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    if -code == signal.SIGKILL:
+        return (f"{name} (killed from outside; when nobody stopped it, the system usually ran out of memory: "
+                "lower the tile or batch size)")
+    return name
+
+
+def _number(value: Any, default: float = 0.0) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
+
+
 class EngineRun:
     """One engine invocation; ``run()`` returns the engine's result dict or raises."""
 
@@ -59,6 +129,7 @@ class EngineRun:
         self.outputs = outputs or []
         self.grace_seconds = grace_seconds
         self.python, self.python_source = resolve_python()
+        self._readers: list[threading.Thread] = []
 
     def _start(self) -> subprocess.Popen:
         argv = [self.python, "-u", "-m", "pix2pix_qgis", *self.command, "--progress", "json"]
@@ -66,10 +137,12 @@ class EngineRun:
         options: dict[str, Any] = {}
         if sys.platform == "win32":
             options["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+        else:
+            options["start_new_session"] = True  # one process group, so a kill reaches its children too
         try:
             return subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=engine_environment(), text=True, encoding="utf-8", errors="replace", bufsize=1, **options,
+                env=engine_environment(), text=True, encoding="utf-8", errors="replace", **options,
             )
         except OSError as exc:
             raise QgsProcessingException(
@@ -85,59 +158,84 @@ class EngineRun:
             return self._follow(process)
         finally:
             if process.poll() is None:
-                process.kill()
-                process.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
+                _kill_tree(process)
+            elif os.name == "posix":
+                try:  # the engine is gone; a child it left behind must not outlive the run
+                    os.killpg(process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            for reader, stream in zip(self._readers, (process.stdout, process.stderr)):
+                reader.join(timeout=2)
+                if not reader.is_alive():  # closing a pipe a thread still reads from could block on its lock
                     stream.close()
 
     def _follow(self, process: subprocess.Popen) -> dict[str, Any]:
         lines: queue.Queue[Any] = queue.Queue()
         stderr_tail: deque[str] = deque(maxlen=60)
-        readers = [
+        readers = self._readers = [
             threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True),
             threading.Thread(target=_collect, args=(process.stderr, stderr_tail), daemon=True),
         ]
         for reader in readers:
             reader.start()
-        result: dict[str, Any] | None = None
+        result: Any = None
         error: dict[str, Any] | None = None
-        finished = False
-        while not finished:
+        end_of_output = False
+        exited_at: float | None = None
+        result_at: float | None = None
+        while True:
             if self.feedback.isCanceled():
                 self._cancel(process)
+            now = time.monotonic()
+            if process.poll() is not None:
+                exited_at = exited_at or now
+                if end_of_output or now - exited_at > DRAIN_AFTER_EXIT_S:
+                    break
+            elif result_at is not None and now - result_at > EXIT_AFTER_RESULT_S:
+                self.feedback.pushConsoleInfo("The engine reported its result but did not exit; stopping it.")
+                _kill_tree(process)
+                break
             try:
                 line = lines.get(timeout=0.1)
             except queue.Empty:
                 continue
             if line is _EOF:
-                finished = True
+                end_of_output = True
                 continue
-            event = self._parse(line)
+            event = self._parse(*line)
             if event is None:
                 continue
             kind = event.get("type")
             if kind == "result":
-                result = event.get("result", {})
+                result, result_at = event.get("result", {}), time.monotonic()
             elif kind == "error":
                 error = event
             else:
                 self._show(event)
         code = process.wait()
-        for reader in readers:
-            reader.join(timeout=2)
+        readers[1].join(timeout=2)
         if error is not None:
             raise QgsProcessingException(self._error_message(error))
-        if code != 0 or result is None:
+        if result is not None and not isinstance(result, dict):
+            raise QgsProcessingException(
+                f"The Pix2Pix engine ({self.python}) reported a result that is not a JSON object ({result!r:.200}); "
+                "the engine and the plugin may be different versions: reinstall the plugin, then run "
+                "Pix2Pix › Check engine."
+            )
+        if (code != 0 and result_at is None) or result is None:
             tail = "\n".join(stderr_tail) or "(no output)"
             raise QgsProcessingException(
-                f"The Pix2Pix engine ({self.python}) stopped with exit code {code} without reporting a result. "
-                f"Its last messages:\n{tail}"
+                f"The Pix2Pix engine ({self.python}) stopped with {exit_description(code)} without reporting a "
+                f"result. Its last messages:\n{tail}"
             )
         return result
 
-    def _parse(self, line: str) -> dict[str, Any] | None:
+    def _parse(self, line: str, dropped: int = 0) -> dict[str, Any] | None:
         text = line.strip()
+        if dropped:
+            self.feedback.pushConsoleInfo(
+                f"{text[:2000]} … [an engine output line of {len(line) + dropped} characters was cut]")
+            return None
         if not text:
             return None
         try:
@@ -151,9 +249,9 @@ class EngineRun:
 
     def _show(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        message = str(event.get("message", ""))
+        message = str(event.get("message", ""))[:2000]
         if kind == "progress":
-            self.feedback.setProgress(100.0 * float(event.get("fraction", 0.0)))
+            self.feedback.setProgress(100.0 * min(1.0, max(0.0, _number(event.get("fraction")))))
             if message:
                 self.feedback.setProgressText(message)
         elif kind == "warning":
@@ -179,8 +277,7 @@ class EngineRun:
             while process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                _kill_tree(process)
                 _remove_partials(self.outputs, process.pid)
         raise QgsProcessingException("Cancelled by the user; no output was written.")
 
