@@ -23,6 +23,7 @@ from .bootstrap import EXIT_MISSING_DEPENDENCY
 from .cli_train import add_train_parser
 from .errors import Cancelled, Pix2PixError
 from .progress import JsonLinesProgress, Progress, TerminalProgress
+from .ranks import rank_zero_reports
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = Progress(None, cancel)
     else:
         progress = TerminalProgress(sys.stderr, cancel)
+    progress = rank_zero_reports(progress)  # under torchrun, other ranks report errors only
 
     def fail(kind: str, message: str, code: int) -> int:
         if json_mode:
