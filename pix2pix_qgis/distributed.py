@@ -114,6 +114,7 @@ def process_group(launch: Launch, device_name: str, cancel_event: threading.Even
         ) from exc
     try:
         yield World(launch, device, backend, cancel_event)
+        dist.barrier()  # leave together: a rank tearing down early can break its peers' open connections
     finally:
         dist.destroy_process_group()
 
