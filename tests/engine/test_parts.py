@@ -19,7 +19,7 @@ from pix2pix_qgis.parts import BLOCK, parse_part, part_paths, part_rows, transla
 from pix2pix_qgis.translate import BLOCK as TRANSLATE_BLOCK
 from pix2pix_qgis.translate import TranslateSpec, translate_raster
 
-from .conftest import write_raster
+from .conftest import UTM_TRANSFORM, write_raster
 from .models import write_model
 from .test_cli import REPO, events, run_cli
 from .test_translate import smooth_image
@@ -179,3 +179,14 @@ def test_torchrun_ranks_translate_their_parts_and_the_cli_assembles_them(model, 
     missing = run_cli("assemble", str(part_paths(tmp_path / "parts", 0, 2)[1]), str(tmp_path / "x.vrt"),
                       "--progress", "json")
     assert missing.returncode == 2 and "1/2" in events(missing.stdout)[-1]["message"]
+
+
+def test_parts_of_an_extent_window_equal_the_single_run_of_it(model, tmp_path, rng):
+    source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 700, 90))
+    x0, y0 = UTM_TRANSFORM @ (5, 650)
+    x1, y1 = UTM_TRANSFORM @ (85, 40)
+    spec = dataclasses.replace(SPEC, extent=(x0, y0, x1, y1), blend="crop")
+    translate_raster(source, model, tmp_path / "single.tif", spec)
+    write_parts(source, model, tmp_path / "parts", 3, spec)
+    assemble_parts([tmp_path / "parts"], tmp_path / "out.vrt")
+    same_raster(tmp_path / "single.tif", tmp_path / "out.vrt")
