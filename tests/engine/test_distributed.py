@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pix2pix_qgis import Pix2PixError, Progress
+from pix2pix_qgis import Cancelled, Pix2PixError, Progress
 from pix2pix_qgis.dataset import EpochSampler, epoch_order
 from pix2pix_qgis.package import checkpoint_path, load_checkpoint, read_package
 from pix2pix_qgis.ranks import Launch, OtherRankProgress
@@ -199,3 +199,19 @@ def test_two_ranks_of_batch_b_learn_like_one_process_of_batch_2b(chips, tmp_path
     assert float(difference.quantile(0.99)) < 1e-5
     different_data = train(chips, tmp_path / "other.p2p", TrainConfig(batch_size=4, seed=1, **settings))
     assert ddp["val_l1"] != pytest.approx(different_data["val_l1"], rel=1e-5)  # the check can tell runs apart
+
+
+def test_resume_with_another_global_batch_continues_after_the_chips_seen(chips, tmp_path):
+    """A checkpoint of 5 steps × 4 chips resumes with batch 8 at step 2 (16 chips), not at step 5."""
+    from .test_training import Recorder
+
+    settings = {"epochs": 1, "ngf": 4, "ndf": 4, "device": "cpu"}
+    model = tmp_path / "m.p2p"
+    with pytest.raises(Cancelled):
+        train(chips, model, TrainConfig(batch_size=4, **settings), Recorder(cancel_at_step=5))
+    assert load_checkpoint(checkpoint_path(model))[0]["state"]["step_in_epoch"] == 5
+    resumed = Recorder()
+    train(chips, model, TrainConfig(batch_size=8, **settings), resumed, resume=True)
+    warnings = [e["message"] for e in resumed.events if e["type"] == "warning"]
+    assert any("after 20 chips of epoch 1" in w and "resumes at step 2" in w for w in warnings)
+    assert resumed.steps() == [6, 7, 8, 9]  # steps 3–6 of 6 with batch 8
