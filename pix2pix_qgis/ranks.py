@@ -29,11 +29,10 @@ class Launch:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Launch | None:
         """The launch torchrun describes in ``env`` (default ``os.environ``), or None outside one."""
         env = os.environ if env is None else env
-        if "WORLD_SIZE" not in env or "RANK" not in env:
-            return None
+        if not all(name in env for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK")):
+            return None  # torchrun sets all three; a stray RANK alone does not make a launch
         try:
-            world_size, rank = int(env["WORLD_SIZE"]), int(env["RANK"])
-            local_rank = int(env.get("LOCAL_RANK", rank))
+            world_size, rank, local_rank = int(env["WORLD_SIZE"]), int(env["RANK"]), int(env["LOCAL_RANK"])
         except ValueError:
             raise Pix2PixError(
                 f"RANK={env.get('RANK')!r}, WORLD_SIZE={env.get('WORLD_SIZE')!r} and LOCAL_RANK="

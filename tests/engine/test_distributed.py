@@ -102,10 +102,11 @@ def test_launch_comes_from_torchrun_environment():
     assert Launch.from_env({}) is None
     assert Launch.from_env({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}) is None  # one process: a plain run
     assert Launch.from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == Launch(3, 4, 1)
+    assert Launch.from_env({"RANK": "1", "WORLD_SIZE": "4"}) is None  # not torchrun: it sets LOCAL_RANK too
     with pytest.raises(Pix2PixError, match="torchrun"):
-        Launch.from_env({"RANK": "4", "WORLD_SIZE": "4"})
+        Launch.from_env({"RANK": "4", "WORLD_SIZE": "4", "LOCAL_RANK": "0"})
     with pytest.raises(Pix2PixError, match="whole numbers"):
-        Launch.from_env({"RANK": "x", "WORLD_SIZE": "4"})
+        Launch.from_env({"RANK": "x", "WORLD_SIZE": "4", "LOCAL_RANK": "0"})
 
 
 def test_other_ranks_report_errors_only_and_say_which_rank():
