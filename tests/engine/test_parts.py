@@ -190,3 +190,14 @@ def test_parts_of_an_extent_window_equal_the_single_run_of_it(model, tmp_path, r
     write_parts(source, model, tmp_path / "parts", 3, spec)
     assemble_parts([tmp_path / "parts"], tmp_path / "out.vrt")
     same_raster(tmp_path / "single.tif", tmp_path / "out.vrt")
+
+
+def test_cli_part_errors_name_the_fix(model, tmp_path, rng):
+    source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 300, 70))
+    cog = run_cli("translate", str(source), str(model), str(tmp_path / "parts"), "--part", "0/2", "--cog",
+                  "--progress", "json")
+    assert cog.returncode == 2 and "--cog to 'assemble'" in events(cog.stdout)[-1]["message"]
+    too_many = run_cli("translate", str(source), str(model), str(tmp_path / "parts"), "--part", "2/3",
+                       "--progress", "json")
+    assert too_many.returncode == 2 and "at most 2 part(s)" in events(too_many.stdout)[-1]["message"]
+    assert not any((tmp_path / "parts").glob("*.json"))
