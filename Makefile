@@ -41,6 +41,7 @@ bench: setup-engine
 	$(ENGINE_PY) benchmarks/bench_training.py throughput
 	$(ENGINE_PY) benchmarks/bench_translate.py throughput
 	$(ENGINE_PY) benchmarks/bench_translate.py kernels
+	$(ENGINE_PY) benchmarks/bench_parts.py halo
 
 clean:
 	rm -rf dist demo-output .pytest_cache

@@ -24,6 +24,8 @@ _LAZY = {
     "TranslateSpec": "translate",
     "translate_raster": "translate",
     "evaluate_rasters": "evaluate",
+    "translate_part": "parts",
+    "assemble_parts": "assemble",
     "prepare_data": "api",
     "Pix2Pix": "api",
     "Pix2PixError": "errors",

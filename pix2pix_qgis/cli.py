@@ -20,9 +20,11 @@ from typing import Any
 
 from . import __version__
 from .bootstrap import EXIT_MISSING_DEPENDENCY
+from .cli_scale import add_assemble_parser, add_part_argument, part_of, translate_part_from_args
 from .cli_train import add_train_parser
 from .errors import Cancelled, Pix2PixError
 from .progress import JsonLinesProgress, Progress, TerminalProgress
+from .ranks import rank_zero_reports
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -114,6 +116,7 @@ def _add_translate(commands: argparse._SubParsersAction, common: argparse.Argume
     p.add_argument("--dtype", help="output data type (default: the training target's)")
     p.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     p.add_argument("--co", action="append", metavar="KEY=VALUE", help="GDAL creation option (repeatable)")
+    add_part_argument(p)
     p.set_defaults(handler=_run_translate)
 
 
@@ -126,6 +129,9 @@ def _run_translate(args: argparse.Namespace, progress: Progress) -> dict[str, An
         extent_crs=args.extent_crs, blend=args.blend, tta=args.tta, dtype=args.dtype, cog=args.cog,
         creation_options=parse_creation_options(args.co),
     )
+    part = part_of(args)  # --part I/N, or this rank under torchrun; None: the whole raster
+    if part is not None:
+        return translate_part_from_args(args, spec, part, progress)
     return translate_raster(args.input, args.model, args.output, spec, progress)
 
 
@@ -189,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands, common)
     _add_translate(commands, common)
     _add_evaluate(commands, common)
+    add_assemble_parser(commands, common)
     _add_doctor(commands, common)
     return parser
 
@@ -222,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         progress = Progress(None, cancel)
     else:
         progress = TerminalProgress(sys.stderr, cancel)
+    progress = rank_zero_reports(progress)  # under torchrun, other ranks report errors only
 
     def fail(kind: str, message: str, code: int) -> int:
         if json_mode:

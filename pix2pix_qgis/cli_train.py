@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from .progress import Progress
+from .ranks import Launch
 
 
 def _positive_int(text: str) -> int:
@@ -31,7 +32,8 @@ def add_train_parser(commands: argparse._SubParsersAction, common: argparse.Argu
                     "'export' (or an Esri Export Tiles folder with images/ and images2/), and write the epoch that "
                     "scores best on the validation chips to OUTPUT_MODEL (.p2p). The training state is saved in "
                     "OUTPUT_MODEL.ckpt at epoch ends (at most every 2 minutes), at the end and when cancelled; "
-                    "--resume continues from it.",
+                    "--resume continues from it. Under torchrun it trains data-parallel: "
+                    "torchrun --nproc-per-node N -m pix2pix_qgis train … (docs/scale-out.md).",
     )
     p.add_argument("chips", metavar="CHIPS", help="chips folder from 'export'")
     p.add_argument("output", metavar="OUTPUT_MODEL", help="model package to write (.p2p)")
@@ -83,7 +85,15 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         best_metric=args.best_metric, patience=args.patience, validation=args.validation, device=args.device,
         num_workers=args.workers, seed=args.seed, amp=not args.no_amp,
     )
-    result = train(args.chips, args.output, config, progress, resume=args.resume)
+    launch = Launch.from_env()
+    if launch is None:
+        result = train(args.chips, args.output, config, progress, resume=args.resume)
+    else:  # one rank of `torchrun -m pix2pix_qgis train …`
+        from .distributed import train_distributed
+
+        result = train_distributed(launch, args.chips, args.output, config, progress, resume=args.resume)
+        if launch.rank:
+            return {}  # rank 0 reports the run
     if args.report:
         from .report import training_report, write_html
 

@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ from .package import (
     write_package,
 )
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from .distributed import World
 
 GAN_MODES = ("vanilla", "lsgan")
 BEST_METRICS = ("l1", "mae", "rmse", "psnr", "ssim")
@@ -220,7 +223,13 @@ class TrainState:
 
 
 class Pix2PixTrainer:
-    """The two networks, their optimizers and one training step; device and AMP handled here."""
+    """The two networks, their optimizers and one training step; device and AMP handled here.
+
+    ``train_g``/``train_d`` are the modules the training step calls: the networks themselves
+    here, their DDP wrappers in data-parallel runs (``distributed.DistributedTrainer``).
+    """
+
+    rank, world_size = 0, 1
 
     def __init__(self, spec: GeneratorSpec, config: TrainConfig, device: torch.device) -> None:
         self.config, self.device = config, device
@@ -240,6 +249,13 @@ class Pix2PixTrainer:
         betas = (config.beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.train_g: torch.nn.Module = self.generator
+        self.train_d: torch.nn.Module = self.discriminator
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes checkpoints and the model (rank 0 of a data-parallel run)."""
+        return self.rank == 0
 
     def set_lr(self, lr: float) -> None:
         for optimizer in (self.opt_g, self.opt_d):
@@ -260,14 +276,14 @@ class Pix2PixTrainer:
         a, b, mask = self.to_device(batch)
         mode = self.config.gan_mode
         with self._autocast():
-            fake = self.generator(a)
+            fake = self.train_g(a)
         real_b = mask * b + (1 - mask) * fake.detach().float()
 
         self.discriminator.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
         with self._autocast():
-            loss_d_fake = gan_loss(self.discriminator(torch.cat([a, fake.detach()], 1)), False, mode)
-            loss_d_real = gan_loss(self.discriminator(torch.cat([a, real_b], 1)), True, mode)
+            loss_d_fake = gan_loss(self.train_d(torch.cat([a, fake.detach()], 1)), False, mode)
+            loss_d_real = gan_loss(self.train_d(torch.cat([a, real_b], 1)), True, mode)
         loss_d = 0.5 * (loss_d_fake + loss_d_real)
         self.scaler_d.scale(loss_d).backward()
         self.scaler_d.step(self.opt_d)
@@ -384,6 +400,7 @@ def train(
     config: TrainConfig | None = None,
     progress: Progress | None = None,
     resume: bool = False,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Train on ``chips_folder`` and write the best epoch's model to ``output_model`` (.p2p).
 
@@ -391,6 +408,8 @@ def train(
     ``TrainConfig.checkpoint_minutes``), at the end and when cancelled (:class:`Cancelled`
     is re-raised after it is saved); ``resume=True`` continues from it.
     Seeds the global torch RNG (dropout) with ``config.seed``. Returns a summary.
+    With ``world`` (``distributed.process_group``, under torchrun) this is one rank of a
+    data-parallel run: only rank 0 writes, and other ranks return ``{"rank": …}``.
     """
     config = config or TrainConfig()
     progress = progress or Progress()
@@ -398,7 +417,7 @@ def train(
     _require_pillow()
     output = _check_output(output_model)
     ckpt = checkpoint_path(output)
-    device = resolve_device(config.device)
+    device = world.device if world else resolve_device(config.device)
     chips = open_chips(chips_folder, config.validation, config.seed)
     depth = choose_depth(config, chips.tile_size)
     if config.depth is None and depth < 5:
@@ -408,7 +427,7 @@ def train(
         )
     spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
     torch.manual_seed(config.seed)
-    trainer = Pix2PixTrainer(spec, config, device)
+    trainer = world.trainer(spec, config) if world else Pix2PixTrainer(spec, config, device)
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
     if resume:
@@ -418,7 +437,8 @@ def train(
     pin = device.type == "cuda"
     workers = config.workers_for(device)
     train_set = ChipDataset(chips, "train", augment=config.augment, seed=config.seed)
-    loader, sampler = training_loader(train_set, config.batch_size, config.seed, workers, pin)
+    loader, sampler = training_loader(train_set, config.batch_size, config.seed, workers, pin,
+                                      trainer.rank, trainer.world_size)
     validation = None
     if chips.validation:
         val_set = ChipDataset(chips, "validation", with_units=True, seed=config.seed)
@@ -426,7 +446,7 @@ def train(
     else:
         progress.warning("There are no validation chips, so the last epoch is kept and no metrics are reported. "
                          "Export with VALIDATION above 0 to choose the best epoch on held-out chips.")
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    steps_per_epoch = sampler.steps_per_epoch
     total_steps = config.epochs * steps_per_epoch
     progress.info(
         f"Training a U-Net of depth {depth} ({count_parameters(trainer.generator):,} parameters, "
@@ -461,6 +481,8 @@ def train(
         _save(ckpt, trainer, state, best_weights, chips, spec, config)
     if stopped_early:
         progress.info(f"Stopped early: {config.best_metric} did not improve for {config.patience} epochs.")
+    if not trainer.is_writer:
+        return {"rank": trainer.rank, "world_size": trainer.world_size, "steps": state.global_step}
     if best_weights is None:  # no validation: keep the last epoch
         best_weights = {k: v.detach().cpu().clone() for k, v in trainer.generator.state_dict().items()}
     return _finish(output, ckpt, trainer, chips, spec, config, state, best_weights, validation, stopped_early,
@@ -552,6 +574,8 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
 
 def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch.Tensor] | None,
           chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
+    if not trainer.is_writer:
+        return
     tensors, structure = trainer.state_tensors()
     tensors.update(_rng_tensors(trainer.device))
     if best is not None:
@@ -561,6 +585,7 @@ def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str
         "generator": spec.to_dict(),
         "chips": {"path": str(chips.root), "fingerprint": chips_fingerprint(chips)},
         "state": asdict(state),
+        "world_size": trainer.world_size,
         **structure,
     }
     save_checkpoint(path, document, tensors)
@@ -597,9 +622,22 @@ def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: Gene
         if len(states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(states)
     state = TrainState(**document["state"])
+    _rescale_partial_epoch(state, document, config.batch_size * trainer.world_size, progress)
     best = tensor_group(tensors, "best") or None
     progress.info(f"Resuming from epoch {state.epoch}, step {state.step_in_epoch} ({state.global_step} steps done).")
     return state, best
+
+
+def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_batch: int,
+                           progress: Progress) -> None:
+    """A run stopped mid-epoch resumes after the chips it saw, also with another batch size or process count."""
+    saved = int(document["config"]["batch_size"]) * int(document.get("world_size", 1))
+    if state.step_in_epoch and saved != global_batch:
+        seen = state.step_in_epoch * saved
+        state.step_in_epoch = seen // global_batch
+        progress.warning(f"The checkpoint stopped after {seen} chips of epoch {state.epoch} with {saved} chips per "
+                         f"step; with {global_batch} per step it resumes at step {state.step_in_epoch} of that epoch, "
+                         f"so up to {global_batch - 1} of those chips are seen twice.")
 
 
 def _preview_rows(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device

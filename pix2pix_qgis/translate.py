@@ -37,6 +37,7 @@ from .grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, interse
 from .networks import check_chip_size
 from .outputs import staged_file
 from .package import input_normalization, load_model, output_normalization
+from .parts import check_part, part_rows
 from .progress import Progress
 from .tiling import BLEND_MODES, TilePlan
 from .training import resolve_device
@@ -62,6 +63,7 @@ class TranslateSpec:
     dtype: str | None = None  # default: the target's dtype recorded in the model
     cog: bool = False
     creation_options: dict[str, str] = field(default_factory=dict)
+    part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -72,6 +74,8 @@ class TranslateSpec:
             raise Pix2PixError(f"Output dtype '{self.dtype}' is not supported; use one of {', '.join(OUTPUT_DTYPES)}.")
         if self.tile_size is not None and self.tile_size < 8:
             raise Pix2PixError(f"TILE_SIZE {self.tile_size} is too small.")
+        if self.part is not None:
+            check_part(*self.part, cog=self.cog)
 
 
 def parse_creation_options(items: list[str] | None) -> dict[str, str]:
@@ -277,6 +281,8 @@ def translate_raster(
         window = _window(src, spec)
         height, width = int(window.height), int(window.width)
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
+        rows = part_rows(height, *spec.part) if spec.part else (0, height)
+        band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
         progress.info(
             f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
             f"(compute factor {plan.compute_factor:.2f}); device {device}, batch {spec.batch_size}"
@@ -285,8 +291,8 @@ def translate_raster(
         may_be_invalid = (any(flag.name != "all_valid" for flags in src.mask_flag_enums for flag in flags)
                           or np.issubdtype(np.dtype(src.dtypes[bands[0] - 1]), np.floating))
         profile = {
-            "driver": "GTiff", "width": width, "height": height, "count": out_bands, "dtype": dtype,
-            "crs": src.crs, "transform": window_transform(window, src.transform), "nodata": nodata,
+            "driver": "GTiff", "width": width, "height": int(band.height), "count": out_bands, "dtype": dtype,
+            "crs": src.crs, "transform": window_transform(band, src.transform), "nodata": nodata,
             "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
             "predictor": 3 if np.issubdtype(np.dtype(dtype), np.floating) else 2, "bigtiff": "IF_SAFER",
             "photometric": "RGB" if out_bands == 3 and dtype == "uint8" else "MINISBLACK",
@@ -300,7 +306,7 @@ def translate_raster(
                     writer = _Writer(dst, nodata, may_be_invalid)
                     try:
                         counters = _Translator(plan, src, bands, window, input_norm, model, writer,
-                                               spec.batch_size, out_bands, progress).run()
+                                               spec.batch_size, out_bands, progress, rows).run()
                     finally:
                         writer.close()
                 if spec.cog:
@@ -318,6 +324,8 @@ def translate_raster(
         "device": str(device), "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
         "model_seconds": round(counters.model_seconds, 3),
+        **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}
+           if spec.part else {}),
     }
 
 
@@ -325,7 +333,8 @@ class _Translator:
     """Walks the tile plan row by row: predict, blend into the accumulator, hand off finished rows."""
 
     def __init__(self, plan: TilePlan, src: Any, bands: list[int], window: Window, input_norm: Any,
-                 model: _Model, writer: _Writer, batch_size: int, out_bands: int, progress: Progress) -> None:
+                 model: _Model, writer: _Writer, batch_size: int, out_bands: int, progress: Progress,
+                 rows: tuple[int, int] | None = None) -> None:
         self.plan, self.src, self.bands, self.window = plan, src, bands, window
         self.input_norm, self.model, self.writer = input_norm, model, writer
         self.batch_size, self.progress = batch_size, progress
@@ -333,30 +342,43 @@ class _Translator:
         self.height, self.width = int(window.height), int(window.width)
         self.accumulator = _Accumulator(out_bands, self.tile + BLOCK, self.width)
         self.counters = _Counters()
+        # Output rows [first, stop) are written, at rows counted from `first`; a part of a
+        # distributed run computes every tile touching them, in the same order, so its
+        # pixels equal the single run's bit for bit (parts.py).
+        self.first, self.stop = rows or (0, self.height)
+        starts = self.plan.rows.starts
+        self.tile_rows = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
+        self.total = len(self.tile_rows) * len(self.plan.cols.starts)
 
     def run(self) -> _Counters:
-        starts = self.plan.rows.starts
-        written = 0
+        starts, todo = self.plan.rows.starts, self.tile_rows
+        self.accumulator.origin = starts[todo[0]]
+        written = self.first
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
-            upcoming: Future = reader.submit(_read_strip, self.src, self.bands, self.window, starts[0], self.tile)
-            for i, row in enumerate(starts):
+            upcoming: Future = reader.submit(_read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
+            for k, i in enumerate(todo):
+                row = starts[i]
                 data, valid = upcoming.result()
-                if i + 1 < len(starts):
-                    upcoming = reader.submit(_read_strip, self.src, self.bands, self.window, starts[i + 1], self.tile)
+                if k + 1 < len(todo):
+                    upcoming = reader.submit(_read_strip, self.src, self.bands, self.window, starts[todo[k + 1]],
+                                             self.tile)
                 self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
                 self._tile_row(i, row, data, valid)
-                finished = starts[i + 1] if i + 1 < len(starts) else self.height
-                if finished < self.height:
+                finished = min(starts[i + 1] if i + 1 < len(starts) else self.height, self.stop)
+                above = min(finished, self.first) - self.accumulator.origin
+                if above > 0:
+                    self.accumulator.take(above)  # finished rows of the part above: not ours to write
+                if finished < self.stop:
                     finished -= (finished - written) % BLOCK  # whole blocks only, each written once
                 if finished > written:
-                    self.writer.submit(written, *self.accumulator.take(finished - written))
+                    self.writer.submit(written - self.first, *self.accumulator.take(finished - written))
                     written = finished
         self.progress.check_cancelled()
         return self.counters
 
     def _tile_row(self, i: int, row: int, data: np.ndarray, valid: np.ndarray) -> None:
         pending: list[tuple[int, np.ndarray]] = []
-        total = len(self.plan)
+        total = self.total
         for j, col in enumerate(self.plan.cols.starts):
             tile_valid = valid[:, col:col + self.tile]
             self.counters.tiles += 1
