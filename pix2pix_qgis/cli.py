@@ -20,6 +20,7 @@ from typing import Any
 
 from . import __version__
 from .bootstrap import EXIT_MISSING_DEPENDENCY
+from .cli_interop import add_interop_parsers
 from .cli_train import add_train_parser
 from .errors import Cancelled, Pix2PixError
 from .progress import JsonLinesProgress, Progress, TerminalProgress
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_translate(commands, common)
     _add_evaluate(commands, common)
     _add_doctor(commands, common)
+    add_interop_parsers(commands, common)
     return parser
 
 
