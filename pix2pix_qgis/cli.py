@@ -115,6 +115,9 @@ def _add_translate(commands: argparse._SubParsersAction, common: argparse.Argume
     p.add_argument("--dtype", help="output data type (default: the training target's)")
     p.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     p.add_argument("--co", action="append", metavar="KEY=VALUE", help="GDAL creation option (repeatable)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="inference engine: torch (default) or onnxruntime (CPU only, optional package; see "
+                        "BENCHMARKS.md)")
     p.set_defaults(handler=_run_translate)
 
 
@@ -125,7 +128,7 @@ def _run_translate(args: argparse.Namespace, progress: Progress) -> dict[str, An
         tile_size=args.tile_size, overlap=args.overlap, margin=args.margin, batch_size=args.batch_size,
         device=args.device, bands=args.bands, extent=_extent(args),
         extent_crs=args.extent_crs, blend=args.blend, tta=args.tta, dtype=args.dtype, cog=args.cog,
-        creation_options=parse_creation_options(args.co),
+        creation_options=parse_creation_options(args.co), backend=args.backend,
     )
     return translate_raster(args.input, args.model, args.output, spec, progress)
 
