@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -56,13 +57,20 @@ def generator_to_onnx(generator: torch.nn.Module, in_channels: int, tile: int) -
     require("onnxscript")
     generator = generator.float().cpu().eval()
     example = torch.zeros(1, in_channels, tile, tile)
-    # The exporter prints progress lines on stdout, which carries only protocol lines in JSON mode.
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            generator, (example,), None, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
-        )
+    # The exporter prints progress lines on stdout, which carries only protocol lines in JSON mode,
+    # and logs that torchvision's operators are skipped (this model has none).
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                generator, (example,), None, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+            )
+    finally:
+        registration.setLevel(level)
     return program.model_proto
 
 

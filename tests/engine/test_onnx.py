@@ -121,3 +121,14 @@ def test_the_cli_exports_with_only_protocol_lines_on_stdout(model, tmp_path):
     events = [json.loads(line) for line in done.stdout.splitlines()]  # the exporter's chatter went to stderr
     assert events[-1]["type"] == "result" and events[-1]["result"]["check"]["ok"]
     assert onnx.load(tmp_path / "c.onnx").graph.input[0].name == "input"
+
+
+def test_the_cli_translates_with_the_onnxruntime_backend(model, tmp_path, rng):
+    source = write_raster(tmp_path / "in.tif", rng.integers(0, 256, (3, 70, 90), dtype=np.uint8))
+    done = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "translate", str(source), str(model),
+                           str(tmp_path / "out.tif"), "--backend", "onnxruntime", "--progress", "json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1]["result"]["backend"] == "onnxruntime"
+    assert any("ONNX Runtime backend ready" in e.get("message", "") for e in events)
