@@ -231,3 +231,22 @@ def test_a_pro_folder_copy_with_extra_sidecars_still_pairs(pro_folder, tmp_path)
     with rasterio.open(copy / "images" / "000000000.tif") as src:
         assert src.count == 1
     assert len(open_chips(copy, validation=0.2).train) == 5
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # written bare, then the .pgw
+def test_pro_png_chips_with_world_files_train_like_tiffs(tmp_path, rng):
+    """Pro's PNG chip format (8-bit, up to 3 bands), with the world files GDAL writes beside PNGs."""
+    root = tmp_path / "png_export"
+    for folder in ("images", "images2"):
+        (root / folder).mkdir(parents=True)
+        for index in range(4):
+            data = rng.integers(0, 256, (3, TILE, TILE), dtype=np.uint8)
+            with rasterio.open(root / folder / f"{index:09d}.png", "w", driver="PNG", width=TILE, height=TILE,
+                               count=3, dtype="uint8") as dst:
+                dst.write(data)
+            (root / folder / f"{index:09d}.pgw").write_text("0.5\n0\n0\n-0.5\n300000\n4100000\n")
+    definition = {"AllTilesStats": PRO_B, "AllTilesStats2": PRO_B}
+    (root / "esri_model_definition.emd").write_text(pro_json(definition))
+    chips = open_chips(root, validation=0.25)
+    assert (chips.tile_size, chips.bands_a, chips.bands_b, len(chips.train)) == (TILE, 3, 3, 3)
+    assert chips.norm_a.high == (255.0, 255.0, 255.0) and "AllTilesStats" in chips.norm_a.source
