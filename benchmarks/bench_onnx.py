@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tiles", type=int, default=8)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     relief, _ = upsampled_pair(args.size)
     model_path = ngf64_model()
     generator, metadata = load_model(model_path)
@@ -61,13 +62,14 @@ def main() -> None:
     setup = time.perf_counter() - started
     torch_model = _Model(generator, metadata, torch.device("cpu"), False, 1, 256)
 
+    # Alternating tile by tile, so that both backends see the same load from other jobs.
     forward: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
     for _ in range(args.repeats):
-        for name, model in (("torch", torch_model), ("onnxruntime", onnx_model)):
-            start = time.perf_counter()
-            for tile in tiles:
+        for tile in tiles:
+            for name, model in (("torch", torch_model), ("onnxruntime", onnx_model)):
+                start = time.perf_counter()
                 model(tile[None])
-            forward[name].append((time.perf_counter() - start) / len(tiles))
+                forward[name].append(time.perf_counter() - start)
 
     errors = compare_with_torch(generator, lambda b: onnx_model.session.run(None, {"input": b})[0], tiles)
     end_to_end: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
@@ -90,18 +92,19 @@ def main() -> None:
     print(f"## ONNX Runtime against torch for CPU translation ({today()})")
     print(f"- Command: `.venv/bin/python benchmarks/bench_onnx.py --size {args.size} --repeats {args.repeats} "
           f"--tiles {args.tiles}`")
-    print(f"- Machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end; torch {torch.__version__} "
+    print(f"- Machine: {machine()}; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
+          f"torch {torch.__version__} "
           f"({torch.get_num_threads()} threads, native kernels), onnxruntime {onnxruntime.__version__} "
           f"({torch.get_num_threads()} intra-op threads)")
     print("- Model: NGF 64 U-Net, depth 8, 3→3 bands, 256 px tiles (benchmarks/data/ngf64_rgb.p2p)")
     print()
     print("| | torch | ONNX Runtime | torch / ORT |")
     print("| --- | --- | --- | --- |")
-    print(f"| forward, one 256 px tile per call (median of {args.repeats}×{args.tiles}) | {f_t * 1000:.0f} ms | "
+    print(f"| forward, one 256 px tile per call (median of {len(forward['torch'])}) | {f_t * 1000:.0f} ms | "
           f"{f_o * 1000:.0f} ms | {f_t / f_o:.2f}× |")
     print(f"| translate_raster {args.size}×{args.size} px, end to end (median of {len(end_to_end['torch'])}) | "
           f"{e_t:.2f} s | {e_o:.2f} s | {e_t / e_o:.2f}× |")
-    print(f"| of which: exporting the generator to ONNX + session | — | {setup:.2f} s | |")
+    print(f"| exporting the generator to ONNX + session (measured once) | — | {setup:.2f} s | |")
     print()
     print(f"- Runs (s): torch {', '.join(f'{x:.2f}' for x in end_to_end['torch'])}; ONNX Runtime "
           f"{', '.join(f'{x:.2f}' for x in end_to_end['onnxruntime'])}")
