@@ -240,7 +240,10 @@ def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
         if src_a.width != src_a.height:
             raise Pix2PixError(f"Chip {folder_a / names[0]} is {src_a.width}×{src_a.height} px; chips must be square.")
         tile = src_a.width
-        info = {role: {"bands": list(range(1, src.count + 1)), "dtype": src.dtypes[0], "nodata": src.nodata}
+        # A NaN nodata (common for float chips) is implied by the validity rule (non-finite = invalid),
+        # and JSON cannot hold it: recorded as none.
+        info = {role: {"bands": list(range(1, src.count + 1)), "dtype": src.dtypes[0],
+                       "nodata": None if src.nodata is None or np.isnan(src.nodata) else src.nodata}
                 for role, src in (("a", src_a), ("b", src_b))}
         grid = None
         if src_a.crs is not None or not src_a.transform.is_identity:

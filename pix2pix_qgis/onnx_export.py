@@ -74,11 +74,6 @@ def generator_to_onnx(generator: torch.nn.Module, in_channels: int, tile: int) -
     return program.model_proto
 
 
-def _json_number(value: float | None) -> float | str | None:
-    """JSON has no NaN or infinity: those nodata values are written as the strings "nan", "inf", "-inf"."""
-    return value if value is None or np.isfinite(value) else str(float(value))
-
-
 def onnx_metadata(metadata: dict[str, Any], tile: int) -> dict[str, str]:
     """``metadata_props`` of the exported model: every value is JSON text."""
     norm_in, norm_out = input_normalization(metadata), output_normalization(metadata)
@@ -95,7 +90,7 @@ def onnx_metadata(metadata: dict[str, Any], tile: int) -> dict[str, str]:
         "output_bands": metadata["output"].get("bands"),
         "input_dtype": metadata["input"].get("dtype"),
         "output_dtype": metadata["output"].get("dtype"),
-        "output_nodata": _json_number(metadata["output"].get("nodata")),
+        "output_nodata": metadata["output"].get("nodata"),
         "input_normalization": norm_in.to_dict(),
         "output_normalization": norm_out.to_dict(),
         "normalization_formula": "input: x_norm = clip((x - low) / (high - low) * 2 - 1, -1, 1) per band; "

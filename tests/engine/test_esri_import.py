@@ -250,3 +250,17 @@ def test_pro_png_chips_with_world_files_train_like_tiffs(tmp_path, rng):
     chips = open_chips(root, validation=0.25)
     assert (chips.tile_size, chips.bands_a, chips.bands_b, len(chips.train)) == (TILE, 3, 3, 3)
     assert chips.norm_a.high == (255.0, 255.0, 255.0) and "AllTilesStats" in chips.norm_a.source
+
+
+def test_float_chips_with_a_nan_nodata_describe_as_json(tmp_path, rng):
+    """NaN nodata (float chips) is implied by the validity rule; model.json (strict JSON) records none."""
+    root = tmp_path / "nan_export"
+    for folder in ("images", "images2"):
+        for index in range(3):
+            data = rng.normal(0.0, 1.0, (1, TILE, TILE)).astype(np.float32)
+            data[0, :2, :2] = np.nan
+            write_raster(root / folder / f"{index:09d}.tif", data, nodata=float("nan"))
+    chips = open_chips(root, validation=0.34)
+    assert chips.band_info["a"]["nodata"] is None and chips.band_info["b"]["nodata"] is None
+    json.dumps(chips.describe(), allow_nan=False)
+    assert np.isfinite(chips.norm_a.low[0]) and np.isfinite(chips.norm_b.high[0])

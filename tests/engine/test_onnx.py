@@ -133,9 +133,3 @@ def test_the_cli_translates_with_the_onnxruntime_backend(model, tmp_path, rng):
     assert events[-1]["result"]["backend"] == "onnxruntime"
     assert any("ONNX Runtime backend ready" in e.get("message", "") for e in events)
 
-
-def test_a_nan_nodata_is_written_as_text_json_can_hold(tmp_path):
-    path = write_model(tmp_path / "nan.p2p", depth=3, ngf=4, chip=32, out_dtype="float32", out_nodata=float("nan"))
-    export_onnx(path, tmp_path / "nan.onnx", check=False)
-    props = {p.key: json.loads(p.value) for p in onnx.load(tmp_path / "nan.onnx").metadata_props}
-    assert props["output_nodata"] == "nan"
