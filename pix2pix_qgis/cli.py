@@ -20,6 +20,7 @@ from typing import Any
 
 from . import __version__
 from .bootstrap import EXIT_MISSING_DEPENDENCY
+from .cli_interop import add_interop_parsers
 from .cli_scale import add_assemble_parser, add_part_argument, part_of, translate_part_from_args
 from .cli_train import add_train_parser
 from .errors import Cancelled, Pix2PixError
@@ -117,6 +118,9 @@ def _add_translate(commands: argparse._SubParsersAction, common: argparse.Argume
     p.add_argument("--cog", action="store_true", help="write a Cloud Optimized GeoTIFF")
     p.add_argument("--co", action="append", metavar="KEY=VALUE", help="GDAL creation option (repeatable)")
     add_part_argument(p)
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="inference engine: torch (default) or onnxruntime (CPU only, optional package; see "
+                        "BENCHMARKS.md)")
     p.set_defaults(handler=_run_translate)
 
 
@@ -127,7 +131,7 @@ def _run_translate(args: argparse.Namespace, progress: Progress) -> dict[str, An
         tile_size=args.tile_size, overlap=args.overlap, margin=args.margin, batch_size=args.batch_size,
         device=args.device, bands=args.bands, extent=_extent(args),
         extent_crs=args.extent_crs, blend=args.blend, tta=args.tta, dtype=args.dtype, cog=args.cog,
-        creation_options=parse_creation_options(args.co),
+        creation_options=parse_creation_options(args.co), backend=args.backend,
     )
     part = part_of(args)  # --part I/N, or this rank under torchrun; None: the whole raster
     if part is not None:
@@ -197,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands, common)
     add_assemble_parser(commands, common)
     _add_doctor(commands, common)
+    add_interop_parsers(commands, common)
     return parser
 
 

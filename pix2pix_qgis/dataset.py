@@ -30,12 +30,22 @@ STATS_PIXELS = 20_000  # pixels per band kept from each of those chips
 SPLITS = ("train", "validation")
 
 
+NORMALIZATION_METHODS = ("percentile-clip", "fixed-range")
+
+
 @dataclass(frozen=True)
 class Normalization:
-    """Per-band linear map of [low, high] (target or input units) onto [-1, 1], clipped."""
+    """Per-band linear map of [low, high] (target or input units) onto [-1, 1], clipped.
+
+    ``method`` says what [low, high] is: the robust range [p01, p99] of the training data
+    ("percentile-clip", possibly estimated, see ``source``) or a fixed range such as the
+    reference pix2pix's [0, 255] ("fixed-range"). The map itself is the same for both.
+    """
 
     low: tuple[float, ...]
     high: tuple[float, ...]
+    method: str = "percentile-clip"
+    source: str | None = None  # where low/high came from, recorded in model.json
 
     @classmethod
     def from_statistics(cls, statistics: Sequence[dict[str, Any]], role: str) -> Normalization:
@@ -77,14 +87,20 @@ class Normalization:
         return (data + 1.0) * 0.5 * span + low
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": "percentile-clip", "percentiles": [1, 99], "low": list(self.low), "high": list(self.high),
-                "to": [-1.0, 1.0]}
+        data: dict[str, Any] = {"method": self.method}
+        if self.method == "percentile-clip":
+            data["percentiles"] = [1, 99]
+        data.update({"low": list(self.low), "high": list(self.high), "to": [-1.0, 1.0]})
+        if self.source:
+            data["source"] = self.source
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normalization:
-        if data.get("method") != "percentile-clip" or len(data.get("low", [])) != len(data.get("high", [])):
+        if data.get("method") not in NORMALIZATION_METHODS or len(data.get("low", [])) != len(data.get("high", [])):
             raise Pix2PixError(f"Normalisation {data!r} is not understood by this engine; update the plugin.")
-        return cls(tuple(float(v) for v in data["low"]), tuple(float(v) for v in data["high"]))
+        return cls(tuple(float(v) for v in data["low"]), tuple(float(v) for v in data["high"]), data["method"],
+                   data.get("source"))
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,7 @@ class ChipsFolder:
     band_info: dict[str, Any] = field(default_factory=dict)  # per role: bands, dtype, nodata
     grid: dict[str, Any] | None = None  # the training grid (CRS, cell size) from chips.json
     layout: str = "chips.json"
+    notes: tuple[str, ...] = ()  # what the reader decided (e.g. which statistics), for the training log
 
     @property
     def bands_a(self) -> int:
@@ -224,20 +241,27 @@ def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
         if src_a.width != src_a.height:
             raise Pix2PixError(f"Chip {folder_a / names[0]} is {src_a.width}×{src_a.height} px; chips must be square.")
         tile = src_a.width
-        info = {role: {"bands": list(range(1, src.count + 1)), "dtype": src.dtypes[0], "nodata": src.nodata}
+        # A NaN nodata (common for float chips) is implied by the validity rule (non-finite = invalid),
+        # and JSON cannot hold it: recorded as none.
+        info = {role: {"bands": list(range(1, src.count + 1)), "dtype": src.dtypes[0],
+                       "nodata": None if src.nodata is None or np.isnan(src.nodata) else src.nodata}
                 for role, src in (("a", src_a), ("b", src_b))}
         grid = None
         if src_a.crs is not None or not src_a.transform.is_identity:
             grid = {"crs": src_a.crs.to_string() if src_a.crs else None,
                     "crs_wkt": src_a.crs.to_wkt() if src_a.crs else None,
                     "cell_size": [abs(src_a.transform.a), abs(src_a.transform.e)]}
-    sample = [train[i] for i in rng.permutation(len(train))[:STATS_CHIPS]]
-    stats_a, stats_b = _percentiles(folder_a, folder_b, sample, tile, rng)
+    from .esri_import import pro_normalizations
+
+    norm_a, norm_b, notes = pro_normalizations(root, len(info["a"]["bands"]), len(info["b"]["bands"]))
+    if norm_a is None or norm_b is None:
+        sample = [train[i] for i in rng.permutation(len(train))[:STATS_CHIPS]]
+        stats_a, stats_b = _percentiles(folder_a, folder_b, sample, tile, rng)
+        norm_a = norm_a or Normalization.from_statistics(stats_a, "input (A)")
+        norm_b = norm_b or Normalization.from_statistics(stats_b, "target (B)")
     return ChipsFolder(
         root=root, folder_a=folder_a, folder_b=folder_b, tile_size=tile, train=train, validation=val,
-        norm_a=Normalization.from_statistics(stats_a, "input (A)"),
-        norm_b=Normalization.from_statistics(stats_b, "target (B)"),
-        band_info=info, grid=grid, layout="esri",
+        norm_a=norm_a, norm_b=norm_b, band_info=info, grid=grid, layout="esri", notes=tuple(notes),
     )
 
 

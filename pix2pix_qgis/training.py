@@ -419,6 +419,8 @@ def train(
     ckpt = checkpoint_path(output)
     device = world.device if world else resolve_device(config.device)
     chips = open_chips(chips_folder, config.validation, config.seed)
+    for note in chips.notes:
+        progress.info(note)
     depth = choose_depth(config, chips.tile_size)
     if config.depth is None and depth < 5:
         progress.warning(

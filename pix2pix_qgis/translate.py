@@ -43,6 +43,7 @@ from .tiling import BLEND_MODES, TilePlan
 from .training import resolve_device
 
 OUTPUT_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+BACKENDS = ("torch", "onnxruntime")  # onnxruntime: CPU only, optional package (onnx_backend.py)
 BLOCK = 256
 
 
@@ -64,8 +65,11 @@ class TranslateSpec:
     cog: bool = False
     creation_options: dict[str, str] = field(default_factory=dict)
     part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise Pix2PixError(f"Backend '{self.backend}' is unknown; use one of {', '.join(BACKENDS)}.")
         if self.batch_size < 1:
             raise Pix2PixError(f"BATCH_SIZE {self.batch_size} must be at least 1.")
         if self.blend not in BLEND_MODES:
@@ -204,6 +208,19 @@ class _Model:
             return out.cpu().numpy()
 
 
+def _make_model(generator: torch.nn.Module, metadata: dict[str, Any], device: torch.device, spec: TranslateSpec,
+                tile: int, progress: Progress) -> Any:
+    """The inference backend: ``_Model`` (torch) or, on the CPU, ONNX Runtime; both map a batch to target units."""
+    if spec.backend == "torch":
+        return _Model(generator, metadata, device, spec.tta, spec.batch_size, tile)
+    if device.type != "cpu":
+        raise Pix2PixError(f"The onnxruntime backend runs on the CPU, not {device}; use --device cpu, or "
+                           "--backend torch on the GPU.")
+    from .onnx_backend import OnnxRuntimeModel
+
+    return OnnxRuntimeModel(generator, metadata, tile, spec.tta, progress)
+
+
 def _read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows [row, row + tile) of ``window`` (all columns): data and validity, reflect-padded to ≥ tile."""
     height = min(tile, int(window.height) - row)
@@ -298,7 +315,7 @@ def translate_raster(
             "photometric": "RGB" if out_bands == 3 and dtype == "uint8" else "MINISBLACK",
             **{k.lower(): v for k, v in spec.creation_options.items()},
         }
-        model = _Model(generator, metadata, device, spec.tta, spec.batch_size, tile)
+        model = _make_model(generator, metadata, device, spec, tile, progress)
         with staged_file(Path(output_path)) as staging:
             target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
             try:
@@ -321,7 +338,7 @@ def translate_raster(
         "output": str(Path(output_path).absolute()), "width": width, "height": height, "bands": out_bands,
         "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
         "tile_size": tile, "overlap": overlap, "compute_factor": round(plan.compute_factor, 4),
-        "device": str(device), "seconds": round(seconds, 3),
+        "device": str(device), "backend": spec.backend, "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
         "model_seconds": round(counters.model_seconds, 3),
         **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}

@@ -1,0 +1,56 @@
+"""ONNX Runtime as translate's inference backend on the CPU (``--backend onnxruntime``).
+
+Same call as ``translate._Model``: a normalised (B, C, T, T) float32 batch in, the
+prediction in the target's units out. The generator is exported to ONNX in memory at the
+translation's tile size when translation starts (a few seconds for NGF 64, reported in the
+log), so the ``.p2p`` stays the only model file. ONNX Runtime's CPU kernels are
+batch-invariant (a tile's output does not depend on its batch-mates, checked bit for bit
+in the tests), like PyTorch's native kernels that the torch backend uses on the CPU.
+Measured speed and accuracy against the torch backend: BENCHMARKS.md, "ONNX Runtime".
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from .onnx_export import INPUT_NAME, generator_to_onnx, session
+from .package import output_normalization
+from .progress import Progress
+
+
+def _dihedral(x: np.ndarray, k: int, inverse: bool = False) -> np.ndarray:
+    """translate's 8 views on (B, C, H, W) arrays: rotate k % 4 quarter turns after a flip when k ≥ 4."""
+    flip, turns = k >= 4, k % 4
+    if inverse:
+        x = np.rot90(x, -turns, axes=(-2, -1))
+        return np.flip(x, axis=-1) if flip else x
+    x = np.flip(x, axis=-1) if flip else x
+    return np.rot90(x, turns, axes=(-2, -1))
+
+
+class OnnxRuntimeModel:
+    """The generator in an ONNX Runtime CPU session: normalised (B, C, T, T) float32 → target units."""
+
+    def __init__(self, generator: torch.nn.Module, metadata: dict[str, Any], tile: int, tta: bool,
+                 progress: Progress | None = None, threads: int | None = None) -> None:
+        started = time.perf_counter()
+        channels = int(metadata["architecture"]["generator"]["in_channels"])
+        self.session = session(generator_to_onnx(generator, channels, tile).SerializeToString(), threads)
+        self.output_norm = output_normalization(metadata)
+        self.tta = tta
+        self.setup_seconds = time.perf_counter() - started
+        if progress is not None:
+            progress.info(f"ONNX Runtime backend ready in {self.setup_seconds:.1f} s (export at {tile} px).")
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        views = range(8) if self.tta else range(1)
+        total = None
+        for k in views:
+            x = np.ascontiguousarray(_dihedral(batch, k), dtype=np.float32)
+            y = _dihedral(self.session.run(None, {INPUT_NAME: x})[0], k, inverse=True)
+            total = y if total is None else total + y
+        return np.asarray(self.output_norm.invert(total / len(views)), dtype=np.float32)
