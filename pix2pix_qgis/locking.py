@@ -52,7 +52,11 @@ def _holder(path: Path) -> str:
 def _acquire(path: Path, target: Path) -> int | None:
     """An open, exclusively locked fd of ``path`` (None when the filesystem cannot lock)."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # unwritable or full: the write itself will fail with the clear error
+            return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -69,8 +73,11 @@ def _acquire(path: Path, target: Path) -> int | None:
         except FileNotFoundError:
             same = False
         if same:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            except OSError:  # a full disk: the lock holds all the same, only the pid is not shown
+                pass
             return fd
         os.close(fd)  # the holder removed the file between our open and lock: lock the new one
 

@@ -15,6 +15,7 @@ rule to remove the leftovers of an engine it had to SIGKILL. Besides:
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import re
 import shutil
@@ -123,10 +124,69 @@ def is_disk_full(exc: BaseException, folder: Path) -> bool:
         return False
 
 
+def check_written(path: Path, minimum_bytes: int) -> None:
+    """Raise ``OSError`` if ``path`` is shorter than ``minimum_bytes`` (an uncompressed file's data).
+
+    GDAL reports a failed flush at close (a full disk) only in its log, never as an exception.
+    """
+    size = path.stat().st_size if path.exists() else 0
+    if size < minimum_bytes:
+        full = is_disk_full(OSError(), path.parent)
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      f"{path} was not written completely ({size} of at least {minimum_bytes} bytes)")
+
+
+def _verify_on_a_full_disk(target: Path) -> None:
+    """On a (nearly) full disk, re-read the rasters just written: GDAL may have lost blocks silently.
+
+    libtiff reports a failed write at close only on stderr, so neither rasterio nor GDAL's
+    error log tells; reading every block back does. Cheap: it only happens when the disk
+    is within a few MiB of full, which is when it matters.
+    """
+    try:
+        if shutil.disk_usage(target.parent).free >= 4 * 1024 * 1024:
+            return
+    except OSError:
+        return
+    prefix = f".{target.stem}.partial-{os.getpid()}"
+    staged = [p for p in target.parent.iterdir()
+              if p.name.startswith(prefix) and p.suffix.lower() in (".tif", ".tiff")]
+    for path in staged:
+        import rasterio
+
+        try:
+            with rasterio.open(path) as dataset:
+                for _, window in dataset.block_windows(1):
+                    dataset.read(window=window)
+        except rasterio.errors.RasterioError as exc:
+            raise OSError(errno.ENOSPC, f"{path} is incomplete ({exc})") from exc
+
+
+class _GdalLog(logging.Handler):
+    """Collects the messages GDAL logs through rasterio while an output is written."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextmanager
 def _explain_disk_full(target: Path, needed: int | None) -> Iterator[None]:
+    """Turn a full disk into a clear error, including the failures GDAL only logs (block flushes at close)."""
+    log, logger = _GdalLog(), logging.getLogger("rasterio")
     try:
-        yield
+        logger.addHandler(log)
+        try:
+            yield
+        finally:
+            logger.removeHandler(log)
+        logged = [m for m in log.messages if any(text in m.lower() for text in _DISK_FULL_TEXT)]
+        if logged:
+            raise OSError(errno.ENOSPC, logged[0])
+        _verify_on_a_full_disk(target)
     except (Pix2PixError, Cancelled, KeyboardInterrupt):
         raise
     except Exception as exc:
