@@ -34,6 +34,8 @@ HEADROOM = 0.9
 
 
 def _gib(count: float) -> str:
+    if count >= 2**40:
+        return f"{count / 2**40:.1f} TiB"
     return f"{count / 2**30:.1f} GiB" if count >= 2**28 else f"{count / 2**20:.0f} MiB"
 
 
@@ -108,32 +110,46 @@ def _refuse(what: str, estimate: int, available: int, where: str, fix: str) -> N
     )
 
 
-def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
-                             input_dtype: str, device: torch.device, tta: bool) -> dict[str, int]:
-    """Refuse a translation whose tile, batch or raster width cannot fit; returns the estimate (bytes)."""
+def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, input_dtype: str,
+                       device: torch.device, tta: bool) -> tuple[int, int, int]:
+    """(host bytes, device bytes, device bytes per tile) of a translation."""
     net = NetworkCost.generator(spec, tile)
-    batch = max(1, min(batch, tiles_per_row))  # a batch never spans tile rows
     per_call = 1 if device.type == "cpu" else batch  # the CPU feeds one tile per forward
     element = 2 if device.type == "cuda" else 4  # fp16 autocast on CUDA
-    model = net.parameters * 4 + per_call * net.activations * element * INFERENCE_FACTOR
+    per_tile = int(net.activations * element * INFERENCE_FACTOR)
+    model = net.parameters * 4 + per_call * per_tile
     tiles = batch * (spec.in_channels + spec.out_channels * (2 if tta else 1)) * tile * tile * 4
     strips = 2 * tile * width * spec.in_channels * (np.dtype(input_dtype).itemsize + 1)  # current + prefetched
     accumulator = (tile + 256) * width * (spec.out_channels * 4 + 1) + 2 * 256 * width * spec.out_channels * 4
     host = int(tiles + strips + accumulator + (model if device.type == "cpu" else 0))
-    available = available_memory()
-    fix = (f"Lower --tile-size (TILE_SIZE) to {max(8, tile // 2)} or less" if tile > 256 else
-           "Translate a smaller --extent at a time")
+    return host, int(model), per_tile
+
+
+def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
+                             input_dtype: str, device: torch.device, tta: bool) -> dict[str, int]:
+    """Refuse a translation whose tile, batch or raster width cannot fit; returns the estimate (bytes)."""
+    batch = max(1, min(batch, tiles_per_row))  # a batch never spans tile rows
+    host, gpu, per_tile = _translation_bytes(spec, tile, batch, width, input_dtype, device, tta)
+    available, free = available_memory(), cuda_free_memory(device)
+
+    def fits(size: int) -> bool:
+        h, g, _ = _translation_bytes(spec, size, batch, width, input_dtype, device, tta)
+        return ((available is None or h <= HEADROOM * available) and (free is None or g <= HEADROOM * free))
+
+    smaller = tile // 2
+    while smaller >= 2**spec.depth and smaller % 2**spec.depth == 0 and not fits(smaller):
+        smaller //= 2
+    if smaller >= 2**spec.depth and smaller % 2**spec.depth == 0:
+        fix = f"Lower --tile-size (TILE_SIZE) to {smaller}"
+    else:
+        fix = "Translate a smaller --extent (EXTENT) at a time"
     if available is not None and host > HEADROOM * available:
         _refuse(f"Translating {width} px wide rows with {tile} px tiles", host, available, "memory", fix + ".")
-    free = cuda_free_memory(device)
-    if free is not None:
-        gpu = int(net.parameters * 4 + model)
-        if gpu > HEADROOM * free:
-            per_tile = net.activations * element * INFERENCE_FACTOR
-            fits = int((HEADROOM * free - net.parameters * 4) // per_tile) if per_tile else 0
-            advice = f"Lower --batch-size (BATCH_SIZE) to {fits}." if fits >= 1 else fix + ", or use --device cpu."
-            _refuse(f"A batch of {batch} tiles of {tile} px", gpu, free, f"{device} memory", advice)
-    return {"host": host, "per_tile_activations": net.activations * element}
+    if free is not None and gpu > HEADROOM * free:
+        most = int((HEADROOM * free - (gpu - (1 if device.type == "cpu" else batch) * per_tile)) // per_tile)
+        advice = f"Lower --batch-size (BATCH_SIZE) to {most}." if most >= 1 else fix + ", or use --device cpu."
+        _refuse(f"A batch of {batch} tiles of {tile} px", gpu, free, f"{device} memory", advice)
+    return {"host": host, "device": gpu, "per_tile": per_tile}
 
 
 def check_training_memory(spec: GeneratorSpec, ndf: int, tile: int, batch: int, chips: int,
