@@ -125,6 +125,8 @@ def holds_output_lock(argument: str) -> Callable[[F], F]:
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if os.environ.get("RANK", "0") != "0":  # distributed training: only rank 0 writes, and locks
+                return function(*args, **kwargs)
             target = signature.bind(*args, **kwargs).arguments[argument]
             with output_lock(Path(target)):
                 return function(*args, **kwargs)
