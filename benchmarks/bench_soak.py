@@ -7,8 +7,8 @@ subprocess per run would start from a clean slate every time and hide any leak. 
 iteration exports chips from the bundled relief → imagery sample (``size``² px), trains one
 epoch (ngf = ndf = 8) into a new model, translates the relief with it, then deletes the
 outputs. After each iteration (and a ``gc.collect``) it records the resident set size
-(``VmRSS``), the open file descriptors (``/proc/self/fd``), the threads and the GDAL
-datasets rasterio still has open. The first iteration is a warm-up (lazy imports, allocator
+(``VmRSS``), the open file descriptors (``/proc/self/fd``: files, GDAL datasets, lock files)
+and the live threads (reader and writer pools). The first iteration is a warm-up (lazy imports, allocator
 pools, GDAL's block cache); the verdict compares iterations 2 and N and fits a slope over
 them. Linux only (/proc).
 """
