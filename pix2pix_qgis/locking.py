@@ -7,8 +7,9 @@ the process dies, even on SIGKILL, so a crashed run never blocks the next one). 
 run **refuses at once**, naming the process that holds the lock: waiting would hang a
 QGIS dialog with no explanation, and the user can simply run again.
 
-The lock is re-entrant within a process (training holds the model's lock for the whole
-run, and the final write of the same path takes it again). Where locking is impossible
+The lock is re-entrant within a thread (training holds the model's lock for the whole
+run, and the final write of the same path takes it again); another thread of the same
+process is refused like another process. Where locking is impossible
 (a filesystem without ``flock``) the run goes on unlocked rather than failing.
 """
 
@@ -30,7 +31,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-_held: dict[str, list[int]] = {}  # lock path → [fd, depth]
+_held: dict[str, list[int]] = {}  # lock path → [fd, depth, owning thread]
 _guard = threading.Lock()
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,6 +94,11 @@ def output_lock(target: str | Path) -> Iterator[None]:
     with _guard:
         entry = _held.get(key)
         if entry is not None:
+            if entry[2] != threading.get_ident():
+                raise Pix2PixError(
+                    f"Another run in this process is writing {Path(target).absolute()} right now. Wait until it has "
+                    "finished, or choose another output path; this run wrote nothing."
+                )
             entry[1] += 1
     if entry is None:
         fd = _acquire(path, Path(target).absolute())
@@ -100,7 +106,7 @@ def output_lock(target: str | Path) -> Iterator[None]:
             yield
             return
         with _guard:
-            _held[key] = entry = [fd, 1]
+            _held[key] = entry = [fd, 1, threading.get_ident()]
     try:
         yield
     finally:

@@ -252,3 +252,25 @@ def test_the_lock_is_reentrant_within_a_process(tmp_path):
         staging.write_bytes(b"ok")
         assert lock_path(target).exists()
     assert target.read_bytes() == b"ok" and not lock_path(target).exists()
+
+
+def test_another_thread_of_the_same_process_is_refused(tmp_path):
+    import threading
+
+    target = tmp_path / "out.tif"
+    errors = []
+
+    def second() -> None:
+        try:
+            with staged_file(target):
+                pass
+        except Pix2PixError as exc:
+            errors.append(str(exc))
+
+    with output_lock(target):
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join()
+    assert errors and errors[0].startswith(f"Another run in this process is writing {target} right now.")
+    assert not target.exists()
+
