@@ -182,3 +182,23 @@ def test_a_truncated_chip_names_the_file(chips, tmp_path, folder):
     chip.write_bytes(chip.read_bytes()[: chip.stat().st_size // 2])
     with pytest.raises(Pix2PixError, match=f"Chip {chip} cannot be read .* damaged or truncated. Re-run the export"):
         train(copy, tmp_path / "m.p2p", TrainConfig(epochs=1, ngf=4, ndf=4))
+
+
+def test_the_engine_has_no_shell_no_pickle_and_no_eval():
+    """Static guard: no module of the engine can start a shell or unpickle, whatever a file says."""
+    import ast
+
+    banned_modules = {"pickle", "cPickle", "dill", "marshal", "shelve", "subprocess", "joblib"}
+    banned_calls = {"os.system", "os.popen", "torch.load", "eval", "exec", "numpy.load", "np.load"}
+    found = []
+    for source in sorted((REPO / "pix2pix_qgis").glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [(source.name, a.name) for a in node.names if a.name.split(".")[0] in banned_modules]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in banned_modules:
+                found.append((source.name, node.module))
+            elif isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                if name in banned_calls:
+                    found.append((source.name, name))
+    assert found == []
