@@ -77,14 +77,14 @@ def progress_past(fraction: float) -> Callable[[dict], bool]:
 
 @pytest.fixture
 def raster(tmp_path: Path, rng: np.random.Generator) -> Path:
-    return write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 512, 512), dtype="uint8"),
+    return write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 384, 384), dtype="uint8"),
                         photometric="RGB")
 
 
 def test_export_killed_leaves_no_output_and_the_rerun_cleans_up(tmp_path, raster):
     out = tmp_path / "chips"
     proc = start("export", str(raster), str(raster), str(out), "--tile-size", "32", "--stride", "16")
-    kill_when(proc, progress_past(0.2))
+    kill_when(proc, progress_past(0.05))  # early: a loaded machine may lag behind the pipe
     assert not out.exists()
     partial = tmp_path / f".chips.partial-{proc.pid}"
     assert partial.is_dir() and not (partial / "chips.json").exists()  # never looks like a finished export
@@ -101,7 +101,7 @@ def test_translate_killed_leaves_no_output_and_the_rerun_is_complete(tmp_path, r
     out = tmp_path / "out.tif"
     args = ("translate", str(raster), str(model), str(out), "--overlap", "8", "--device", "cpu")
     proc = start(*args)
-    kill_when(proc, progress_past(0.2))
+    kill_when(proc, progress_past(0.1))
     assert not out.exists()
     names = leftovers(tmp_path, {"in.tif", "m.p2p"})
     assert f".out.partial-{proc.pid}.tif" in names
