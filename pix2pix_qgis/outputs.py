@@ -87,15 +87,25 @@ def _ensure_parent_writable(target: Path) -> None:
 
 
 def _fsync(path: Path, directory: bool = False) -> None:
-    """Flush ``path`` to the disk (folders: where supported, POSIX only)."""
-    if directory and os.name == "nt":
+    """Flush ``path`` to the disk. For a folder (the rename) this is best effort: POSIX only, and
+    some filesystems refuse it; the rename itself is already atomic."""
+    if directory:
+        if os.name == "nt":
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         return
-    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)  # Windows flushes writable handles only
     try:
         os.fsync(fd)
-    except OSError as exc:
-        if not directory or exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
     finally:
         os.close(fd)
 
