@@ -16,7 +16,7 @@ EXIT_MISSING_DEPENDENCY = 3
 
 def fix_command() -> str:
     requirements = Path(__file__).resolve().parent.parent / "requirements.txt"
-    packages = '"torch==2.13.0" rasterio shapely numpy safetensors pillow'
+    packages = '"torch==2.13.0" rasterio shapely numpy safetensors pillow jsonschema'
     target = f'-r "{requirements}"' if requirements.is_file() else packages
     return f'"{sys.executable}" -m pip install {target}'
 

@@ -71,6 +71,9 @@ def add_train_parser(commands: argparse._SubParsersAction, common: argparse.Argu
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation, order and augmentation (default 0)")
     p.add_argument("--no-amp", action="store_true", help="on CUDA, train in float32 instead of mixed precision")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_MODEL.ckpt")
+    p.add_argument("--checkpoint-minutes", type=float, default=2.0,
+                   help="save the checkpoint at the first epoch end after this many minutes "
+                        "(default 2; 0: every epoch)")
     p.add_argument("--report", metavar="HTML", help="also write an HTML report (metrics, losses, previews)")
     p.set_defaults(handler=_run_train)
 
@@ -83,7 +86,7 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         beta1=args.beta1, lambda_l1=args.lambda_l1, gan_mode=args.gan_mode, ngf=args.ngf, ndf=args.ndf,
         depth=args.depth, norm=args.norm, dropout=not args.no_dropout, augment=not args.no_augment,
         best_metric=args.best_metric, patience=args.patience, validation=args.validation, device=args.device,
-        num_workers=args.workers, seed=args.seed, amp=not args.no_amp,
+        num_workers=args.workers, seed=args.seed, amp=not args.no_amp, checkpoint_minutes=args.checkpoint_minutes,
     )
     launch = Launch.from_env()
     if launch is None:

@@ -300,8 +300,9 @@ def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int) -> tuple[np.
             with rasterio.open(path) as src:
                 data = src.read()
                 masks.append(valid_mask(src, data))
-        except rasterio.errors.RasterioIOError as exc:
-            raise Pix2PixError(f"Chip {path} cannot be read: {exc}. Re-run the export.") from exc
+        except rasterio.errors.RasterioError as exc:  # truncated or damaged chip
+            raise Pix2PixError(f"Chip {path} cannot be read ({exc}); it is damaged or truncated. Re-run the export.") \
+                from exc
         if data.shape[1:] != (tile, tile):
             raise Pix2PixError(
                 f"Chip {path} is {data.shape[2]}×{data.shape[1]} px but the folder's chips are {tile}×{tile}. "

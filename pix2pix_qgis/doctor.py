@@ -5,18 +5,22 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+import warnings
 from typing import Any
 
 from . import __version__
 
-REQUIRED = ("numpy", "rasterio", "shapely", "torch", "safetensors", "PIL")
+REQUIRED = ("numpy", "rasterio", "shapely", "torch", "safetensors", "PIL", "jsonschema")
 
 
 def _version(module: str) -> str | None:
     try:
-        return getattr(importlib.import_module(module), "__version__", "unknown")
+        imported = importlib.import_module(module)
     except ImportError:
         return None
+    with warnings.catch_warnings():  # jsonschema deprecates __version__ but still has it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return getattr(imported, "__version__", "unknown")
 
 
 def _devices() -> tuple[bool, list[dict[str, Any]], str | None]:

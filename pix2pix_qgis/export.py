@@ -26,7 +26,7 @@ from .errors import Pix2PixError
 from .esri import write_esri_files
 from .grid import Grid, bounds_in, extent_in, format_bounds, gdal_cache_mb, intersect, on_grid, open_raster, valid_mask
 from .manifest import FORMAT_NAME, FORMAT_VERSION, is_chips_folder, write_manifest
-from .outputs import staged_directory
+from .outputs import check_written, staged_directory
 from .progress import Progress
 from .split import spatial_split
 from .stats import BandStatsAccumulator
@@ -252,6 +252,7 @@ class _ChipWriter:
             dst.write(data)
             if nodata is None and not valid.all():
                 dst.write_mask(valid.astype(np.uint8) * 255)
+        check_written(path, data.nbytes)  # GDAL only logs a failed flush (a full disk) at close
 
 
 def _drop_buffer_chips(folder: Path, chips: list[dict[str, Any]], splits: list[str]) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Pix2PixError
+from .outputs import staged_file
+from .schema import CHIPS_SCHEMA, validate
 
 MANIFEST_NAME = "chips.json"
 FORMAT_NAME = "pix2pix-chips"
 FORMAT_VERSION = 1
-
-_REQUIRED = ("format", "format_version", "tile_size", "stride", "grid", "a", "b", "chips")
 
 
 def is_chips_folder(folder: Path) -> bool:
@@ -25,7 +25,8 @@ def is_chips_folder(folder: Path) -> bool:
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
     path = Path(folder) / MANIFEST_NAME
-    path.write_text(json.dumps(manifest, indent=1, allow_nan=False), encoding="utf-8")
+    with staged_file(path) as staging:  # a folder being replaced in place never shows half a manifest
+        staging.write_text(json.dumps(manifest, indent=1, allow_nan=False), encoding="utf-8")
     return path
 
 
@@ -40,12 +41,11 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
         raise Pix2PixError(f"{path} is not valid JSON ({exc}); re-run the export.") from exc
     if not isinstance(manifest, dict):
         raise Pix2PixError(f"{path} must hold a JSON object; re-run the export.")
-    missing = [key for key in _REQUIRED if key not in manifest]
-    if missing:
-        raise Pix2PixError(f"{path} lacks {', '.join(missing)}; re-run the export.")
-    if manifest["format"] != FORMAT_NAME or manifest["format_version"] > FORMAT_VERSION:
+    version = manifest.get("format_version")
+    if manifest.get("format") != FORMAT_NAME or (isinstance(version, int) and version > FORMAT_VERSION):
         raise Pix2PixError(
-            f"{path} is format {manifest['format']!r} version {manifest['format_version']}; this engine reads "
+            f"{path} is format {manifest.get('format')!r} version {version}; this engine reads "
             f"{FORMAT_NAME!r} up to version {FORMAT_VERSION}. Update the plugin or re-run the export."
         )
+    validate(manifest, CHIPS_SCHEMA, path, MANIFEST_NAME, "Re-run the export.")
     return manifest

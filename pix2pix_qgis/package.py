@@ -18,6 +18,7 @@ import math
 import platform
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,6 +33,7 @@ from .dataset import Normalization
 from .errors import Pix2PixError
 from .networks import GeneratorSpec, UnetGenerator
 from .outputs import staged_file
+from .schema import CHECKPOINT_SCHEMA, MODEL_SCHEMA, validate
 
 MODEL_FORMAT, MODEL_VERSION = "pix2pix-model", 1
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = "pix2pix-checkpoint", 1
@@ -55,7 +57,18 @@ def read_entries(path: str | Path, expected: Sequence[str], what: str) -> dict[s
     if not path.is_file():
         raise Pix2PixError(f"The {what} {path} does not exist. Check the path.")
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            looks_zip = stream.read(4) == b"PK\x03\x04"
+        if looks_zip:
+            raise Pix2PixError(f"{path} is truncated or damaged (its zip directory is missing); write it again.")
         raise Pix2PixError(f"{path} is not a {what} (not a zip file). Give a file written by 'train'.")
+    try:
+        return _read_checked_entries(path, expected, what)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise Pix2PixError(f"{path} is truncated or damaged ({exc}); write it again.") from exc
+
+
+def _read_checked_entries(path: Path, expected: Sequence[str], what: str) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
@@ -209,9 +222,7 @@ def read_package(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
             f"{path} is model format version {metadata['format_version']}; this engine reads up to "
             f"{MODEL_VERSION}. Update the plugin."
         )
-    for key in ("architecture", "input", "output", "chip_size"):
-        if key not in metadata:
-            raise Pix2PixError(f"{path}: model.json lacks '{key}'; the file is damaged.")
+    validate(metadata, MODEL_SCHEMA, path, "model.json", "The package is damaged or was not written by 'train'.")
     return metadata, parse_safetensors(entries["weights.safetensors"], "weights.safetensors", path)
 
 
@@ -440,6 +451,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]
     document = parse_json(entries["checkpoint.json"], "checkpoint.json", path)
     if document.get("format") != CHECKPOINT_FORMAT or document.get("format_version", 99) > CHECKPOINT_VERSION:
         raise Pix2PixError(f"{path} is not a training checkpoint this engine can resume; train without resume.")
+    validate(document, CHECKPOINT_SCHEMA, path, "checkpoint.json", "Train afresh without resume.")
     return document, parse_safetensors(entries["tensors.safetensors"], "tensors.safetensors", path)
 
 

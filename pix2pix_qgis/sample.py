@@ -17,6 +17,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from .errors import Pix2PixError
+from .outputs import staged_file
 
 CELL = 1 / 15
 GLOBAL_TRANSFORM = Affine(CELL, 0.0, -180.0, 0.0, -CELL, 90.0)
@@ -46,7 +47,7 @@ def write_window(source: Path, destination: Path, window: Window) -> Path:
         "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
     }
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(destination, "w", **profile) as dst:
+    with staged_file(destination) as staging, rasterio.open(staging, "w", **profile) as dst:
         dst.write(data)
     return destination
 

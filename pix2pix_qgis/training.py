@@ -26,6 +26,8 @@ import torch.nn.functional as F
 
 from .dataset import ChipDataset, ChipsFolder, EpochSampler, make_loader, open_chips, training_loader
 from .errors import Cancelled, Pix2PixError
+from .guards import check_training_memory
+from .locking import holds_output_lock
 from .metrics import MetricAccumulator, is_better
 from .networks import (
     MAX_DEPTH,
@@ -394,6 +396,7 @@ def _check_output(output_model: str | Path) -> Path:
     return output
 
 
+@holds_output_lock("output_model")  # one training per model path: checkpoint and model are never interleaved
 def train(
     chips_folder: str | Path,
     output_model: str | Path,
@@ -428,6 +431,7 @@ def train(
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
         )
     spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
+    check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
     torch.manual_seed(config.seed)
     trainer = world.trainer(spec, config) if world else Pix2PixTrainer(spec, config, device)
     state = TrainState()

@@ -34,7 +34,8 @@ from rasterio.windows import transform as window_transform
 
 from .errors import Pix2PixError
 from .grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, intersect, open_raster, valid_mask
-from .networks import check_chip_size
+from .guards import BatchBackoff, check_translation_memory
+from .networks import GeneratorSpec, check_chip_size
 from .outputs import staged_file
 from .package import input_normalization, load_model, output_normalization
 from .parts import check_part, part_rows
@@ -300,6 +301,8 @@ def translate_raster(
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
+        check_translation_memory(GeneratorSpec.from_dict(metadata["architecture"]["generator"]), tile, spec.batch_size,
+                                 width, len(plan.cols.starts), src.dtypes[bands[0] - 1], device, spec.tta)
         progress.info(
             f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
             f"(compute factor {plan.compute_factor:.2f}); device {device}, batch {spec.batch_size}"
@@ -316,7 +319,8 @@ def translate_raster(
             **{k.lower(): v for k, v in spec.creation_options.items()},
         }
         model = _make_model(generator, metadata, device, spec, tile, progress)
-        with staged_file(Path(output_path)) as staging:
+        needed = width * band.height * out_bands * np.dtype(dtype).itemsize  # uncompressed: an upper bound
+        with staged_file(Path(output_path), needed_bytes=needed) as staging:
             target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
             try:
                 with rasterio.open(target, "w", **profile) as dst:
@@ -366,6 +370,7 @@ class _Translator:
         starts = self.plan.rows.starts
         self.tile_rows = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
         self.total = len(self.tile_rows) * len(self.plan.cols.starts)
+        self.backoff = BatchBackoff(progress)  # CUDA out-of-memory: halve the batch and retry
 
     def run(self) -> _Counters:
         starts, todo = self.plan.rows.starts, self.tile_rows
@@ -415,7 +420,7 @@ class _Translator:
             return
         self.progress.check_cancelled()
         started = time.perf_counter()
-        predictions = self.model(np.stack([x for _, x in pending]))
+        predictions = self.backoff(self.model, np.stack([x for _, x in pending]))
         self.counters.model_seconds += time.perf_counter() - started
         for (j, _), prediction in zip(pending, predictions):
             col = self.plan.cols.starts[j]
