@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingAlgorithm
 from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
 
 HELP_URL = "https://github.com/pix2pix-qgis/pix2pix-qgis#readme"
+ICON = Path(__file__).resolve().parents[2] / "icon.svg"
 
 
 class EngineAlgorithm(QgsProcessingAlgorithm):
@@ -22,8 +25,19 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     def helpUrl(self) -> str:
         return HELP_URL
 
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+    def svgIconPath(self) -> str:
+        return str(ICON)
+
     def tr(self, text: str) -> str:
         return QCoreApplication.translate("Pix2Pix", text)
+
+    def set_help(self, texts: dict[str, str]) -> None:
+        """Tooltip and ``qgis_process help`` text of each parameter."""
+        for parameter, text in texts.items():
+            self.parameterDefinition(parameter).setHelp(self.tr(text))
 
     def createInstance(self) -> EngineAlgorithm:
         return type(self)()
