@@ -17,7 +17,7 @@ from qgis.core import (
 
 from ..compat import SOURCE_POLYGON
 from ..engine import run_engine
-from ..layers import local_raster_path, mask_to_geojson
+from ..layers import mask_to_geojson
 from .base import EngineAlgorithm
 
 METRICS = ("MAE", "RMSE", "BIAS", "PSNR", "SSIM", "R2")
@@ -67,10 +67,10 @@ class EvaluateAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputString("BANDS_JSON", self.tr("Per-band metrics (JSON)")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
-        prediction = self.parameterAsRasterLayer(parameters, self.PREDICTION, context)
-        reference = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
-        command = ["evaluate", local_raster_path(prediction, self.PREDICTION),
-                   local_raster_path(reference, self.REFERENCE)]
+        prediction_path, grid, _ = self.raster_file(self.PREDICTION, context, feedback)
+        reference_path, _, _ = self.raster_file(self.REFERENCE, context, feedback, grid=grid)
+        reference_crs = self.raster(self.REFERENCE).crs if not self.raster(self.REFERENCE).provider else grid.crs
+        command = ["evaluate", prediction_path, reference_path]
         outputs: dict[str, Any] = {}
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         html = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
@@ -82,8 +82,8 @@ class EvaluateAlgorithm(EngineAlgorithm):
                 outputs[key] = path
         mask = self.parameterAsSource(parameters, self.MASK, context)
         if mask is not None:
-            command += ["--mask", mask_to_geojson(mask, reference.crs(), context)]
-        command += self.extent_arguments(parameters, self.EXTENT, context, reference.crs())
+            command += ["--mask", mask_to_geojson(mask, reference_crs, context)]
+        command += self.extent_arguments(parameters, self.EXTENT, context, reference_crs)
         result = run_engine(command, feedback, [p for p in (report, html, errors) if p])
         for band in result["bands"]:
             feedback.pushInfo(self.tr(

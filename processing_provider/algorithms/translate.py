@@ -16,9 +16,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import FILE_FILE, NUMBER_INTEGER, make_advanced
+from ..compat import FILE_FILE, NUMBER_DOUBLE, NUMBER_INTEGER, make_advanced
 from ..engine import run_engine
-from ..layers import local_raster_path
 from .base import EngineAlgorithm
 from .train import DEVICES
 
@@ -30,6 +29,7 @@ class TranslateAlgorithm(EngineAlgorithm):
     INPUT, MODEL, OUTPUT, BANDS = "INPUT", "MODEL", "OUTPUT", "BANDS"
     TILE_SIZE, OVERLAP, BATCH_SIZE, DEVICE, EXTENT = "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "EXTENT"
     BLEND, TTA, OUTPUT_DTYPE, COG, CREATION_OPTIONS = "BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS"
+    RESOLUTION = "RESOLUTION"
 
     def name(self) -> str:
         return "translate"
@@ -72,6 +72,9 @@ class TranslateAlgorithm(EngineAlgorithm):
         add(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), DEVICES, defaultValue="auto",
                                        usesStaticStrings=True))
         add(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (default: the whole raster)"), optional=True))
+        add(QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution of web/database layers (default: "
+                                                                  "native)"), NUMBER_DOUBLE, None, optional=True,
+                                         minValue=0.0))
         add(make_advanced(QgsProcessingParameterEnum(self.BLEND, self.tr("Blending of overlaps"), BLENDS,
                                                      defaultValue="hann", usesStaticStrings=True)))
         add(make_advanced(QgsProcessingParameterBoolean(self.TTA, self.tr("Test-time augmentation (8 views)"),
@@ -93,6 +96,10 @@ class TranslateAlgorithm(EngineAlgorithm):
                           "output is identical bit for bit whatever this value).",
             "DEVICE": "auto uses the first CUDA GPU when PyTorch sees one, else the CPU.",
             "EXTENT": "Translate only this area; the output covers exactly its pixels.",
+            "RESOLUTION": "For an input that is not a local file (WMS, XYZ, GeoPackage, PostGIS raster): the cell "
+                          "size, in the layer's CRS units, of the temporary GeoTIFF it is read into over EXTENT. "
+                          "Default: the layer's native one (a tiled service's finest zoom). Use the resolution the "
+                          "model was trained at. Local files are read as they are.",
             "BLEND": "hann: cross-fade overlaps (no seams); crop: hard cut in the middle of each overlap.",
             "TTA": "Average the predictions of the 8 flips and rotations of each tile (8× slower).",
             "OUTPUT_DTYPE": "Values are rounded and clipped to the type's range.",
@@ -103,8 +110,12 @@ class TranslateAlgorithm(EngineAlgorithm):
             self.parameterDefinition(parameter).setHelp(self.tr(text))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        source = local_raster_path(layer, self.INPUT)
+        raster = self.raster(self.INPUT)
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, raster.crs) if parameters.get(
+            self.EXTENT) else None
+        resolution = self.parameterAsDouble(parameters, self.RESOLUTION, context) if parameters.get(
+            self.RESOLUTION) not in (None, "") else None
+        source, _, written = self.raster_file(self.INPUT, context, feedback, extent, resolution or None)
         model = self.parameterAsFile(parameters, self.MODEL, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         command = [
@@ -119,7 +130,8 @@ class TranslateAlgorithm(EngineAlgorithm):
         bands = self.parameterAsInts(parameters, self.BANDS, context)
         if bands:
             command += ["--bands", ",".join(str(b) for b in bands)]
-        command += self.extent_arguments(parameters, self.EXTENT, context, layer.crs())
+        if not written:  # a written layer already covers exactly the extent
+            command += self.extent_arguments(parameters, self.EXTENT, context, raster.crs)
         dtype = self.parameterAsEnumString(parameters, self.OUTPUT_DTYPE, context)
         if dtype and dtype != DTYPES[0]:
             command += ["--dtype", dtype]
