@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from osgeo import gdal, osr
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsCoordinateTransformContext,
@@ -30,11 +29,10 @@ from qgis.core import (
     QgsRectangle,
 )
 
+from .compat import ARGB_DATA_TYPES, RASTER_SIZE_CAPABILITY, WKT_PREFERRED_GDAL
+
 MAX_PIXELS = 1_000_000_000
 STRIP_PIXELS = 4_000_000
-_ARGB = {getattr(Qgis, "ARGB32", None), getattr(Qgis, "ARGB32_Premultiplied", None)}
-_ARGB |= {getattr(getattr(Qgis, "DataType", None), n, None) for n in ("ARGB32", "ARGB32_Premultiplied")}
-_ARGB.discard(None)
 _GDAL_TYPES = {1: gdal.GDT_Byte, 2: gdal.GDT_UInt16, 3: gdal.GDT_Int16, 4: gdal.GDT_UInt32, 5: gdal.GDT_Int32,
                6: gdal.GDT_Float32, 7: gdal.GDT_Float64}
 _NUMPY_TYPES = {1: np.uint8, 2: np.uint16, 3: np.int16, 4: np.uint32, 5: np.int32, 6: np.float32, 7: np.float64}
@@ -78,7 +76,7 @@ def native_resolution(layer: QgsRasterLayer) -> float | None:
     resolutions = [r for r in provider.nativeResolutions() if r > 0]
     if resolutions:
         return min(resolutions)
-    if layer.width() > 0 and provider.capabilities() & QgsRasterDataProvider.Size:
+    if layer.width() > 0 and provider.capabilities() & RASTER_SIZE_CAPABILITY:
         return layer.rasterUnitsPerPixelX()
     return None
 
@@ -131,7 +129,7 @@ def _to_gdal(grid: Grid, path: str, bands: int, data_type: int, mask: bool) -> g
     x_res, y_res = grid.resolution
     dataset.SetGeoTransform((grid.extent.xMinimum(), x_res, 0.0, grid.extent.yMaximum(), 0.0, -y_res))
     srs = osr.SpatialReference()
-    srs.ImportFromWkt(grid.crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL))
+    srs.ImportFromWkt(grid.crs.toWkt(WKT_PREFERRED_GDAL))
     dataset.SetProjection(srs.ExportToWkt())
     if mask:
         dataset.CreateMaskBand(gdal.GMF_PER_DATASET)
@@ -160,11 +158,12 @@ def write_geotiff(provider: QgsRasterDataProvider, grid: Grid, path: str, feedba
         source.setCrs(provider.crs(), grid.crs, transform_context)
     band_count = provider.bandCount()
     data_type = provider.dataType(1)
-    argb = data_type in _ARGB
-    premultiplied = argb and "Premultiplied" in str(data_type)
-    if not argb and int(data_type) not in _GDAL_TYPES:
+    argb = data_type in ARGB_DATA_TYPES
+    premultiplied = argb and data_type == ARGB_DATA_TYPES[-1]
+    code = getattr(data_type, "value", data_type)  # scoped enums (QGIS 4) carry their number in .value
+    if not argb and int(code) not in _GDAL_TYPES:
         raise QgsProcessingException(f"Raster data type {data_type} cannot be written to a GeoTIFF for the engine.")
-    dataset = _to_gdal(grid, path, 3 if argb else band_count, gdal.GDT_Byte if argb else _GDAL_TYPES[int(data_type)],
+    dataset = _to_gdal(grid, path, 3 if argb else band_count, gdal.GDT_Byte if argb else _GDAL_TYPES[int(code)],
                        mask=argb)
     if not argb:
         for band in range(1, band_count + 1):
@@ -189,7 +188,7 @@ def write_geotiff(provider: QgsRasterDataProvider, grid: Grid, path: str, feedba
         else:
             for band in range(1, band_count + 1):
                 block = source.block(band, strip, grid.width, rows)
-                values = np.frombuffer(bytes(block.data()), dtype=_NUMPY_TYPES[int(data_type)],
+                values = np.frombuffer(bytes(block.data()), dtype=_NUMPY_TYPES[int(code)],
                                        count=rows * grid.width).reshape(rows, grid.width)
                 dataset.GetRasterBand(band).WriteArray(values, 0, row)
         feedback.setProgress(100.0 * (row + rows) / grid.height)

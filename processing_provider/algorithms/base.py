@@ -32,6 +32,16 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     def helpUrl(self) -> str:
         return HELP_URL
 
+    def help_text(self) -> str:
+        """What the algorithm does, what each option trades, typical values (HTML)."""
+        raise NotImplementedError
+
+    def shortHelpString(self) -> str:
+        return self.help_text() + self.tr(
+            f"<p>Guide, examples and the meaning of every option: <a href='{HELP_URL}'>README</a>. "
+            "The engine runs in its own Python: if a tool says a dependency is missing, run "
+            "<i>Pix2Pix › Set up engine</i>.</p>")
+
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
 

@@ -48,7 +48,7 @@ class CheckEngineAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,doctor,check,diagnostics,versions,cuda,gpu,environment").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Starts the engine's Python the way every Pix2Pix tool does and reports what it finds: which "
             "interpreter is used and why (PIX2PIX_PYTHON, the provider setting, the environment made by "
@@ -56,7 +56,6 @@ class CheckEngineAlgorithm(EngineAlgorithm):
             "safetensors and Pillow, whether PyTorch sees CUDA, and the devices.</p>"
             "<p>The report opens in the Results Viewer; attach it to a bug report. A broken set-up gives a report "
             "too, naming the problem and the fix, instead of failing.</p>"
-            "<p>Details: <a href='https://github.com/pix2pix-qgis/pix2pix-qgis#readme'>README</a>.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:

@@ -42,7 +42,7 @@ class ExportChipsAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,deep learning,training data,chips,tiles,export,esri,image translation").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Cuts the <b>input raster</b> (A, what the model will see) and the <b>target raster</b> "
             "(B, what it should produce) into paired chips for training Pix2Pix.</p>"

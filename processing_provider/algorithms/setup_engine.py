@@ -42,7 +42,7 @@ class SetupEngineAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,install,setup,dependencies,pytorch,torch,cuda,environment,venv").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Run this once before the other Pix2Pix tools. It creates a Python virtual environment for the "
             "deep-learning engine <b>outside the plugin folder</b> (plugin upgrades keep it), installs the pinned "
@@ -55,8 +55,7 @@ class SetupEngineAlgorithm(EngineAlgorithm):
             "<p>Offline sites: download the wheels on a connected machine (<tt>pip download -r requirements.txt "
             "-d wheels</tt>) and give that folder as <b>Wheels folder</b>. Running the tool again completes or "
             "repairs an existing environment. If pip fails, its own error message is shown in the log.</p>"
-            "<p>Then run <i>Check engine</i> to see versions and devices. "
-            "Details: <a href='https://github.com/pix2pix-qgis/pix2pix-qgis#readme'>README</a>.</p>"
+            "<p>Then run <i>Check engine</i> to see versions and devices.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:

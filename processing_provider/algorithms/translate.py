@@ -18,6 +18,7 @@ from qgis.core import (
 
 from ..compat import FILE_FILE, NUMBER_DOUBLE, NUMBER_INTEGER, make_advanced
 from ..engine import run_engine
+from ..styling import style_on_load
 from .base import EngineAlgorithm
 from .train import DEVICES
 
@@ -43,7 +44,7 @@ class TranslateAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,deep learning,inference,predict,translate,image translation").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Applies a <b>.p2p</b> model from <i>Train Pix2Pix</i> to a raster of any size and writes a "
             "georeferenced GeoTIFF on the input's grid (same CRS, transform, width and height, or the "
@@ -143,6 +144,7 @@ class TranslateAlgorithm(EngineAlgorithm):
         for option in filter(None, (o.strip() for o in options.replace("|", ";").split(";"))):
             command += ["--co", option]
         result = run_engine(command, feedback, [output])
+        style_on_load(context, output)
         feedback.pushInfo(self.tr(
             f"{result['width']}×{result['height']} px in {result['seconds']:.1f} s "
             f"({result['megapixels_per_second']:.2f} MP/s on {result['device']}; {result['tiles']} tiles, "

@@ -8,14 +8,14 @@ engine's output grid (CRS, transform, size) exactly.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .conftest import ENGINE_PYTHON, read_raster, write_raster
+from .conftest import read_raster, write_raster
 from .test_export_alg import RecordingFeedback
+from .tiny_models import train_tiny_model
 
 HALF_WORLD = 20037508.342789244
 ZOOM = 2
@@ -50,17 +50,7 @@ def xyz_layer(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rgb_model(tmp_path_factory) -> Path:
-    """A tiny RGB → RGB model, trained by the engine's CLI (seconds)."""
-    root = tmp_path_factory.mktemp("model")
-    data = np.random.default_rng(3).integers(0, 255, (3, 128, 128)).astype("uint8")
-    raster = write_raster(root / "rgb.tif", data)
-    for argv in (["export", str(raster), str(raster), str(root / "chips"), "--tile-size", "32", "--stride", "32",
-                  "--validation", "0.2"],
-                 ["train", str(root / "chips"), str(root / "model.p2p"), "--epochs", "1", "--ngf", "4",
-                  "--batch-size", "8", "--device", "cpu"]):
-        subprocess.run([ENGINE_PYTHON, "-m", "pix2pix_qgis", *argv, "--progress", "none"], check=True,
-                       capture_output=True)
-    return root / "model.p2p"
+    return train_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 def temporary_file(feedback) -> Path:
