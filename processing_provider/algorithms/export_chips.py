@@ -56,6 +56,9 @@ class ExportChipsAlgorithm(EngineAlgorithm):
             "<p>Output: a folder in Esri's Export Tiles layout (images/, images2/, "
             "esri_accumulated_stats.json, map.txt) plus chips.json with grids, statistics and the split. "
             "ArcGIS arcgis.learn can train on it too.</p>"
+            "<p>A and B may be any raster layers: local files are read as they are; a WMS, XYZ, GeoPackage or "
+            "database layer A is read into a temporary GeoTIFF at <b>resolution</b> (default: native), and such a "
+            "B is read directly onto A's grid.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:

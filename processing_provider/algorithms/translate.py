@@ -56,6 +56,9 @@ class TranslateAlgorithm(EngineAlgorithm):
             "<b>Overlap</b>: default a quarter tile; more overlap costs more compute (the log shows the factor). "
             "<b>Batch size</b>: tiles per forward pass on a GPU (the CPU runs one at a time). "
             "<b>TTA</b> (advanced) averages the 8 flips and rotations: smoother, 8× slower.</p>"
+            "<p>The input may be any raster layer. Local files (GeoTIFF, VRT, ...) are read as they are; a WMS, "
+            "XYZ, GeoPackage or database layer is first read into a temporary GeoTIFF over the <b>extent</b> at "
+            "<b>resolution</b> (default: its native one) — use the resolution the model was trained at.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
