@@ -6,10 +6,15 @@ from typing import Any
 
 from qgis.core import (
     Qgis,
+    QgsContrastEnhancement,
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
+    QgsProcessingAlgorithm,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
+    QgsRasterInterface,
+    QgsRasterMinMaxOrigin,
 )
 
 
@@ -30,6 +35,18 @@ NUMBER_DOUBLE = _scoped("ProcessingNumberParameterType", "Double", _legacy(QgsPr
 FILE_FOLDER = _scoped("ProcessingFileParameterBehavior", "Folder", _legacy(QgsProcessingParameterFile, "Folder"))
 FILE_FILE = _scoped("ProcessingFileParameterBehavior", "File", _legacy(QgsProcessingParameterFile, "File"))
 SOURCE_POLYGON = _scoped("ProcessingSourceType", "VectorPolygon", _legacy(QgsProcessing, "TypeVectorPolygon"))
+ALGORITHM_SUPPORTS_BATCH = _scoped("ProcessingAlgorithmFlag", "SupportsBatch",
+                                   _legacy(QgsProcessingAlgorithm, "FlagSupportsBatch"))
+RASTER_SIZE_CAPABILITY = _scoped("RasterInterfaceCapability", "Size", _legacy(QgsRasterInterface, "Size"))
+_ENHANCEMENT = getattr(QgsContrastEnhancement, "ContrastEnhancementAlgorithm", QgsContrastEnhancement)
+STRETCH_TO_MIN_MAX = _ENHANCEMENT.StretchToMinimumMaximum
+CUMULATIVE_CUT = _scoped("RasterRangeLimit", "CumulativeCut", _legacy(QgsRasterMinMaxOrigin, "CumulativeCut"))
+WKT_PREFERRED_GDAL = _scoped("CrsWktVariant", "PreferredGdal",
+                             _legacy(QgsCoordinateReferenceSystem, "WKT_PREFERRED_GDAL"))
+DATA_TYPE_BYTE = _scoped("DataType", "Byte", _legacy(Qgis, "Byte"))
+ARGB_DATA_TYPES = tuple(value for value in (
+    _scoped("DataType", "ARGB32", _legacy(Qgis, "ARGB32")),
+    _scoped("DataType", "ARGB32_Premultiplied", _legacy(Qgis, "ARGB32_Premultiplied"))) if value is not None)
 
 
 def make_advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:

@@ -1,9 +1,8 @@
-"""Turning QGIS inputs into what the engine reads: raster file paths and GeoJSON masks."""
+"""Turning QGIS inputs into what the engine reads: GeoJSON masks and CRS identifiers (rasters: raster_export)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from qgis.core import (
@@ -13,21 +12,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingUtils,
-    QgsRasterLayer,
 )
-
-
-def local_raster_path(layer: QgsRasterLayer | None, parameter: str) -> str:
-    """The file behind a GDAL raster layer; anything else gets an actionable error."""
-    if layer is None:
-        raise QgsProcessingException(f"{parameter}: no raster layer or file was given.")
-    source = layer.source()
-    if layer.providerType() == "gdal" and os.path.isfile(source):
-        return source
-    raise QgsProcessingException(
-        f"{parameter}: the layer '{layer.name()}' is not a local raster file (source: {source[:200]}). "
-        "Save it as a GeoTIFF first (right-click › Export › Save As…) and use that file."
-    )
 
 
 def crs_text(crs: QgsCoordinateReferenceSystem) -> str:

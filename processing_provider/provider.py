@@ -7,8 +7,10 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .algorithms.check_engine import CheckEngineAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
 from .algorithms.export_chips import ExportChipsAlgorithm
+from .algorithms.setup_engine import SetupEngineAlgorithm
 from .algorithms.train import TrainAlgorithm
 from .algorithms.translate import TranslateAlgorithm
 from .interpreter import SETTING_KEY
@@ -67,7 +69,8 @@ class Pix2PixProvider(QgsProcessingProvider):
         ProcessingConfig.removeSetting(SETTING_KEY)
 
     def loadAlgorithms(self) -> None:
-        for algorithm in (ExportChipsAlgorithm, TrainAlgorithm, TranslateAlgorithm, EvaluateAlgorithm):
+        for algorithm in (ExportChipsAlgorithm, TrainAlgorithm, TranslateAlgorithm, EvaluateAlgorithm,
+                          SetupEngineAlgorithm, CheckEngineAlgorithm):
             self.addAlgorithm(algorithm())
 
     def defaultRasterFileExtension(self) -> str:

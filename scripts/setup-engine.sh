@@ -3,7 +3,8 @@
 # (editable) and the development tools. Idempotent: a complete environment is left alone.
 #   scripts/setup-engine.sh [VENV] [PYTHON]
 # TORCH_INDEX_URL overrides where torch comes from (default: a local wheel if pip's
-# find-links has one, else PyTorch's CPU index, so no multi-GB CUDA build is pulled).
+# find-links has one, else PyTorch's CPU index, so no multi-GB CUDA build is pulled);
+# TORCH_DEVICE=auto picks the CUDA build when nvidia-smi finds a GPU.
 set -euo pipefail
 VENV=${1:-.venv}
 PYTHON=${2:-python3}
@@ -19,23 +20,13 @@ assert m.version('pix2pix-qgis')
   exit 0
 fi
 
-if [ ! -x "$PY" ]; then
-  echo "Creating $VENV with $($PYTHON --version 2>&1)..."
-  "$PYTHON" -m venv "$VENV"
-fi
-"$PY" -m pip install -q --upgrade pip
-
-if "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-  echo "torch $TORCH_VERSION: present"
-elif [ -n "${TORCH_INDEX_URL:-}" ]; then
-  "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple
-elif "$PY" -m pip install -q --dry-run --no-deps --no-index "torch==$TORCH_VERSION" >/dev/null 2>&1; then
-  echo "torch $TORCH_VERSION: from the local wheel folder"
-  "$PY" -m pip install -q "torch==$TORCH_VERSION"
-else
-  echo "torch $TORCH_VERSION: CPU build from download.pytorch.org"
-  "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
-    --extra-index-url https://pypi.org/simple
+# The venv, pinned torch and requirements.txt, the same way the plugin's "Set up engine" does
+# (one place decides where torch comes from: processing_provider/engine_setup.py).
+if ! "$PYTHON" processing_provider/engine_setup.py "$VENV" --device "${TORCH_DEVICE:-cpu}" 2>&1 |
+  { grep -v -E "^(Requirement already satisfied|Looking in|Processing /|Collecting|Downloading|Using cached)" || true; }
+then
+  echo "Engine set-up failed (see pip's message above)." >&2
+  exit 1
 fi
 "$PY" -m pip install -q -e ".[dev]"
 echo "Engine environment: $VENV ready ($("$PY" -m pix2pix_qgis --version))"

@@ -18,7 +18,7 @@ from qgis.core import (
 
 from ..compat import NUMBER_DOUBLE, NUMBER_INTEGER, SOURCE_POLYGON, make_advanced
 from ..engine import run_engine
-from ..layers import local_raster_path, mask_to_geojson
+from ..layers import mask_to_geojson
 from .base import EngineAlgorithm
 
 RESAMPLING = ["bilinear", "nearest", "cubic"]
@@ -28,7 +28,7 @@ class ExportChipsAlgorithm(EngineAlgorithm):
     INPUT, INPUT2, BANDS, BANDS2 = "INPUT", "INPUT2", "BANDS", "BANDS2"
     TILE_SIZE, STRIDE, EXTENT, MASK = "TILE_SIZE", "STRIDE", "EXTENT", "MASK"
     MAX_NODATA, VALIDATION, SEED, RESAMPLING = "MAX_NODATA", "VALIDATION", "SEED", "RESAMPLING"
-    OUTPUT = "OUTPUT"
+    OUTPUT, RESOLUTION = "OUTPUT", "RESOLUTION"
 
     def name(self) -> str:
         return "exportchips"
@@ -42,7 +42,7 @@ class ExportChipsAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,deep learning,training data,chips,tiles,export,esri,image translation").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Cuts the <b>input raster</b> (A, what the model will see) and the <b>target raster</b> "
             "(B, what it should produce) into paired chips for training Pix2Pix.</p>"
@@ -56,6 +56,9 @@ class ExportChipsAlgorithm(EngineAlgorithm):
             "<p>Output: a folder in Esri's Export Tiles layout (images/, images2/, "
             "esri_accumulated_stats.json, map.txt) plus chips.json with grids, statistics and the split. "
             "ArcGIS arcgis.learn can train on it too.</p>"
+            "<p>A and B may be any raster layers: local files are read as they are; a WMS, XYZ, GeoPackage or "
+            "database layer A is read into a temporary GeoTIFF at <b>resolution</b> (default: native), and such a "
+            "B is read directly onto A's grid.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -80,6 +83,9 @@ class ExportChipsAlgorithm(EngineAlgorithm):
                                          NUMBER_DOUBLE, 0.1, minValue=0.0, maxValue=0.9))
         add(QgsProcessingParameterEnum(self.RESAMPLING, self.tr("Resampling of B onto A's grid"), RESAMPLING,
                                        defaultValue="bilinear", usesStaticStrings=True))
+        add(QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution of A when a web/database layer "
+                                                                  "(default: native)"), NUMBER_DOUBLE, None,
+                                         optional=True, minValue=0.0))
         add(make_advanced(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed of the split"),
                                                        NUMBER_INTEGER, 0, minValue=0)))
         add(QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")))
@@ -105,14 +111,21 @@ class ExportChipsAlgorithm(EngineAlgorithm):
             "VALIDATION": "Share of chips held out for validation, as whole spatial blocks. 0: no validation.",
             "RESAMPLING": "bilinear for continuous values (imagery, heights); nearest for classes.",
             "SEED": "Seed of the random choice of validation blocks; the same seed gives the same split.",
+            "RESOLUTION": "When A is not a local file (WMS, XYZ, GeoPackage, PostGIS raster) it is read into a "
+                          "temporary GeoTIFF over EXTENT at this cell size, in A's CRS units (default: A's native "
+                          "one). A B that is not a local file is read directly onto A's grid. Local files are "
+                          "read as they are.",
             "OUTPUT": "A new or empty folder (a previous export there is replaced when this one succeeds).",
         }
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
-        layer_a = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        layer_b = self.parameterAsRasterLayer(parameters, self.INPUT2, context)
-        path_a = local_raster_path(layer_a, self.INPUT)
-        path_b = local_raster_path(layer_b, self.INPUT2)
+        raster_a = self.raster(self.INPUT)
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, raster_a.crs) if parameters.get(
+            self.EXTENT) else None
+        resolution = self.parameterAsDouble(parameters, self.RESOLUTION, context) if parameters.get(
+            self.RESOLUTION) not in (None, "") else None
+        path_a, grid_a, written_a = self.raster_file(self.INPUT, context, feedback, extent, resolution or None)
+        path_b, _, _ = self.raster_file(self.INPUT2, context, feedback, grid=grid_a)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
         command = [
             "export", path_a, path_b, output,
@@ -127,10 +140,11 @@ class ExportChipsAlgorithm(EngineAlgorithm):
             bands = self.parameterAsInts(parameters, name, context)
             if bands:
                 command += [flag, ",".join(str(b) for b in bands)]
-        command += self.extent_arguments(parameters, self.EXTENT, context, layer_a.crs())
+        if not written_a:  # a written A already covers exactly the extent
+            command += self.extent_arguments(parameters, self.EXTENT, context, raster_a.crs)
         mask = self.parameterAsSource(parameters, self.MASK, context)
         if mask is not None:
-            command += ["--mask", mask_to_geojson(mask, layer_a.crs(), context)]
+            command += ["--mask", mask_to_geojson(mask, raster_a.crs, context)]
         result = run_engine(command, feedback, [output])
         return {
             self.OUTPUT: output,

@@ -38,7 +38,7 @@ class TrainAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,deep learning,train,gan,u-net,patchgan,model").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Trains Pix2Pix (U-Net generator, 70×70 PatchGAN discriminator, GAN loss + λ·L1) on the chips "
             "folder written by <i>Export paired chips</i> (or an ArcGIS <i>Export Tiles</i> folder), and writes "

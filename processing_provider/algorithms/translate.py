@@ -16,9 +16,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..compat import FILE_FILE, NUMBER_INTEGER, make_advanced
+from ..compat import FILE_FILE, NUMBER_DOUBLE, NUMBER_INTEGER, make_advanced
 from ..engine import run_engine
-from ..layers import local_raster_path
+from ..styling import style_on_load
 from .base import EngineAlgorithm
 from .train import DEVICES
 
@@ -30,6 +30,7 @@ class TranslateAlgorithm(EngineAlgorithm):
     INPUT, MODEL, OUTPUT, BANDS = "INPUT", "MODEL", "OUTPUT", "BANDS"
     TILE_SIZE, OVERLAP, BATCH_SIZE, DEVICE, EXTENT = "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "EXTENT"
     BLEND, TTA, OUTPUT_DTYPE, COG, CREATION_OPTIONS = "BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS"
+    RESOLUTION = "RESOLUTION"
 
     def name(self) -> str:
         return "translate"
@@ -43,7 +44,7 @@ class TranslateAlgorithm(EngineAlgorithm):
     def tags(self) -> list[str]:
         return self.tr("pix2pix,deep learning,inference,predict,translate,image translation").split(",")
 
-    def shortHelpString(self) -> str:
+    def help_text(self) -> str:
         return self.tr(
             "<p>Applies a <b>.p2p</b> model from <i>Train Pix2Pix</i> to a raster of any size and writes a "
             "georeferenced GeoTIFF on the input's grid (same CRS, transform, width and height, or the "
@@ -55,6 +56,9 @@ class TranslateAlgorithm(EngineAlgorithm):
             "<b>Overlap</b>: default a quarter tile; more overlap costs more compute (the log shows the factor). "
             "<b>Batch size</b>: tiles per forward pass on a GPU (the CPU runs one at a time). "
             "<b>TTA</b> (advanced) averages the 8 flips and rotations: smoother, 8× slower.</p>"
+            "<p>The input may be any raster layer. Local files (GeoTIFF, VRT, ...) are read as they are; a WMS, "
+            "XYZ, GeoPackage or database layer is first read into a temporary GeoTIFF over the <b>extent</b> at "
+            "<b>resolution</b> (default: its native one) — use the resolution the model was trained at.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
@@ -72,6 +76,9 @@ class TranslateAlgorithm(EngineAlgorithm):
         add(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), DEVICES, defaultValue="auto",
                                        usesStaticStrings=True))
         add(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent (default: the whole raster)"), optional=True))
+        add(QgsProcessingParameterNumber(self.RESOLUTION, self.tr("Resolution of web/database layers (default: "
+                                                                  "native)"), NUMBER_DOUBLE, None, optional=True,
+                                         minValue=0.0))
         add(make_advanced(QgsProcessingParameterEnum(self.BLEND, self.tr("Blending of overlaps"), BLENDS,
                                                      defaultValue="hann", usesStaticStrings=True)))
         add(make_advanced(QgsProcessingParameterBoolean(self.TTA, self.tr("Test-time augmentation (8 views)"),
@@ -93,6 +100,10 @@ class TranslateAlgorithm(EngineAlgorithm):
                           "output is identical bit for bit whatever this value).",
             "DEVICE": "auto uses the first CUDA GPU when PyTorch sees one, else the CPU.",
             "EXTENT": "Translate only this area; the output covers exactly its pixels.",
+            "RESOLUTION": "For an input that is not a local file (WMS, XYZ, GeoPackage, PostGIS raster): the cell "
+                          "size, in the layer's CRS units, of the temporary GeoTIFF it is read into over EXTENT. "
+                          "Default: the layer's native one (a tiled service's finest zoom). Use the resolution the "
+                          "model was trained at. Local files are read as they are.",
             "BLEND": "hann: cross-fade overlaps (no seams); crop: hard cut in the middle of each overlap.",
             "TTA": "Average the predictions of the 8 flips and rotations of each tile (8× slower).",
             "OUTPUT_DTYPE": "Values are rounded and clipped to the type's range.",
@@ -103,8 +114,12 @@ class TranslateAlgorithm(EngineAlgorithm):
             self.parameterDefinition(parameter).setHelp(self.tr(text))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        source = local_raster_path(layer, self.INPUT)
+        raster = self.raster(self.INPUT)
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, raster.crs) if parameters.get(
+            self.EXTENT) else None
+        resolution = self.parameterAsDouble(parameters, self.RESOLUTION, context) if parameters.get(
+            self.RESOLUTION) not in (None, "") else None
+        source, _, written = self.raster_file(self.INPUT, context, feedback, extent, resolution or None)
         model = self.parameterAsFile(parameters, self.MODEL, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         command = [
@@ -119,7 +134,8 @@ class TranslateAlgorithm(EngineAlgorithm):
         bands = self.parameterAsInts(parameters, self.BANDS, context)
         if bands:
             command += ["--bands", ",".join(str(b) for b in bands)]
-        command += self.extent_arguments(parameters, self.EXTENT, context, layer.crs())
+        if not written:  # a written layer already covers exactly the extent
+            command += self.extent_arguments(parameters, self.EXTENT, context, raster.crs)
         dtype = self.parameterAsEnumString(parameters, self.OUTPUT_DTYPE, context)
         if dtype and dtype != DTYPES[0]:
             command += ["--dtype", dtype]
@@ -131,6 +147,7 @@ class TranslateAlgorithm(EngineAlgorithm):
         for option in filter(None, (o.strip() for o in options.replace("|", ";").split(";"))):
             command += ["--co", option]
         result = run_engine(command, feedback, [output])
+        style_on_load(context, output)
         feedback.pushInfo(self.tr(
             f"{result['width']}×{result['height']} px in {result['seconds']:.1f} s "
             f"({result['megapixels_per_second']:.2f} MP/s on {result['device']}; {result['tiles']} tiles, "
