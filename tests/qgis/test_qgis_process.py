@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import zipfile
 
 import numpy as np
 import pytest
 
-from .conftest import ENGINE_PYTHON, QGIS_PROCESS, REPO, read_raster
+from .conftest import ENGINE_PYTHON, QGIS_PROCESS, read_raster
 from .models import export_model
+from .plugin_install import fresh_profile_env
 
 
 @pytest.fixture(scope="session")
 def qgis_process_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Build dist zip, unzip it as a user would, enable the plugin in a fresh profile."""
-    root = tmp_path_factory.mktemp("qgis_process")
-    archive = root / "pix2pix_toolbox.zip"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "build_plugin.py"), str(archive)], check=True,
-                   capture_output=True)
-    plugins = root / "plugins"
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(plugins)
-    env = {**os.environ, "QGIS_PLUGINPATH": str(plugins), "QGIS_CUSTOM_CONFIG_PATH": str(root / "profile"),
-           "QT_QPA_PLATFORM": "offscreen", "PIX2PIX_PYTHON": ENGINE_PYTHON}
-    enabled = subprocess.run([QGIS_PROCESS, "plugins", "enable", "pix2pix_toolbox"], env=env,
-                             capture_output=True, text=True, timeout=120)
-    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
-    return env
+    return fresh_profile_env(tmp_path_factory.mktemp("qgis_process"), ENGINE_PYTHON)
 
 
 def qgis_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
