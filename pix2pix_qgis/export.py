@@ -272,6 +272,11 @@ def _drop_buffer_chips(folder: Path, chips: list[dict[str, Any]], splits: list[s
         kept += 1
 
 
+def _manifest_nodata(nodata: float | None) -> float | None:
+    """NaN nodata is implied by the validity rule (non-finite = invalid) and is not valid JSON."""
+    return None if nodata is None or np.isnan(nodata) else nodata
+
+
 def _dtype_of(reader: Any, bands: list[int]) -> str:
     return str(np.result_type(*[reader.dtypes[i - 1] for i in bands]))
 
@@ -303,12 +308,12 @@ def _manifest(
         "split": {"method": "spatial-blocks", "block_size": split.block_size},
         "a": {
             "role": "input", "folder": "images", "path": str(Path(input_a).absolute()),
-            "bands": bands_a, "dtype": _dtype_of(a, bands_a), "nodata": a.nodata,
+            "bands": bands_a, "dtype": _dtype_of(a, bands_a), "nodata": _manifest_nodata(a.nodata),
             "statistics": writer.stats_a.summarize(train),
         },
         "b": {
             "role": "target", "folder": "images2", "path": str(Path(input_b).absolute()),
-            "bands": bands_b, "dtype": _dtype_of(b, bands_b), "nodata": b.nodata,
+            "bands": bands_b, "dtype": _dtype_of(b, bands_b), "nodata": _manifest_nodata(b.nodata),
             "source_grid": Grid.of(b).describe(), "resampled": resampled,
             "resampling": spec.resampling if resampled else None,
             "statistics": writer.stats_b.summarize(train),

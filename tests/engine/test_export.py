@@ -140,6 +140,20 @@ def test_nodata_chips_skipped_kept_chips_keep_nodata_and_stats_exclude_it(make_r
     assert stats["mean"] == pytest.approx(valid.mean()) and stats["std"] == pytest.approx(valid.std())
 
 
+def test_nan_nodata_rasters_export_and_the_manifest_stays_strict_json(make_raster, tmp_path, rng):
+    a = rng.random((1, 128, 128), dtype="float32")
+    a[:, :30, :30] = np.nan
+    b = rng.random((1, 128, 128), dtype="float32")
+    path_a, path_b = make_raster("a.tif", a, nodata=np.nan), make_raster("b.tif", b, nodata=np.nan)
+    result = export_chips(path_a, path_b, tmp_path / "chips",
+                          ChipSpec(tile_size=64, stride=64, validation=0, max_nodata=0.5))
+    assert result["chips"] == 4
+    text = (tmp_path / "chips" / "chips.json").read_text()
+    manifest = json.loads(text, parse_constant=lambda name: pytest.fail(f"chips.json holds {name}"))
+    assert manifest["a"]["nodata"] is None and manifest["b"]["nodata"] is None
+    assert manifest["a"]["statistics"][0]["count"] == 128 * 128 - 900
+
+
 def test_internal_masks_are_respected_and_carried_into_chips(make_raster, tmp_path, rng):
     a = rng.integers(0, 255, (1, 64, 64), dtype="uint8")
     b = rng.integers(1, 255, (1, 64, 64), dtype="uint8")
