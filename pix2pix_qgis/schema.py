@@ -28,7 +28,7 @@ _NORMALIZATION = {
     "type": "object",
     "required": ["method", "low", "high"],
     "properties": {
-        "method": {"const": "percentile-clip"},
+        "method": {"enum": ["percentile-clip", "fixed-range"]},  # dataset.NORMALIZATION_METHODS
         "low": {"type": "array", "minItems": 1, "items": {"type": "number"}},
         "high": {"type": "array", "minItems": 1, "items": {"type": "number"}},
     },
@@ -66,7 +66,7 @@ MODEL_SCHEMA: dict[str, Any] = {
                         "out_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
                         "depth": {"type": "integer", "minimum": 2, "maximum": 10},
                         "ngf": {"type": "integer", "minimum": 1, "maximum": 4096},
-                        "norm": {"enum": ["batch", "instance"]},
+                        "norm": {"enum": ["batch", "instance", "instance-affine"]},  # networks.GENERATOR_NORMS
                         "dropout": {"type": "boolean"},
                     },
                 },

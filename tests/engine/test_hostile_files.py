@@ -223,3 +223,15 @@ def test_the_engine_has_no_shell_no_pickle_and_no_eval():
                     found.append((source.name, name))
     assert found == []
     assert _pickle_only_for_its_error(ast.parse("import pickle\npickle.loads(b'')")) is False
+
+
+def test_the_schemas_accept_every_normalisation_and_norm_the_engine_writes():
+    """The schema lists are literal (schema.py is imported by manifest.py, below dataset.py); keep them in step."""
+    from pix2pix_qgis.dataset import NORMALIZATION_METHODS
+    from pix2pix_qgis.networks import GENERATOR_NORMS
+    from pix2pix_qgis.schema import MODEL_SCHEMA
+
+    side = MODEL_SCHEMA["properties"]["output"]["properties"]["normalization"]["properties"]
+    generator = MODEL_SCHEMA["properties"]["architecture"]["properties"]["generator"]["properties"]
+    assert tuple(side["method"]["enum"]) == NORMALIZATION_METHODS
+    assert tuple(generator["norm"]["enum"]) == GENERATOR_NORMS
