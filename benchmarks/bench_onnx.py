@@ -6,8 +6,8 @@ NGF 64 U-Net (depth 8), 256 px tiles, the relief → imagery test raster. Three 
 each alternating torch and ONNX Runtime run by run (medians):
 - forward: one 256 px tile per call, as translation feeds the CPU (torch: native kernels,
   oneDNN off, inference mode — exactly translate's torch path);
-- translate_raster end to end on a size×size raster, per backend (the ONNX Runtime run
-  includes exporting the generator at start, reported separately);
+- translate_raster end to end on a size×size raster, per backend (the ONNX Runtime runs
+  load the graph from the per-user cache; the first, exporting use is timed separately);
 - accuracy: both backends' outputs on real tiles against a float64 forward, and the
   largest difference between the two translated rasters in 8-bit units.
 """
@@ -57,9 +57,13 @@ def main() -> None:
     model_path = ngf64_model()
     generator, metadata = load_model(model_path)
     tiles = real_tiles(relief, metadata, args.tiles)
+    os.environ["PIX2PIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-onnx-cache-")  # start cold
+    started = time.perf_counter()
+    OnnxRuntimeModel(generator, metadata, 256, tta=False)
+    setup = time.perf_counter() - started
     started = time.perf_counter()
     onnx_model = OnnxRuntimeModel(generator, metadata, 256, tta=False)
-    setup = time.perf_counter() - started
+    warm_setup = time.perf_counter() - started
     torch_model = _Model(generator, metadata, torch.device("cpu"), False, 1, 256)
 
     # Alternating tile by tile, so that both backends see the same load from other jobs.
@@ -102,9 +106,10 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     print(f"| forward, one 256 px tile per call (median of {len(forward['torch'])}) | {f_t * 1000:.0f} ms | "
           f"{f_o * 1000:.0f} ms | {f_t / f_o:.2f}× |")
-    print(f"| translate_raster {args.size}×{args.size} px, end to end (median of {len(end_to_end['torch'])}) | "
-          f"{e_t:.2f} s | {e_o:.2f} s | {e_t / e_o:.2f}× |")
-    print(f"| exporting the generator to ONNX + session (measured once) | — | {setup:.2f} s | |")
+    print(f"| translate_raster {args.size}×{args.size} px, end to end, ONNX graph from the cache "
+          f"(median of {len(end_to_end['torch'])}) | {e_t:.2f} s | {e_o:.2f} s | {e_t / e_o:.2f}× |")
+    print(f"| first use of a model: export to ONNX + cache + session (once) | — | {setup:.2f} s | |")
+    print(f"| later uses: session from the cached graph (once) | — | {warm_setup:.2f} s | |")
     print()
     print(f"- Runs (s): torch {', '.join(f'{x:.2f}' for x in end_to_end['torch'])}; ONNX Runtime "
           f"{', '.join(f'{x:.2f}' for x in end_to_end['onnxruntime'])}")

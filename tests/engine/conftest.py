@@ -52,3 +52,11 @@ def make_raster(tmp_path: Path) -> MakeRaster:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The engine's per-user caches (exported ONNX graphs) go to a test folder, not the home folder."""
+    import os
+
+    os.environ["PIX2PIX_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
