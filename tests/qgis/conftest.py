@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 ENGINE_PYTHON = os.environ.get("PIX2PIX_PYTHON") or str(REPO / ".venv" / "bin" / "python")
 os.environ["PIX2PIX_PYTHON"] = ENGINE_PYTHON
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PIX2PIX_CACHE_DIR", tempfile.mkdtemp(prefix="pix2pix-cache-"))  # not the home folder
 if "XDG_RUNTIME_DIR" not in os.environ:
     os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="xdg-")
 UTM_GEOTRANSFORM = (500_000.0, 10.0, 0.0, 5_000_000.0, 0.0, -10.0)

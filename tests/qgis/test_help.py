@@ -11,7 +11,7 @@ EXPECTED = {"exportchips", "train", "translate", "evaluate", "setupengine", "che
 ADVANCED = {
     "exportchips": {"SEED"},
     "train": {"LR", "LAMBDA_L1", "NGF", "SEED"},
-    "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS"},
+    "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS", "BACKEND"},
     "setupengine": {"FOLDER", "TORCH_INDEX", "BASE_PYTHON"},
 }
 

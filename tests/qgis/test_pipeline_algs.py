@@ -83,6 +83,24 @@ def test_translate_keeps_the_input_grid(qgis_app, trained, sample, tmp_path):
     assert str(data.dtype) == "uint8"
 
 
+def test_translate_with_the_onnxruntime_backend_matches_torch(qgis_app, trained, sample, tmp_path):
+    import numpy as np
+
+    outputs = {}
+    for backend in ("torch", "onnxruntime"):
+        feedback = RecordingFeedback()
+        run("pix2pix:translate", {"INPUT": str(sample["relief"]), "MODEL": trained["OUTPUT_MODEL"], "DEVICE": "cpu",
+                                  "BACKEND": backend, "OUTPUT": str(tmp_path / f"{backend}.tif")}, feedback)
+        outputs[backend] = read_raster(tmp_path / f"{backend}.tif")
+        if backend == "onnxruntime":
+            assert any("ONNX Runtime backend ready" in line for line in feedback.infos)
+    (torch_data, torch_transform, torch_wkt), (ort_data, ort_transform, ort_wkt) = outputs.values()
+    assert (ort_transform, ort_wkt, ort_data.shape, ort_data.dtype) == (torch_transform, torch_wkt,
+                                                                        torch_data.shape, torch_data.dtype)
+    difference = np.abs(ort_data.astype(int) - torch_data.astype(int))
+    assert difference.max() <= 2 and (difference > 0).mean() < 0.01
+
+
 def test_translate_refuses_a_band_count_mismatch(qgis_app, trained, tmp_path, make_raster, rng):
     from qgis.core import QgsProcessingException
 
