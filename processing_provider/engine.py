@@ -86,7 +86,7 @@ def _remove_partials(outputs: list[str], pid: int) -> None:
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
-    """SIGKILL the engine and everything it started (data-loader workers, a stuck child)."""
+    """SIGKILL the engine, if still running, and everything it started (data-loader workers, a stuck child)."""
     if os.name == "posix":
         try:
             os.killpg(process.pid, signal.SIGKILL)
@@ -157,13 +157,7 @@ class EngineRun:
         try:
             return self._follow(process)
         finally:
-            if process.poll() is None:
-                _kill_tree(process)
-            elif os.name == "posix":
-                try:  # the engine is gone; a child it left behind must not outlive the run
-                    os.killpg(process.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            _kill_tree(process)  # also when the engine exited: a child it left behind must not outlive the run
             for reader, stream in zip(self._readers, (process.stdout, process.stderr)):
                 reader.join(timeout=2)
                 if not reader.is_alive():  # closing a pipe a thread still reads from could block on its lock
