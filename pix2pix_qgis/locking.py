@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import Pix2PixError
+from .ranks import Launch
 
 try:
     import fcntl
@@ -131,7 +132,8 @@ def holds_output_lock(argument: str) -> Callable[[F], F]:
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if os.environ.get("RANK", "0") != "0":  # distributed training: only rank 0 writes, and locks
+            launch = Launch.from_env()
+            if launch is not None and launch.rank != 0:  # distributed training: only rank 0 writes, and locks
                 return function(*args, **kwargs)
             target = signature.bind(*args, **kwargs).arguments[argument]
             with output_lock(Path(target)):
