@@ -31,27 +31,38 @@ def child_algorithm(algorithm_id: str, child_id: str, sources: dict[str, tuple[s
     return child
 
 
-def export_model(path: Path) -> Path:
-    """relief + imagery → pix2pix:exportchips → chips folder (model output 'chips')."""
+def _export_step(name: str, validation: float, outputs: dict[str, str]) -> Any:
+    """A model with raster inputs 'relief' and 'imagery' and their pix2pix:exportchips step (id 'export')."""
     from qgis.core import (
         QgsProcessingModelAlgorithm,
         QgsProcessingModelParameter,
         QgsProcessingParameterRasterLayer,
     )
 
-    model = QgsProcessingModelAlgorithm("export_chips_model", "pix2pix tests")
-    for name in ("relief", "imagery"):
-        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name), QgsProcessingModelParameter(name))
+    model = QgsProcessingModelAlgorithm(name, "pix2pix tests")
+    for parameter in ("relief", "imagery"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(parameter, parameter),
+                                QgsProcessingModelParameter(parameter))
     model.addChildAlgorithm(child_algorithm(
         "pix2pix:exportchips", "export",
         {"INPUT": ("param", "relief"), "INPUT2": ("param", "imagery"), "TILE_SIZE": ("static", 64),
-         "STRIDE": ("static", 64), "VALIDATION": ("static", 0.2)},
-        {"OUTPUT": "chips"},
+         "STRIDE": ("static", 64), "VALIDATION": ("static", validation)},
+        outputs,
     ))
+    return model
+
+
+def _save(model: Any, path: Path) -> Path:
     model.updateDestinationParameters()
     if not model.toFile(str(path)):
         raise RuntimeError(f"could not save {path}")
     return path
+
+
+def export_model(path: Path) -> Path:
+    """relief + imagery → pix2pix:exportchips → chips folder (model output 'chips')."""
+    model = _export_step("export_chips_model", validation=0.2, outputs={"OUTPUT": "chips"})
+    return _save(model, path)
 
 
 def _child_output(child_id: str, output: str) -> Any:
@@ -62,21 +73,7 @@ def _child_output(child_id: str, output: str) -> Any:
 
 def pipeline_model(path: Path) -> Path:
     """relief + imagery → export → train → translate (relief) → evaluate against imagery."""
-    from qgis.core import (
-        QgsProcessingModelAlgorithm,
-        QgsProcessingModelParameter,
-        QgsProcessingParameterRasterLayer,
-    )
-
-    model = QgsProcessingModelAlgorithm("pix2pix_pipeline", "pix2pix tests")
-    for name in ("relief", "imagery"):
-        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name), QgsProcessingModelParameter(name))
-    model.addChildAlgorithm(child_algorithm(
-        "pix2pix:exportchips", "export",
-        {"INPUT": ("param", "relief"), "INPUT2": ("param", "imagery"), "TILE_SIZE": ("static", 64),
-         "STRIDE": ("static", 64), "VALIDATION": ("static", 0.25)},
-        {},
-    ))
+    model = _export_step("pix2pix_pipeline", validation=0.25, outputs={})
     train = child_algorithm(
         "pix2pix:train", "train",
         {"EPOCHS": ("static", 1), "BATCH_SIZE": ("static", 8), "NGF": ("static", 8), "DEVICE": ("static", "cpu")},
@@ -92,7 +89,4 @@ def pipeline_model(path: Path) -> Path:
                                {"OUTPUT_REPORT": "metrics"})
     evaluate.addParameterSources("PREDICTION", [_child_output("translate", "OUTPUT")])
     model.addChildAlgorithm(evaluate)
-    model.updateDestinationParameters()
-    if not model.toFile(str(path)):
-        raise RuntimeError(f"could not save {path}")
-    return path
+    return _save(model, path)
