@@ -31,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_translate import ngf64_model  # noqa: E402
 from common import machine, today, upsampled_pair  # noqa: E402
 
-from pix2pix_qgis.onnx_backend import OnnxRuntimeModel  # noqa: E402
-from pix2pix_qgis.onnx_export import compare_with_torch  # noqa: E402
-from pix2pix_qgis.package import input_normalization, load_model  # noqa: E402
-from pix2pix_qgis.translate import TranslateSpec, _Model, translate_raster  # noqa: E402
+from pix2pix_qgis.infer.backends import TorchBackend
+from pix2pix_qgis.infer.onnxruntime import OnnxRuntimeBackend
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.interop.onnx import compare_with_torch
+from pix2pix_qgis.model.package import input_normalization, load_model
 
 
 def real_tiles(path: Path, metadata: dict, count: int) -> np.ndarray:
@@ -59,12 +60,12 @@ def main() -> None:
     tiles = real_tiles(relief, metadata, args.tiles)
     os.environ["PIX2PIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-onnx-cache-")  # start cold
     started = time.perf_counter()
-    OnnxRuntimeModel(generator, metadata, 256, tta=False)
+    OnnxRuntimeBackend(generator, metadata, 256, tta=False)
     setup = time.perf_counter() - started
     started = time.perf_counter()
-    onnx_model = OnnxRuntimeModel(generator, metadata, 256, tta=False)
+    onnx_model = OnnxRuntimeBackend(generator, metadata, 256, tta=False)
     warm_setup = time.perf_counter() - started
-    torch_model = _Model(generator, metadata, torch.device("cpu"), False, 1, 256)
+    torch_model = TorchBackend(generator, metadata, torch.device("cpu"), False, 1, 256)
 
     # Alternating tile by tile, so that both backends see the same load from other jobs.
     forward: dict[str, list[float]] = {"torch": [], "onnxruntime": []}

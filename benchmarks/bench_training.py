@@ -39,18 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, today  # noqa: E402
 
 from pix2pix_qgis import ChipSpec, Progress, export_chips  # noqa: E402
-from pix2pix_qgis.dataset import open_chips  # noqa: E402
-from pix2pix_qgis.metrics import compute_metrics  # noqa: E402
-from pix2pix_qgis.networks import GeneratorSpec, build_discriminator, build_generator  # noqa: E402
-from pix2pix_qgis.package import (  # noqa: E402
-    input_normalization,
-    load_model,
-    output_normalization,
-    predict,
-    read_package,
-)
-from pix2pix_qgis.sample import DEMO_WINDOW, basemap_file, write_window  # noqa: E402
-from pix2pix_qgis.training import TrainConfig, choose_depth, train  # noqa: E402
+from pix2pix_qgis.data.folder import open_chips
+from pix2pix_qgis.evaluate.metrics import compute_metrics
+from pix2pix_qgis.model.networks import GeneratorSpec, build_discriminator, build_generator
+from pix2pix_qgis.model.package import input_normalization, load_model, output_normalization, predict, read_package
+from pix2pix_qgis.sample import DEMO_WINDOW, basemap_file, write_window
+from pix2pix_qgis.train.config import TrainConfig, choose_depth
+from pix2pix_qgis.train.loop import train
 
 TRAIN_WINDOW = DEMO_WINDOW  # Europe, North Africa, Middle East
 HELD_OUT = {  # same size and latitudes as the training region, no pixel shared with it

@@ -16,21 +16,21 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ChipSpec": "chips",
-    "export_chips": "export",
-    "TrainConfig": "training",
-    "train": "training",
-    "load_model": "package",
-    "TranslateSpec": "translate",
-    "translate_raster": "translate",
-    "evaluate_rasters": "evaluate",
-    "translate_part": "parts",
-    "assemble_parts": "assemble",
+    "ChipSpec": "chips.spec",
+    "export_chips": "chips.export",
+    "TrainConfig": "train.config",
+    "train": "train.loop",
+    "load_model": "model.package",
+    "TranslateSpec": "infer.translate",
+    "translate_raster": "infer.translate",
+    "evaluate_rasters": "evaluate.rasters",
+    "translate_part": "scale.parts",
+    "assemble_parts": "scale.assemble",
     "prepare_data": "api",
     "Pix2Pix": "api",
-    "Pix2PixError": "errors",
-    "Cancelled": "errors",
-    "Progress": "progress",
+    "Pix2PixError": "contract.errors",
+    "Cancelled": "contract.errors",
+    "Progress": "core.progress",
 }
 
 __all__ = [*_LAZY, "__version__"]

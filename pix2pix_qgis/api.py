@@ -24,12 +24,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import ChipDataset, ChipsFolder, make_loader, open_chips
-from .errors import Pix2PixError
-from .outputs import staged_file
-from .package import input_normalization, load_model, output_normalization, predict
-from .progress import Progress
-from .training import TrainConfig, train
+from .contract.errors import Pix2PixError
+from .core.outputs import staged_file
+from .core.progress import Progress
+from .data.dataset import ChipDataset
+from .data.folder import ChipsFolder, open_chips
+from .data.sampling import make_loader
+from .model.package import input_normalization, load_model, output_normalization, predict
+from .train.config import TrainConfig
+from .train.loop import train
 
 
 @dataclass(frozen=True)

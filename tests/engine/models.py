@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from pix2pix_qgis.dataset import Normalization
-from pix2pix_qgis.networks import GeneratorSpec, build_generator, init_weights
-from pix2pix_qgis.package import model_metadata, write_package
+from pix2pix_qgis.data.normalization import Normalization
+from pix2pix_qgis.model.networks import GeneratorSpec, build_generator, init_weights
+from pix2pix_qgis.model.package import model_metadata, write_package
 
 
 def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 4, ngf: int = 8,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from pix2pix_qgis import Progress
-from pix2pix_qgis.cli_train import add_train_parser
-from pix2pix_qgis.package import read_package
+from pix2pix_qgis.cli.train import add_train_parser
+from pix2pix_qgis.model.package import read_package
 
 from .test_dataset import mapping_chips
 

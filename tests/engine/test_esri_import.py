@@ -37,13 +37,14 @@ import pytest
 import rasterio
 from affine import Affine
 
-from pix2pix_qgis.chips import ChipSpec
-from pix2pix_qgis.dataset import open_chips
-from pix2pix_qgis.errors import Pix2PixError
-from pix2pix_qgis.esri_import import Z_99
-from pix2pix_qgis.export import export_chips
-from pix2pix_qgis.package import read_package
-from pix2pix_qgis.training import TrainConfig, train
+from pix2pix_qgis.chips.esri import Z_99
+from pix2pix_qgis.chips.export import export_chips
+from pix2pix_qgis.chips.spec import ChipSpec
+from pix2pix_qgis.contract.errors import Pix2PixError
+from pix2pix_qgis.data.folder import open_chips
+from pix2pix_qgis.model.package import read_package
+from pix2pix_qgis.train.config import TrainConfig
+from pix2pix_qgis.train.loop import train
 
 from .conftest import write_raster
 from .test_training import Recorder

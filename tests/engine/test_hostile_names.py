@@ -15,7 +15,7 @@ from pathlib import Path
 
 import rasterio
 
-from pix2pix_qgis.package import load_model
+from pix2pix_qgis.model.package import load_model
 
 from .conftest import write_raster
 from .test_dataset import smooth_field

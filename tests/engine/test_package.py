@@ -14,23 +14,20 @@ import torch
 from PIL import Image
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.dataset import Normalization
-from pix2pix_qgis.manifest import load_manifest
-from pix2pix_qgis.networks import GeneratorSpec, build_generator
-from pix2pix_qgis.package import (
-    MODEL_ENTRIES,
+from pix2pix_qgis.chips.manifest import load_manifest
+from pix2pix_qgis.data.normalization import Normalization
+from pix2pix_qgis.model.checkpoint import (
     checkpoint_path,
     flatten_optimizer,
     load_checkpoint,
-    load_model,
-    predict,
-    read_package,
-    render_preview,
     save_checkpoint,
     unflatten_optimizer,
-    write_package,
 )
-from pix2pix_qgis.training import TrainConfig, train
+from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
+from pix2pix_qgis.model.package import MODEL_ENTRIES, load_model, predict, read_package, write_package
+from pix2pix_qgis.train.config import TrainConfig
+from pix2pix_qgis.train.figures import render_preview
+from pix2pix_qgis.train.loop import train
 
 from .test_dataset import mapping_chips
 

@@ -14,10 +14,10 @@ import rasterio
 import torch
 from torch import nn
 
-from pix2pix_qgis.errors import Pix2PixError
-from pix2pix_qgis.package import load_model, read_package
-from pix2pix_qgis.reference import import_reference
-from pix2pix_qgis.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.contract.errors import Pix2PixError
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.interop.reference import import_reference
+from pix2pix_qgis.model.package import load_model, read_package
 
 from . import reference_pix2pix as ref
 from .conftest import write_raster

@@ -12,18 +12,17 @@ import rasterio
 import torch
 
 from pix2pix_qgis import Cancelled, Pix2PixError, Progress
-from pix2pix_qgis.dataset import ChipDataset, make_loader, open_chips
-from pix2pix_qgis.networks import GeneratorSpec, build_generator
-from pix2pix_qgis.package import checkpoint_path, load_checkpoint, read_package
-from pix2pix_qgis.training import (
-    Pix2PixTrainer,
-    TrainConfig,
-    choose_depth,
-    evaluate,
-    masked_l1,
-    resolve_device,
-    train,
-)
+from pix2pix_qgis.data.dataset import ChipDataset
+from pix2pix_qgis.data.folder import open_chips
+from pix2pix_qgis.data.sampling import make_loader
+from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
+from pix2pix_qgis.model.device import resolve_device
+from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
+from pix2pix_qgis.model.package import read_package
+from pix2pix_qgis.train.config import TrainConfig, choose_depth
+from pix2pix_qgis.train.loop import train
+from pix2pix_qgis.train.losses import masked_l1
+from pix2pix_qgis.train.trainer import Pix2PixTrainer, evaluate
 
 from .test_dataset import esri_folder, mapping_chips
 
