@@ -37,7 +37,6 @@ from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.networks import GeneratorSpec, UnetGenerator, check_chip_size
 from ..model.package import MODEL_FORMAT, MODEL_VERSION, software_versions, write_package
-from ..train.figures import render_losses, render_preview
 
 NORM_STATS = ("running", "per-image")
 REFERENCE_SOURCE = "reference pix2pix: transforms.ToTensor() then Normalize(0.5, 0.5), i.e. x / 127.5 − 1"
@@ -170,7 +169,7 @@ def import_reference(
     )
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     metadata = _metadata(spec, chip, checkpoint, digest, norm_stats)
-    path = write_package(output, metadata, generator.state_dict(), render_preview([]), render_losses([]))
+    path = write_package(output, metadata, generator.state_dict())
     progress.update(1.0, "done")
     return {"output": str(path), "generator": spec.to_dict(), "chip_size": chip, "norm_stats": norm_stats,
             "tensors": len(state), "sha256": digest}
