@@ -89,13 +89,17 @@ def parse_json(data: bytes, name: str, path: Path) -> dict[str, Any]:
 
 
 def parse_safetensors(data: bytes, name: str, path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from safetensors bytes, after checking the header so nothing else is parsed."""
-    if data[:1] == b"\x80" or data[:2] == b"PK":
-        raise Pix2PixError(f"{path}: {name} is a pickle or a PyTorch file, not safetensors; refused.")
-    if len(data) < 10:
-        raise Pix2PixError(f"{path}: {name} is truncated; the file is damaged.")
-    (header_size,) = struct.unpack("<Q", data[:8])
-    if header_size > len(data) - 8 or data[8:9] != b"{":
+    """Tensors from safetensors bytes, after checking the header so nothing else is parsed.
+
+    The header's shape decides, not the first bytes: a safetensors file starts with its
+    header's length, whose first byte is 0x80 (a pickle's mark) for one length in 256.
+    """
+    (header_size,) = struct.unpack("<Q", data[:8]) if len(data) >= 8 else (None,)
+    if header_size is None or header_size > len(data) - 8 or data[8:9] != b"{":
+        if data[:1] == b"\x80" or data[:2] == b"PK":
+            raise Pix2PixError(f"{path}: {name} is a pickle or a PyTorch file, not safetensors; refused.")
+        if len(data) < 10:
+            raise Pix2PixError(f"{path}: {name} is truncated; the file is damaged.")
         raise Pix2PixError(f"{path}: {name} is not a safetensors file; the file is damaged.")
     try:
         return load_safetensors(data)

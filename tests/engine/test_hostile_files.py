@@ -11,9 +11,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save as save_safetensors
 
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
+from pix2pix_qgis.model.archive import parse_safetensors
 from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.model.checkpoint import load_checkpoint
 from pix2pix_qgis.model.package import load_model
@@ -240,3 +243,12 @@ def test_the_schemas_accept_every_normalisation_and_norm_the_engine_writes():
     generator = MODEL_SCHEMA["properties"]["architecture"]["properties"]["generator"]["properties"]
     assert tuple(side["method"]["enum"]) == NORMALIZATION_METHODS
     assert tuple(generator["norm"]["enum"]) == GENERATOR_NORMS
+
+
+def test_safetensors_whose_header_length_starts_like_a_pickle_still_load():
+    """A header of 128 bytes starts the file with 0x80, a pickle's first byte: the header's shape decides."""
+    blobs = (save_safetensors({"w": torch.arange(3.0)}, metadata={"pad": "x" * n}) for n in range(300))
+    blob = next(blob for blob in blobs if blob[:1] == b"\x80")
+    assert torch.equal(parse_safetensors(blob, "weights.safetensors", Path("m.p2p"))["w"], torch.arange(3.0))
+    with pytest.raises(Pix2PixError, match="is a pickle or a PyTorch file"):
+        parse_safetensors(pickle.dumps({"w": 1}), "weights.safetensors", Path("m.p2p"))
