@@ -68,6 +68,7 @@ MODEL_SCHEMA: dict[str, Any] = {
                         "ngf": {"type": "integer", "minimum": 1, "maximum": 4096},
                         "norm": {"enum": ["batch", "instance", "instance-affine"]},  # networks.GENERATOR_NORMS
                         "dropout": {"type": "boolean"},
+                        "upsample": {"enum": ["transpose", "resize"]},  # networks.UPSAMPLES
                     },
                 },
             },

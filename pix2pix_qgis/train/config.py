@@ -13,16 +13,18 @@ from typing import Any
 import torch
 
 from ..contract.errors import Pix2PixError
-from ..model.networks import MAX_DEPTH, NORMS, check_chip_size, deepest_fit, patchgan_output_size
-
-GAN_MODES = ("vanilla", "lsgan")
-
+from ..model.discriminators import MAX_SCALES, DiscriminatorSpec
+from ..model.networks import MAX_DEPTH, NORMS, UPSAMPLES, check_chip_size, deepest_fit
+from .losses import GAN_MODES
 
 BEST_METRICS = ("l1", "mae", "rmse", "psnr", "ssim")
 
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
-ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout")
+ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout", "upsample", "d_scales", "spectral_norm")
+
+# What a checkpoint written before a field existed was trained with (its default then).
+LEGACY_VALUES: dict[str, Any] = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0}
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class TrainConfig:
     4 on CUDA. ``amp`` and ``channels_last`` act only on CUDA. The checkpoint is written at
     the end of an epoch once ``checkpoint_minutes`` have passed since the last one (0: every
     epoch), when the run ends and when it is cancelled.
+
+    The pix2pixHD options: ``upsample`` (``networks.UPSAMPLES``), ``d_scales`` PatchGANs at
+    halving resolutions, ``spectral_norm`` in the discriminator, ``gan_mode`` hinge, and
+    ``lambda_feat`` > 0 adds the feature-matching loss with that weight (pix2pixHD: 10).
     """
 
     epochs: int = 50
@@ -45,11 +51,15 @@ class TrainConfig:
     beta1: float = 0.5
     lambda_l1: float = 100.0
     gan_mode: str = "vanilla"
+    lambda_feat: float = 0.0
     ngf: int = 64
     ndf: int = 64
     depth: int | None = None
     norm: str = "batch"
     dropout: bool = True
+    upsample: str = "transpose"
+    d_scales: int = 1
+    spectral_norm: bool = False
     augment: bool = True
     best_metric: str = "l1"
     patience: int | None = None
@@ -74,7 +84,12 @@ class TrainConfig:
         need(0 < self.lr < 1, f"Learning rate {self.lr} must be in (0, 1); the reference uses 0.0002.")
         need(0 <= self.beta1 < 1, f"BETA1 {self.beta1} must be in [0, 1); the reference uses 0.5.")
         need(self.lambda_l1 >= 0, f"LAMBDA_L1 {self.lambda_l1} must not be negative; the reference uses 100.")
-        need(self.gan_mode in GAN_MODES, f"GAN mode '{self.gan_mode}' is unknown; use {' or '.join(GAN_MODES)}.")
+        need(self.gan_mode in GAN_MODES, f"GAN mode '{self.gan_mode}' is unknown; use {', '.join(GAN_MODES)}.")
+        need(self.lambda_feat >= 0, f"LAMBDA_FEAT {self.lambda_feat} must not be negative; pix2pixHD uses 10 "
+                                    "(0 turns feature matching off).")
+        need(self.upsample in UPSAMPLES, f"Upsampling '{self.upsample}' is unknown; use {' or '.join(UPSAMPLES)}.")
+        need(1 <= self.d_scales <= MAX_SCALES,
+             f"D_SCALES {self.d_scales} must be 1 to {MAX_SCALES} (1 is the reference, pix2pixHD uses 2 or 3).")
         need(self.ngf >= 1 and self.ndf >= 1, f"NGF/NDF ({self.ngf}/{self.ndf}) must be at least 1 (64 is usual).")
         need(self.depth is None or 2 <= self.depth <= 10, f"DEPTH {self.depth} must be 2 to 10 (8 is the reference).")
         need(self.norm in NORMS, f"Normalisation '{self.norm}' is unknown; use {' or '.join(NORMS)}.")
@@ -112,17 +127,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config a checkpoint recorded; fields it predates take the value they had then."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{**LEGACY_VALUES, **{k: v for k, v in data.items() if k in names}})
+
+    def discriminator_spec(self, in_channels: int) -> DiscriminatorSpec:
+        """The discriminator these options build for pairs of ``in_channels`` bands in all."""
+        return DiscriminatorSpec(in_channels, self.ndf, 3, self.norm, self.d_scales, self.spectral_norm)
 
 
 def choose_depth(config: TrainConfig, tile_size: int) -> int:
     """The U-Net depth for ``tile_size`` px chips, with errors that say what chip sizes work."""
-    if patchgan_output_size(tile_size) < 1:
-        raise Pix2PixError(
-            f"Chips of {tile_size} px are too small for the 70×70 PatchGAN discriminator; export chips of at "
-            "least 32 px (256 is typical)."
-        )
+    config.discriminator_spec(1).check_chip_size(tile_size)
     if config.depth is not None:
         check_chip_size(tile_size, tile_size, config.depth)
         return config.depth

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -43,25 +43,36 @@ def to_rgb(data: np.ndarray, valid: np.ndarray, stretch: tuple[np.ndarray, np.nd
     return image
 
 
-def render_preview(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], tile: int = 192) -> bytes:
-    """PNG of Input | Target | Prediction, one row per (input, target, prediction, valid) chip.
+class PreviewRow(NamedTuple):
+    """One chip of the preview, in data units: input (C_A, H, W), target (C_B, H, W), predictions, valid (H, W)."""
 
-    The input is stretched on its own; target and prediction share the target's stretch so
-    their colours compare.
+    a: np.ndarray
+    b: np.ndarray
+    predictions: list[np.ndarray]
+    valid: np.ndarray
+
+
+def render_preview(rows: Sequence[PreviewRow], titles: Sequence[str] = ("Prediction",), tile: int = 192) -> bytes:
+    """PNG of Input | Target | one column per prediction (``titles``), one row per chip.
+
+    The input is stretched on its own; target and predictions share the target's stretch
+    so their colours compare. Chips are scaled to ``tile`` px, nearest-neighbour when
+    enlarged, so a checkerboard in a prediction stays visible.
     """
     from PIL import Image, ImageDraw
 
     gap, header = 4, 18
-    width = 3 * tile + 4 * gap
+    columns = 2 + len(titles)
+    width = columns * tile + (columns + 1) * gap
     height = header + max(1, len(rows)) * (tile + gap) + gap
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    for col, label in enumerate(("Input (A)", "Target (B)", "Prediction")):
+    for col, label in enumerate(("Input (A)", "Target (B)", *titles)):
         draw.text((gap + col * (tile + gap) + 4, 3), label, fill=(0, 0, 0))
-    for row, (a, b, pred, valid) in enumerate(rows):
+    for row, (a, b, predictions, valid) in enumerate(rows):
         target_stretch = stretch_of(b, valid)
         images = (to_rgb(a, valid, stretch_of(a, valid)), to_rgb(b, valid, target_stretch),
-                  to_rgb(pred, valid, target_stretch))
+                  *(to_rgb(prediction, valid, target_stretch) for prediction in predictions))
         for col, image in enumerate(images):
             resample = Image.NEAREST if image.shape[0] < tile else Image.BILINEAR
             tile_image = Image.fromarray(image).resize((tile, tile), resample)
@@ -72,7 +83,8 @@ def render_preview(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 _SERIES = (
-    ("adversarial", (("G_GAN", (200, 30, 30)), ("D_real", (30, 120, 200)), ("D_fake", (240, 150, 0))), False),
+    ("adversarial", (("G_GAN", (200, 30, 30)), ("D_real", (30, 120, 200)), ("D_fake", (240, 150, 0)),
+                     ("G_feat", (140, 60, 160))), False),
     ("L1 (normalised units, log scale)", (("G_L1", (40, 40, 40)), ("val_l1", (0, 160, 60))), True),
 )
 

@@ -6,7 +6,9 @@ metrics skip nodata pixels, the real pair shown to D carries the fake values at 
 pixels (so nodata gives D nothing to tell pairs apart by), and the model kept is the best
 epoch on the validation chips by a chosen metric. At epoch ends (every few minutes), at
 the end and at a cancel, the full training state goes into ``<model>.ckpt`` so a run can
-resume where it stopped, to the step.
+resume where it stopped, to the step. At the end, the validation curve is read for signs
+that the budget was too short or that training diverged (``guide``), and the package's
+preview shows the validation chips as predicted after the first, the best and the last epoch.
 
 One process is the N = 1 case of a data-parallel run: :func:`train` takes a
 :class:`Topology` (this process's rank, world size, device and trainer factory);
@@ -22,7 +24,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 from ..contract.errors import Cancelled, Pix2PixError
@@ -34,11 +35,13 @@ from ..data.sampling import EpochSampler, make_loader, training_loader
 from ..evaluate.metrics import is_better
 from ..model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, tensor_group
 from ..model.device import resolve_device
+from ..model.discriminators import DiscriminatorSpec
 from ..model.guards import check_training_memory
 from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
 from ..model.package import model_metadata, write_package
 from .config import ARCHITECTURE_FIELDS, TrainConfig, choose_depth
-from .figures import render_losses, render_preview
+from .figures import PreviewRow, render_losses, render_preview
+from .guide import budget_advice
 from .losses import LOSS_NAMES
 from .trainer import Pix2PixTrainer, chips_fingerprint
 
@@ -145,14 +148,18 @@ def train(
             f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
         )
-    spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
-    check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
+    spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout,
+                         config.upsample)
+    judge = config.discriminator_spec(chips.bands_a + chips.bands_b)
+    check_training_memory(spec, judge, chips.tile_size, config.batch_size, len(chips.train), device)
     torch.manual_seed(config.seed)
     trainer = topology.trainer(spec, config)
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
+    first_preview: torch.Tensor | None = None
+    preview_set = _preview_set(chips)
     if resume:
-        state, best_weights = _restore(ckpt, trainer, chips, spec, config, progress)
+        state, best_weights, first_preview = _restore(ckpt, trainer, chips, spec, config, progress)
     elif ckpt.exists():
         progress.warning(f"The earlier checkpoint {ckpt} will be replaced; use resume to continue it instead.")
     pin = device.type == "cuda"
@@ -185,29 +192,35 @@ def train(
             _train_epoch(trainer, loader, sampler, state, config, steps_per_epoch, total_steps, progress)
             _end_epoch(trainer, validation, chips, state, config, progress)
             best_weights = _keep_best(trainer, state, best_weights)
+            if state.epoch == 1 and trainer.is_writer:
+                first_preview = _predict_previews(trainer.generator, preview_set, config.preview_chips, device)
             state.epoch += 1
             state.step_in_epoch = 0
             state.seconds += time.monotonic() - started
             started, unsaved = time.monotonic(), True
             if started - saved_at >= config.checkpoint_minutes * 60:
-                _save(ckpt, trainer, state, best_weights, chips, spec, config)
+                _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
                 saved_at, unsaved = time.monotonic(), False
     except Cancelled:
         state.seconds += time.monotonic() - started
-        _save(ckpt, trainer, state, best_weights, chips, spec, config)
+        _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
         progress.warning(f"Cancelled at epoch {state.epoch}, step {state.step_in_epoch}; the training state is "
                          f"saved in {ckpt}. Run again with resume to continue.")
         raise
     if unsaved:
-        _save(ckpt, trainer, state, best_weights, chips, spec, config)
+        _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
     if stopped_early:
         progress.info(f"Stopped early: {config.best_metric} did not improve for {config.patience} epochs.")
     if not trainer.is_writer:
         return {"rank": trainer.rank, "world_size": trainer.world_size, "steps": state.global_step}
     if best_weights is None:  # no validation: keep the last epoch
         best_weights = {k: v.detach().cpu().clone() for k, v in trainer.generator.state_dict().items()}
-    return _finish(output, ckpt, trainer, chips, spec, config, state, best_weights, validation, stopped_early,
-                   device, progress)
+    advice = budget_advice(state.history, config.lr) if not stopped_early else []
+    for line in advice:
+        progress.warning(line)
+    previews = _Previews(preview_set, first_preview)
+    return _finish(output, ckpt, trainer, chips, spec, judge, config, state, best_weights, previews, advice,
+                   validation, stopped_early, device, progress)
 
 
 def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, state: TrainState,
@@ -231,7 +244,7 @@ def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, st
         state.step_in_epoch += 1
         state.global_step += 1
         for name, value in losses.items():
-            state.loss_sums[name] += value
+            state.loss_sums[name] = state.loss_sums.get(name, 0.0) + value
         now = time.monotonic()
         state.epoch_seconds += now - tick
         tick = now
@@ -294,13 +307,15 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch.Tensor] | None,
-          chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
+          first_preview: torch.Tensor | None, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
     if not trainer.is_writer:
         return
     tensors, structure = trainer.state_tensors()
     tensors.update(_rng_tensors(trainer.device))
     if best is not None:
         tensors.update({f"best/{k}": v for k, v in best.items()})
+    if first_preview is not None:
+        tensors["preview/first"] = first_preview
     document = {
         "config": config.to_dict(),
         "generator": spec.to_dict(),
@@ -313,7 +328,7 @@ def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str
 
 
 def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig,
-             progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
+             progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None, torch.Tensor | None]:
     if not path.exists():
         raise Pix2PixError(f"There is no checkpoint {path} to resume; train without resume to start afresh.")
     document, tensors = load_checkpoint(path)
@@ -346,7 +361,7 @@ def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: Gene
     _rescale_partial_epoch(state, document, config.batch_size * trainer.world_size, progress)
     best = tensor_group(tensors, "best") or None
     progress.info(f"Resuming from epoch {state.epoch}, step {state.step_in_epoch} ({state.global_step} steps done).")
-    return state, best
+    return state, best, tensors.get("preview/first")
 
 
 def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_batch: int,
@@ -361,45 +376,81 @@ def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_b
                          f"so up to {global_batch - 1} of those chips are seen twice.")
 
 
-def _preview_rows(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device
-                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    split = "validation" if chips.validation else "train"
-    dataset = ChipDataset(chips, split, with_units=True)
-    rows = []
+def _preview_set(chips: ChipsFolder) -> ChipDataset:
+    """The chips the previews show: the first validation chips, or training chips without validation."""
+    return ChipDataset(chips, "validation" if chips.validation else "train", with_units=True)
+
+
+def _predict_previews(generator: UnetGenerator, dataset: ChipDataset, count: int, device: torch.device
+                      ) -> torch.Tensor:
+    """The generator's predictions (N, C_B, H, W) of the first ``count`` chips of ``dataset``, in target units.
+
+    Runs in eval mode (no dropout draw, BatchNorm statistics untouched), so it changes
+    nothing in the run; the generator is put back into its previous mode.
+    """
+    was_training = generator.training
     generator.eval()
-    with torch.no_grad():
-        for index in range(min(count, len(dataset))):
-            sample = dataset[index]
-            fake = generator(sample["a"][None].to(device)).float()
-            prediction = chips.norm_b.invert(fake)[0].cpu().numpy()
-            valid = sample["mask"][0].numpy() > 0.5
-            a_units = chips.norm_a.invert(sample["a"]).numpy()
-            rows.append((a_units, sample["b_units"].numpy(), prediction, valid))
-    return rows
+    norm = dataset.chips.norm_b
+    try:
+        with torch.no_grad():
+            fakes = [generator(dataset[index]["a"][None].to(device)).float()
+                     for index in range(min(count, len(dataset)))]
+    finally:
+        generator.train(was_training)
+    return norm.invert(torch.cat(fakes)).cpu()
+
+
+@dataclass
+class _Previews:
+    """The preview chips and the predictions of the first epoch (None when a resumed checkpoint lacks them)."""
+
+    dataset: ChipDataset
+    first: torch.Tensor | None
+
+    def rows(self, predictions: list[torch.Tensor]) -> list[PreviewRow]:
+        """One row per chip: input and target in their units, each prediction, the valid mask."""
+        rows = []
+        for index in range(len(predictions[0])):
+            sample = self.dataset[index]
+            a_units = self.dataset.chips.norm_a.invert(sample["a"]).numpy()
+            rows.append(PreviewRow(a_units, sample["b_units"].numpy(), [p[index].numpy() for p in predictions],
+                                   sample["mask"][0].numpy() > 0.5))
+        return rows
 
 
 def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
-            config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor], validation: Any,
-            stopped_early: bool, device: torch.device, progress: Progress) -> dict[str, Any]:
+            judge: DiscriminatorSpec, config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor],
+            previews: _Previews, advice: list[str], validation: Any, stopped_early: bool, device: torch.device,
+            progress: Progress) -> dict[str, Any]:
     generator = UnetGenerator(spec).to(device)
     generator.load_state_dict(best_weights)
-    rows = _preview_rows(generator, chips, config.preview_chips, device)
     history = state.history
+    last_epoch = history[-1]["epoch"] if history else 0
+    columns: list[tuple[str, torch.Tensor]] = []
+    if previews.first is not None and state.best_epoch != 1:
+        columns.append(("Epoch 1", previews.first))
+    kept = "best, kept" if validation is not None else "kept"
+    columns.append((f"Epoch {state.best_epoch} ({kept})",
+                    _predict_previews(generator, previews.dataset, config.preview_chips, device)))
+    if state.best_epoch != last_epoch:
+        columns.append((f"Epoch {last_epoch} (last)",
+                        _predict_previews(trainer.generator, previews.dataset, config.preview_chips, device)))
+    preview = render_preview(previews.rows([p for _, p in columns]), [title for title, _ in columns])
     training = {
         "config": config.to_dict(),
-        "epochs_run": history[-1]["epoch"] if history else 0,
+        "epochs_run": last_epoch,
         "steps": state.global_step,
         "seconds": round(state.seconds, 1),
         "device": str(device),
         "amp": str(trainer.amp_dtype).replace("torch.", "") if trainer.amp else None,
         "stopped_early": stopped_early,
-        "losses": {"gan": config.gan_mode, "lambda_l1": config.lambda_l1, "l1": "masked mean over valid pixels"},
+        "losses": {"gan": config.gan_mode, "lambda_l1": config.lambda_l1, "lambda_feat": config.lambda_feat,
+                   "l1": "masked mean over valid pixels"},
+        "advice": advice,
     }
-    discriminator = {"type": "patchgan", "n_layers": 3, "ndf": config.ndf, "norm": config.norm,
-                     "in_channels": spec.in_channels + spec.out_channels}
     metric = config.best_metric if validation is not None else "last epoch"
-    metadata = model_metadata(chips.describe(), spec, discriminator, training, history, state.best_epoch, metric)
-    path = write_package(output, metadata, best_weights, render_preview(rows), render_losses(history))
+    metadata = model_metadata(chips.describe(), spec, judge.to_dict(), training, history, state.best_epoch, metric)
+    path = write_package(output, metadata, best_weights, preview, render_losses(history))
     best = metadata["metrics"]["best"] or {}
     progress.update(1.0, "done")
     progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")
@@ -420,4 +471,5 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
         "device": str(device),
         "seconds": training["seconds"],
         "stopped_early": stopped_early,
+        "advice": advice,
     }
