@@ -16,8 +16,8 @@ from safetensors.torch import save as save_safetensors
 
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
-from pix2pix_qgis.model.archive import parse_safetensors
 from pix2pix_qgis.data.folder import open_chips
+from pix2pix_qgis.model.archive import parse_safetensors
 from pix2pix_qgis.model.checkpoint import load_checkpoint
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.train.config import TrainConfig

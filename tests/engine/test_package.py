@@ -26,7 +26,7 @@ from pix2pix_qgis.model.checkpoint import (
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
 from pix2pix_qgis.model.package import MODEL_ENTRIES, load_model, predict, read_package, write_package
 from pix2pix_qgis.train.config import TrainConfig
-from pix2pix_qgis.train.figures import render_preview
+from pix2pix_qgis.train.figures import PreviewRow, render_preview
 from pix2pix_qgis.train.loop import train
 
 from .test_dataset import mapping_chips
@@ -82,9 +82,13 @@ def test_model_json_records_what_translation_needs(trained):
     metadata, tensors = read_package(model)
     assert metadata["format"] == "pix2pix-model" and metadata["format_version"] == 1
     assert metadata["chip_size"] == 32
+    defaults = TrainConfig()
     assert metadata["architecture"]["generator"] == {"type": "unet", "in_channels": 3, "out_channels": 3,
-                                                     "depth": 5, "ngf": 4, "norm": "batch", "dropout": True}
-    assert metadata["architecture"]["discriminator"]["n_layers"] == 3
+                                                     "depth": 5, "ngf": 4, "norm": "batch", "dropout": True,
+                                                     "upsample": defaults.upsample}
+    assert metadata["architecture"]["discriminator"] == {
+        "type": "patchgan", "in_channels": 6, "ndf": 4, "n_layers": 3, "norm": "batch", "scales": defaults.d_scales,
+        "spectral_norm": defaults.spectral_norm}
     for role, key in (("a", "input"), ("b", "output")):
         assert metadata[key]["bands"] == manifest[role]["bands"] and metadata[key]["dtype"] == manifest[role]["dtype"]
         assert metadata[key]["nodata"] == manifest[role]["nodata"]
@@ -261,9 +265,13 @@ def test_previews_show_any_band_count_with_nodata_marked(bands):
     rng = np.random.default_rng(0)
     valid = np.ones((16, 16), bool)
     valid[:4] = False
-    rows = [(rng.random((bands, 16, 16)), rng.random((1, 16, 16)) * 100, rng.random((1, 16, 16)) * 100, valid)] * 2
+    rows = [PreviewRow(rng.random((bands, 16, 16)), rng.random((1, 16, 16)) * 100, [rng.random((1, 16, 16)) * 100],
+                       valid)] * 2
     image = Image.open(io.BytesIO(render_preview(rows, tile=64)))
     assert image.size == (3 * 64 + 16, 18 + 2 * 68 + 4)
+    three = [PreviewRow(row.a, row.b, row.predictions * 3, row.valid) for row in rows]
+    wide = Image.open(io.BytesIO(render_preview(three, ["Epoch 1", "Epoch 5 (best, kept)", "Epoch 9 (last)"], 64)))
+    assert wide.size == (5 * 64 + 24, 18 + 2 * 68 + 4)
     assert image.getpixel((10, 20)) == (96, 0, 96)  # a nodata pixel of the first input tile
 
 
