@@ -45,8 +45,20 @@ def add_train_parser(commands: argparse._SubParsersAction, common: argparse.Argu
     p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (default 0.5)")
     p.add_argument("--lambda-l1", type=float, default=100.0,
                    help="weight of the L1 term against the adversarial term (default 100)")
-    p.add_argument("--gan-mode", choices=["vanilla", "lsgan"], default="vanilla",
-                   help="adversarial loss: vanilla (BCE, the reference) or lsgan (least squares)")
+    p.add_argument("--gan-mode", choices=["vanilla", "lsgan", "hinge"], default="vanilla",
+                   help="adversarial loss: vanilla (BCE, the reference), lsgan (least squares, pix2pixHD) or hinge "
+                        "(usually with --spectral-norm) (default vanilla)")
+    p.add_argument("--lambda-feat", type=float, default=0.0,
+                   help="weight of pix2pixHD's feature-matching loss (the discriminator's activations on the fake "
+                        "and the real pair); 0 turns it off, pix2pixHD uses 10 (default 0)")
+    p.add_argument("--upsample", choices=["transpose", "resize"], default="transpose",
+                   help="generator upsampling: transpose (the reference's transposed convolutions) or resize "
+                        "(bilinear resize + 3×3 convolution: no checkerboard artefacts, ~1.4× slower) "
+                        "(default transpose)")
+    p.add_argument("--d-scales", type=int, choices=[1, 2, 3], default=1,
+                   help="PatchGAN discriminators at halving resolutions, as pix2pixHD (default 1, the reference)")
+    p.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=False,
+                   help="spectral normalisation of the discriminator's convolutions (default off)")
     p.add_argument("--ngf", type=_positive_int, default=64,
                    help="generator filters in the first layer (default 64; 16–32 train ~4–16× faster on CPU)")
     p.add_argument("--ndf", type=_positive_int, default=64,
@@ -84,7 +96,8 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
 
     config = TrainConfig(
         epochs=args.epochs, epochs_decay=args.epochs_decay, batch_size=args.batch_size, lr=args.lr,
-        beta1=args.beta1, lambda_l1=args.lambda_l1, gan_mode=args.gan_mode, ngf=args.ngf, ndf=args.ndf,
+        beta1=args.beta1, lambda_l1=args.lambda_l1, gan_mode=args.gan_mode, lambda_feat=args.lambda_feat,
+        upsample=args.upsample, d_scales=args.d_scales, spectral_norm=args.spectral_norm, ngf=args.ngf, ndf=args.ndf,
         depth=args.depth, norm=args.norm, dropout=not args.no_dropout, augment=not args.no_augment,
         best_metric=args.best_metric, patience=args.patience, validation=args.validation, device=args.device,
         num_workers=args.workers, seed=args.seed, amp=not args.no_amp, checkpoint_minutes=args.checkpoint_minutes,
