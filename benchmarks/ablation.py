@@ -45,6 +45,9 @@ RUNS: dict[str, tuple[str, str, list[str]]] = {
     "R09-sn": ("relief", "spectral norm in D", ["--spectral-norm"]),
     "R10-d3-fm": ("relief", "3-scale D + feature matching (λ_feat 10)", ["--d-scales", "3", "--lambda-feat", "10"]),
     "R11-half-budget": ("relief", f"half the budget ({BUDGET // 2} chips)", ["--samples", str(BUDGET // 2)]),
+    # Not in the first plan: R01's validation L1 jumped from epoch to epoch, which BatchNorm's running
+    # statistics (batch 4) can cause at eval time; instance norm computes the same at training and eval.
+    "R12-instance-norm": ("relief", "instance norm instead of batch norm", ["--norm", "instance"]),
 }
 
 
