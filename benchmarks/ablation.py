@@ -48,6 +48,9 @@ RUNS: dict[str, tuple[str, str, list[str]]] = {
     # Not in the first plan: R01's validation L1 jumped from epoch to epoch, which BatchNorm's running
     # statistics (batch 4) can cause at eval time; instance norm computes the same at training and eval.
     "R12-instance-norm": ("relief", "instance norm instead of batch norm", ["--norm", "instance"]),
+    # The combination: the upsampling that removes the checkerboard (R02) with instance norm (R12).
+    "R13-resize-instance": ("relief", "resize + conv and instance norm",
+                            ["--upsample", "resize", "--norm", "instance"]),
 }
 
 
