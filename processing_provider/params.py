@@ -26,7 +26,7 @@ from qgis.core import (
 from ..pix2pix_qgis.contract.params import QGIS_BUILT, Kind, Param, split_options, to_argv
 from .compat import NUMBER_DOUBLE, NUMBER_INTEGER, make_advanced
 
-Translate = Callable[[str], str]
+Tr = Callable[[str], str]  # the algorithm's tr(): translate a display string
 
 
 def enum_options(param: Param) -> list[str]:
@@ -34,7 +34,7 @@ def enum_options(param: Param) -> list[str]:
     return ([param.none_choice] if param.none_choice else []) + list(param.choices)
 
 
-def build(param: Param, tr: Translate) -> QgsProcessingParameterDefinition:
+def build(param: Param, tr: Tr) -> QgsProcessingParameterDefinition:
     """The QGIS definition of a parameter whose kind is in ``QGIS_BUILT``."""
     label, kind = tr(param.label), param.kind
     if kind in (Kind.INT, Kind.FLOAT):
@@ -56,7 +56,7 @@ def build(param: Param, tr: Translate) -> QgsProcessingParameterDefinition:
 
 
 def finish(definition: QgsProcessingParameterDefinition, param: Param,
-           tr: Translate) -> QgsProcessingParameterDefinition:
+           tr: Tr) -> QgsProcessingParameterDefinition:
     """Help and advanced flag from the table, for built and hand-written definitions alike."""
     definition.setHelp(tr(param.help))
     return make_advanced(definition) if param.advanced else definition
