@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .contract.errors import Pix2PixError
+from .contract.tables import TRAIN
 from .core.outputs import staged_file
 from .core.progress import Progress
 from .data.dataset import ChipDataset
@@ -40,10 +41,10 @@ class Pix2PixData:
     """A checked chips folder plus how to batch it."""
 
     chips: ChipsFolder
-    batch_size: int = 4
+    batch_size: int = TRAIN["BATCH_SIZE"].default
     num_workers: int | None = None  # None: none on the CPU, up to 4 with CUDA
-    seed: int = 0
-    val_split_pct: float = 0.1
+    seed: int = TRAIN["SEED"].default
+    val_split_pct: float = TRAIN["VALIDATION"].default
 
     @property
     def path(self) -> Path:
@@ -63,11 +64,11 @@ class Pix2PixData:
                 f"chips of {self.chip_size} px, {self.chips.bands_a}→{self.chips.bands_b} bands)")
 
 
-def prepare_data(path: str | Path, batch_size: int = 4, val_split_pct: float = 0.1, seed: int = 0,
+def prepare_data(path: str | Path, batch_size: int = TRAIN["BATCH_SIZE"].default,
+                 val_split_pct: float = TRAIN["VALIDATION"].default, seed: int = TRAIN["SEED"].default,
                  num_workers: int | None = None) -> Pix2PixData:
     """Open a chips folder; ``val_split_pct`` applies only to an Esri folder without chips.json."""
-    if batch_size < 1:
-        raise Pix2PixError(f"batch_size {batch_size} must be at least 1.")
+    TRAIN.check(batch_size=batch_size, validation=val_split_pct, seed=seed, num_workers=num_workers)
     chips = open_chips(path, validation=val_split_pct, seed=seed)
     return Pix2PixData(chips, batch_size, num_workers, seed, val_split_pct)
 

@@ -21,7 +21,7 @@ def fix_command() -> str:
     return f'"{sys.executable}" -m pip install {target}'
 
 
-def _wants_json(argv: list[str]) -> bool:
+def wants_json(argv: list[str]) -> bool:
     if "--progress=json" in argv:
         return True
     return any(a == "--progress" and b == "json" for a, b in zip(argv, argv[1:]))
@@ -36,7 +36,7 @@ def report_missing(exc: ModuleNotFoundError, argv: list[str]) -> int:
         "(or point the provider at another interpreter: PIX2PIX_PYTHON or "
         "Processing › Options › Providers › Pix2Pix)."
     )
-    if _wants_json(argv):
+    if wants_json(argv):
         print(json.dumps({"type": "error", "kind": ErrorKind.MISSING_DEPENDENCY, "module": module,
                           "python": sys.executable, "fix": fix_command(), "message": message}), flush=True)
     else:

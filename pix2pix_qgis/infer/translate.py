@@ -30,6 +30,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from ..contract.errors import Pix2PixError
+from ..contract.tables import TRANSLATE
 from ..core.grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, intersect, open_raster
 from ..core.outputs import staged_file
 from ..core.progress import Progress
@@ -39,12 +40,7 @@ from ..model.networks import GeneratorSpec, check_chip_size
 from ..model.package import input_normalization, load_model
 from .backends import TorchBackend, make_backend
 from .mosaic import Accumulator, BlockWriter, output_nodata, read_strip
-from .tiling import BLEND_MODES, BLOCK, TilePlan, check_part, part_rows
-
-OUTPUT_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
-
-
-BACKENDS = ("torch", "onnxruntime")  # onnxruntime: CPU only, optional package (onnx_backend.py)
+from .tiling import BLOCK, TilePlan, check_part, part_rows
 
 
 @dataclass(frozen=True)
@@ -54,32 +50,23 @@ class TranslateSpec:
     tile_size: int | None = None  # default: the model's chip size
     overlap: int | None = None  # default: a quarter of the tile
     margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
-    batch_size: int = 4
-    device: str = "auto"
+    batch_size: int = TRANSLATE["BATCH_SIZE"].default
+    device: str = TRANSLATE["DEVICE"].default
     bands: tuple[int, ...] | None = None
     extent: Bounds | None = None
     extent_crs: str | None = None
-    blend: str = "hann"
-    tta: bool = False
+    blend: str = TRANSLATE["BLEND"].default
+    tta: bool = TRANSLATE["TTA"].default
     dtype: str | None = None  # default: the target's dtype recorded in the model
-    cog: bool = False
-    creation_options: dict[str, str] = field(default_factory=dict)
+    cog: bool = TRANSLATE["COG"].default
+    creation_options: dict[str, str] = field(default_factory=dict)  # none: {}
     part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
-    backend: str = "torch"
+    backend: str = TRANSLATE["BACKEND"].default
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise Pix2PixError(f"Backend '{self.backend}' is unknown; use one of {', '.join(BACKENDS)}.")
-        if self.batch_size < 1:
-            raise Pix2PixError(f"BATCH_SIZE {self.batch_size} must be at least 1.")
-        if self.blend not in BLEND_MODES:
-            raise Pix2PixError(f"Blend mode '{self.blend}' is unknown; use one of {', '.join(BLEND_MODES)}.")
-        if self.dtype is not None and self.dtype not in OUTPUT_DTYPES:
-            raise Pix2PixError(f"Output dtype '{self.dtype}' is not supported; use one of {', '.join(OUTPUT_DTYPES)}.")
-        if self.tile_size is not None and self.tile_size < 8:
-            raise Pix2PixError(f"TILE_SIZE {self.tile_size} is too small.")
-        if self.part is not None:
+        if self.part is not None:  # first: its messages explain job-array indices
             check_part(*self.part, cog=self.cog)
+        TRANSLATE.check_object(self)  # ranges, choices and their messages: contract.tables
 
 
 def parse_creation_options(items: list[str] | None) -> dict[str, str]:

@@ -30,6 +30,7 @@ import torch
 
 from .. import __version__
 from ..contract.errors import Pix2PixError
+from ..contract.tables import EXPORT_ONNX
 from ..core.outputs import staged_file
 from ..core.progress import Progress
 from ..model.networks import check_chip_size
@@ -143,10 +144,11 @@ def export_onnx(
     model_path: str | Path,
     output: str | Path,
     tile_size: int | None = None,
-    check: bool = True,
+    check: bool = EXPORT_ONNX["CHECK"].default,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write the generator of ``model_path`` as ONNX at ``output`` (atomically); optionally check it."""
+    EXPORT_ONNX.check(tile_size=tile_size, check=check)
     progress = progress or Progress()
     onnx = require("onnx")
     generator, metadata = load_model(model_path, "cpu")

@@ -33,12 +33,12 @@ from typing import Any
 import torch
 
 from ..contract.errors import Pix2PixError
+from ..contract.tables import IMPORT_REFERENCE
 from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.networks import GeneratorSpec, UnetGenerator, check_chip_size
 from ..model.package import MODEL_FORMAT, MODEL_VERSION, software_versions, write_package
 
-NORM_STATS = ("running", "per-image")
 REFERENCE_SOURCE = "reference pix2pix: transforms.ToTensor() then Normalize(0.5, 0.5), i.e. x / 127.5 − 1"
 _INNER_DOWNCONV = re.compile(r"^model\.model\.1\.model\.(?:3\.model\.)*1\.weight$")
 _RUNNING = (".running_mean", ".running_var", ".num_batches_tracked")
@@ -138,7 +138,7 @@ def import_reference(
     checkpoint: str | Path,
     output: str | Path,
     chip_size: int | None = None,
-    norm_stats: str = "running",
+    norm_stats: str = IMPORT_REFERENCE["NORM_STATS"].default,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write ``output`` (.p2p) from the reference generator checkpoint ``checkpoint``.
@@ -148,8 +148,7 @@ def import_reference(
     """
     progress = progress or Progress()
     checkpoint = Path(checkpoint)
-    if norm_stats not in NORM_STATS:
-        raise Pix2PixError(f"NORM_STATS '{norm_stats}' is unknown; use one of {', '.join(NORM_STATS)}.")
+    IMPORT_REFERENCE.check(chip_size=chip_size, norm_stats=norm_stats)
     state = load_state_dict(checkpoint)
     spec = infer_spec(state, checkpoint)
     spec, state = _adapt(state, spec, norm_stats)

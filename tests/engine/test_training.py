@@ -266,7 +266,7 @@ def test_chip_sizes_choose_the_depth_or_fail_clearly():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"epochs": 0}, "EPOCHS 0"), ({"epochs": 5, "epochs_decay": 6}, "EPOCHS_DECAY 6"),
+    ({"epochs": 0}, r"Epochs 0 is invalid \(EPOCHS, --epochs\)"), ({"epochs": 5, "epochs_decay": 6}, "EPOCHS_DECAY 6"),
     ({"batch_size": 0}, "BATCH_SIZE"), ({"lr": 0}, "Learning rate"), ({"gan_mode": "wgan"}, "GAN mode 'wgan'"),
     ({"norm": "group"}, "Normalisation 'group'"), ({"best_metric": "fid"}, "Best metric 'fid'"),
     ({"patience": 0}, "PATIENCE"), ({"device": "gpu"}, "Device 'gpu'"), ({"validation": 1.0}, "VALIDATION"),
