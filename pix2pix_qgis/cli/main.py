@@ -20,10 +20,10 @@ from typing import Any
 
 from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
+from ..contract.protocol import wants_json
 from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
 from ..core.launch import rank_zero_reports
 from ..core.progress import JsonLinesProgress, Progress, TerminalProgress
-from .bootstrap import wants_json
 from .interop import add_interop_parsers
 from .options import Parser, add_command, options_of, values
 from .scale import add_assemble_parser, part_of, translate_part_from_args
