@@ -155,7 +155,7 @@ def run(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]:
     if args.keep is not None:
         args.keep.write_bytes(model.read_bytes())
     coefficients = fit_linear(read(a), read(b))
-    history = read_package(model)[0]["metrics"]["history"]
+    history = read_package(model)[0].metrics.history
     return {
         "task": args.task,
         "train_region": {"name": args.region, **_window(TRAIN_WINDOWS[args.region])},

@@ -88,7 +88,7 @@ def throughput(epochs: int, ngf: int, batch: int, tile: int, stride: int, work: 
         started = time.perf_counter()
         result = train(chips, work / "model.p2p", config, Progress(), resume=epoch > 1)
         runs.append(time.perf_counter() - started)
-        loop.append(read_package(work / "model.p2p")[0]["metrics"]["history"][-1]["samples_per_s"])
+        loop.append(read_package(work / "model.p2p")[0].metrics.history[-1]["samples_per_s"])
     loop_median, bare_median = statistics.median(loop[1:]), statistics.median(bare[1:])
     return {
         "chips": {"train": samples, "validation": len(opened.validation), "tile": tile, "stride": stride,
