@@ -274,11 +274,12 @@ def test_chip_sizes_choose_the_depth_or_fail_clearly():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"epochs": 0}, r"Epochs 0 is invalid \(EPOCHS, --epochs\)"), ({"epochs": 5, "epochs_decay": 6}, "EPOCHS_DECAY 6"),
-    ({"batch_size": 0}, "BATCH_SIZE"), ({"lr": 0}, "Learning rate"), ({"gan_mode": "wgan"}, "GAN mode 'wgan'"),
+    ({"batch_size": 0}, "BATCH_SIZE"), ({"lr": 0}, "Learning rate"), ({"gan_mode": "wgan"}, "GAN loss 'wgan'"),
     ({"norm": "group"}, "Normalisation 'group'"), ({"best_metric": "fid"}, "Best metric 'fid'"),
     ({"patience": 0}, "PATIENCE"), ({"device": "gpu"}, "Device 'gpu'"), ({"validation": 1.0}, "VALIDATION"),
     ({"ngf": 0}, "NGF"), ({"lambda_l1": -1}, "LAMBDA_L1"), ({"lambda_feat": -1}, "LAMBDA_FEAT"),
-    ({"upsample": "nearest"}, "Upsampling 'nearest'"), ({"d_scales": 0}, "D_SCALES 0"), ({"d_scales": 4}, "D_SCALES 4"),
+    ({"upsample": "nearest"}, "Upsampling 'nearest'"), ({"d_scales": 0}, r"scales 0 is invalid \(D_SCALES"),
+    ({"d_scales": 4}, r"scales 4 is invalid \(D_SCALES"),
 ])
 def test_bad_settings_are_refused_with_the_setting_named(kwargs, match):
     with pytest.raises(Pix2PixError, match=match):
