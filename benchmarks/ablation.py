@@ -86,8 +86,10 @@ def run(out: Path, jobs: int, only: list[str]) -> None:
             print(f"{name}: {'done' if code == 0 else f'failed ({code}), see {out / name}.log'}", flush=True)
 
 
-def _cell(value: float, best: bool) -> str:
-    return f"**{value:.2f}**" if best else f"{value:.2f}"
+def _cell(value: float, best: bool, digits: int = 2) -> str:
+    """``value`` to ``digits`` decimals, bold when it beats the baseline."""
+    text = f"{value:.{digits}f}"
+    return f"**{text}**" if best else text
 
 
 def table(out: Path) -> str:
@@ -103,7 +105,7 @@ def table(out: Path) -> str:
             lines.append(
                 f"| {name} | {task} | {change} | {region.replace('_', ' ')} | {model['mae']:.2f} | "
                 f"{model['rmse']:.2f} | {_cell(model['psnr'], model['psnr'] > linear['psnr'])} | "
-                f"{_cell(model['ssim'], model['ssim'] > linear['ssim'])} | "
+                f"{_cell(model['ssim'], model['ssim'] > linear['ssim'], 3)} | "
                 f"{linear['psnr']:.2f} / {linear['ssim']:.3f} | "
                 f"{model['psnr'] - linear['psnr']:+.2f} | {cb['pix2pix'] * 1e6:.0f} ({cb['imagery'] * 1e6:.0f}) | "
                 f"{result['config']['epochs']} ({result['best_epoch']}) | {result['train_cpu_seconds'] / 60:.0f} |")

@@ -125,9 +125,10 @@ TRAIN = Command("train", (
           "Weight of pix2pixHD's feature-matching loss (L1 between the discriminators' activations on the fake and "
           "the real pair); 0 turns it off, pix2pixHD uses 10.", default=0.0, minimum=0.0, qgis=True, advanced=True),
     Param("UPSAMPLE", "upsample", Kind.CHOICE, "Upsampling",
-          "Generator upsampling: transpose (the reference's transposed convolutions, which can paint a 2-pixel "
-          "checkerboard) or resize (bilinear ×2 + 3×3 convolution: no checkerboard, ~1.4× slower).",
-          default="transpose", choices=("transpose", "resize"), qgis=True, advanced=True),
+          "Generator upsampling: resize (bilinear ×2 + 3×3 convolution: no checkerboard, ~1.5× the training time; "
+          "the default, chosen by the held-out ablation in BENCHMARKS.md) or transpose (the reference's transposed "
+          "convolutions, which paint a 2-pixel checkerboard; models imported from the reference use them).",
+          default="resize", choices=("transpose", "resize"), qgis=True, advanced=True),
     Param("D_SCALES", "d_scales", Kind.INT, "Discriminator scales",
           "PatchGAN discriminators at full, half and quarter resolution (pix2pixHD uses 2–3; 1 is the reference). "
           "Chips must be at least 32 px at the coarsest scale (64 px for 2, 128 px for 3).",
