@@ -57,6 +57,7 @@ class NLayerDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits map of the pair ``x`` (B, in_channels, H, W)."""
         return self.model(x)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -116,6 +117,7 @@ class DiscriminatorSpec:
         return patchgan_output_size(downsampled_size(size, self.scales - 1), self.n_layers)
 
     def check_chip_size(self, size: int) -> None:
+        """Raise, naming a number of scales or a chip size that fits, unless ``size`` px chips can be judged."""
         if self.logits_size(size) >= 1:
             return
         fewer = next((s for s in range(self.scales - 1, 0, -1)
@@ -129,10 +131,12 @@ class DiscriminatorSpec:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The record in ``model.json`` and checkpoints."""
         return {"type": "patchgan", **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiscriminatorSpec:
+        """The spec of a record; fields it lacks take their defaults (the reference's)."""
         names = ("in_channels", "ndf", "n_layers", "norm", "scales", "spectral_norm")
         return cls(**{name: data[name] for name in names if name in data})
 
@@ -152,6 +156,7 @@ class MultiscaleDiscriminator(nn.Module):
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """For each scale (full resolution first), its activations and then its logits map."""
         outputs = []
         for index, scale in enumerate(self.scales):
             if index:
