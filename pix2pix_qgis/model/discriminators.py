@@ -19,7 +19,7 @@ discriminator; PyTorch's parametrisation keeps the raw weight under
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -158,7 +158,7 @@ class MultiscaleDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
         """For each scale (full resolution first), its activations and then its logits map."""
         outputs = []
-        for index, scale in enumerate(self.scales):
+        for index, scale in enumerate(cast("list[NLayerDiscriminator]", self.scales)):
             if index:
                 x = self.downsample(x)
             outputs.append(scale.features(x))

@@ -61,5 +61,5 @@ def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.
     total = []
     for fake_scale, real_scale in zip(fake, real):
         layers = list(zip(fake_scale[:-1], real_scale[:-1]))
-        total.append(sum(F.l1_loss(f.float(), r.detach().float()) for f, r in layers) * 4.0 / len(layers))
+        total.append(torch.stack([F.l1_loss(f.float(), r.detach().float()) for f, r in layers]).mean() * 4.0)
     return torch.stack(total).mean()
