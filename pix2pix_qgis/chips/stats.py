@@ -51,7 +51,7 @@ class BandStatsAccumulator:
 
     def summarize(self, chips: list[int]) -> list[dict[str, float | int | None]]:
         """Statistics per band over the given chip indices (empty bands report None)."""
-        result = []
+        result: list[dict[str, float | int | None]] = []
         for band in range(self.bands):
             counts = np.array([self.counts[i][band] for i in chips])
             total = counts.sum()

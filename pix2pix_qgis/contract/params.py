@@ -234,7 +234,7 @@ def _real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _within(param: Param, value: float) -> bool:
+def _within(param: Param, value: numbers.Real) -> bool:
     if param.minimum is not None and (value <= param.minimum if param.above else value < param.minimum):
         return False
     return param.maximum is None or value <= param.maximum
@@ -256,7 +256,7 @@ def _valid(param: Param, value: Any) -> bool:
         return isinstance(value, str) and bool(value.strip())
     if kind == Kind.BANDS:
         return (isinstance(value, (tuple, list)) and len(value) > 0
-                and all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and b >= 1 for b in value))
+                and all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and int(b) >= 1 for b in value))
     if kind == Kind.EXTENT:
         return (isinstance(value, (tuple, list)) and len(value) == 4 and all(_real(v) for v in value)
                 and value[0] < value[2] and value[1] < value[3])

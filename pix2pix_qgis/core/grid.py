@@ -148,7 +148,7 @@ def intersect(a: Bounds, b: Bounds) -> Bounds | None:
 
 def format_bounds(bounds: Bounds, crs: CRS | None) -> str:
     name = crs.to_string() if crs else "no CRS"
-    return "[{:.6g}, {:.6g}, {:.6g}, {:.6g}] ({})".format(*bounds, name)
+    return "[{}] ({})".format(", ".join(f"{v:.6g}" for v in bounds), name)
 
 
 def valid_mask(dataset: Any, data: np.ndarray, bands: list[int] | None = None,

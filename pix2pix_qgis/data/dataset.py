@@ -11,7 +11,7 @@ from .augment import dihedral
 from .folder import SPLITS, ChipsFolder, read_pair
 
 
-class ChipDataset(Dataset):
+class ChipDataset(Dataset[dict[str, torch.Tensor]]):
     """Samples of one split as dicts of tensors.
 
     ``a`` (C_a, H, W) and ``b`` (C_b, H, W) are normalised to [-1, 1] with invalid pixels set

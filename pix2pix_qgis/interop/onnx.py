@@ -73,6 +73,7 @@ def generator_to_onnx(generator: torch.nn.Module, in_channels: int, tile: int) -
             )
     finally:
         registration.setLevel(level)
+    assert program is not None, "torch.onnx.export returns the program when dynamo=True"
     return program.model_proto
 
 

@@ -10,7 +10,7 @@ rasters: tensors are (B, C, H, W), normalised to [-1, 1].
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 from torch import nn
@@ -68,12 +68,15 @@ class UnetSkipConnectionBlock(nn.Module):
         # reference weights were trained with.
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
-        if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
-            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
-        elif innermost:
+        layers: list[nn.Module]
+        if innermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
             layers = [downrelu, downconv, uprelu, upconv, make_norm(outer_nc)]
+        elif submodule is None:
+            raise ValueError("Only the innermost U-Net level has no submodule.")
+        elif outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         else:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
             layers = [downrelu, downconv, make_norm(inner_nc), submodule, uprelu, upconv, make_norm(outer_nc)]
@@ -209,7 +212,10 @@ def deepest_fit(size: int, limit: int = MAX_DEPTH) -> int:
     return depth if depth >= MIN_DEPTH else 0
 
 
-def init_weights(net: nn.Module, gain: float = 0.02, generator: torch.Generator | None = None) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def init_weights(net: ModuleT, gain: float = 0.02, generator: torch.Generator | None = None) -> ModuleT:
     """The reference's ``normal`` init: conv weights N(0, gain), biases 0, BN weight N(1, gain)."""
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

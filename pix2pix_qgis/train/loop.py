@@ -67,7 +67,8 @@ class Topology(Protocol):
     launch. The loop runs the same code for both.
     """
 
-    device: torch.device
+    @property
+    def device(self) -> torch.device: ...
 
     @property
     def rank(self) -> int: ...

@@ -38,8 +38,9 @@ class Pix2PixTrainer:
             spec.in_channels + spec.out_channels, config.ndf, config.norm, generator=init).to(device)
         cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
-        self.generator.to(memory_format=self.memory_format)
-        self.discriminator.to(memory_format=self.memory_format)
+        # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
+        self.generator.to(memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.discriminator.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         self.amp = cuda and config.amp
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
         scaled = self.amp and self.amp_dtype == torch.float16
