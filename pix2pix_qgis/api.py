@@ -50,10 +50,12 @@ class Pix2PixData:
 
     @property
     def path(self) -> Path:
+        """The chips folder (its root, where ``chips.json`` or the Esri files are)."""
         return self.chips.root
 
     @property
     def chip_size(self) -> int:
+        """Side of every chip in pixels (chips are square)."""
         return self.chips.tile_size
 
     def loader(self, split: str = "validation") -> Any:

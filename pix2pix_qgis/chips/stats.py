@@ -16,6 +16,7 @@ import numpy as np
 
 @dataclass
 class BandStatsAccumulator:
+    """Per-chip, per-band running statistics (count, mean, M2, min, max, pixel sample), merged on demand."""
     bands: int
     sample_per_chip: int
     rng: np.random.Generator

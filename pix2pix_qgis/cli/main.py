@@ -134,6 +134,7 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the command and return the process's exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(json_errors=wants_json(argv)).parse_args(argv)
     cancel = threading.Event()

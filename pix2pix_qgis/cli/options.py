@@ -28,6 +28,7 @@ class Parser(argparse.ArgumentParser):
         self.json_errors = json_errors
 
     def error(self, message: str) -> NoReturn:
+        """Report a bad command line as argparse does, or as a JSON ``error`` line in JSON mode; exit 2."""
         if not self.json_errors:
             super().error(message)
         print(json.dumps({"type": "error", "kind": ErrorKind.BAD_INPUT, "message": f"{self.prog}: {message}"}),

@@ -97,6 +97,7 @@ class Param:
 
     @property
     def optional(self) -> bool:
+        """Whether the parameter may be left out (no default and not positional)."""
         return self.default is None and not self.positional
 
     @property
@@ -140,6 +141,7 @@ class Command:
         raise KeyError(f"{self.name} has no parameter {name}")
 
     def by_field(self, field: str) -> Param:
+        """The parameter stored in engine field ``field`` (KeyError if the command has none)."""
         for param in self.params:
             if param.field == field:
                 return param

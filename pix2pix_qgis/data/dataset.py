@@ -32,6 +32,7 @@ class ChipDataset(Dataset[dict[str, torch.Tensor]]):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that plain-index samples augment for (``(epoch, index)`` keys carry their own)."""
         self.epoch = epoch
 
     def __len__(self) -> int:

@@ -67,10 +67,12 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.epoch, self.skip_batches = 1, 0
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Start iterating ``epoch`` (1-based), skipping its first ``skip_batches`` steps (a resumed run)."""
         self.epoch, self.skip_batches = epoch, skip_batches
 
     @property
     def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: ceil(chips / (batch_size × world_size))."""
         return math.ceil(self.count / (self.batch_size * self.world_size))
 
     def shard(self) -> list[int]:

@@ -58,6 +58,7 @@ class TorchBackend:
         return torch.cat([self.generator(tile[None]) for tile in x])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised (B, C_in, T, T) float32 → (B, C_out, T, T) float32 in target units (TTA: mean of 8 views)."""
         # On the CPU, oneDNN picks kernels by batch size, so a tile's output would change in the
         # last bits with BATCH_SIZE. PyTorch's native kernels compute each sample alone: the same
         # input gives the same output, bit for bit, whatever the batch (measured cost in BENCHMARKS.md).

@@ -17,6 +17,7 @@ from ..core.grid import valid_mask
 
 
 def dtype_range(dtype: str) -> tuple[float, float]:
+    """The smallest and largest value the numpy dtype ``dtype`` holds, as floats (for clipping)."""
     info = np.iinfo(dtype) if np.issubdtype(np.dtype(dtype), np.integer) else np.finfo(dtype)
     return float(info.min), float(info.max)
 
@@ -54,6 +55,7 @@ class Accumulator:
         self.origin = 0  # output row of self.sum[:, 0]
 
     def add(self, prediction: np.ndarray, weight: np.ndarray, row: int, col: int, height: int, width: int) -> None:
+        """Add ``prediction`` (C, ≥height, ≥width) × ``weight`` at output (row, col), cropped to height × width px."""
         r = row - self.origin
         self.sum[:, r:r + height, col:col + width] += prediction[:, :height, :width] * weight[:height, :width]
 
@@ -89,6 +91,7 @@ class BlockWriter:
         self.futures: list[Future[None]] = []
 
     def submit(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
+        """Queue finished rows from ``row`` (values (C, H, W), validity (H, W)); raises an earlier write's error."""
         for future in [f for f in self.futures if f.done()]:
             future.result()  # surface a write error now, not at the end
         self.futures = [f for f in self.futures if not f.done()]
@@ -114,6 +117,7 @@ class BlockWriter:
             self.dst.write_mask(np.where(valid, 255, 0).astype(np.uint8), window=window)
 
     def close(self) -> None:
+        """Wait for every queued write (raising the first error) and stop the writer thread."""
         try:
             for future in self.futures:
                 future.result()

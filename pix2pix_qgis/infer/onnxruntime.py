@@ -54,6 +54,7 @@ class OnnxRuntimeBackend:
             progress.info(f"ONNX Runtime backend ready in {self.setup_seconds:.1f} s ({how}).")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised (B, C_in, T, T) float32 → (B, C_out, T, T) float32 in target units (TTA: mean of 8 views)."""
         views = range(8) if self.tta else range(1)
         total = self._view(batch, 0)
         for k in views[1:]:

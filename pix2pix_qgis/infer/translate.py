@@ -71,6 +71,7 @@ class TranslateSpec:
 
 
 def parse_creation_options(items: list[str] | None) -> dict[str, str]:
+    """GDAL creation options from ``KEY=VALUE`` items (keys upper-cased); a malformed item is an error."""
     options = {}
     for item in items or []:
         key, sep, value = item.partition("=")

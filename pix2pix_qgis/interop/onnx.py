@@ -139,6 +139,7 @@ def compare_with_torch(generator: torch.nn.Module, run: Any, batch: np.ndarray) 
 
 
 def within_tolerance(errors: dict[str, float]) -> bool:
+    """Whether ONNX Runtime is no further from the float64 result than PyTorch's float32 (× 2, + 1e-5)."""
     return errors["onnx_error"] <= 2 * errors["torch_error"] + 1e-5
 
 

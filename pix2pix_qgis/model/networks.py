@@ -85,6 +85,7 @@ class UnetSkipConnectionBlock(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, input_nc, H, W) → (B, outer_nc, H, W) outermost, else (B, input_nc + outer_nc, H, W) with the skip."""
         if self.outermost:
             return self.model(x)
         return torch.cat([x, self.model(x)], 1)
@@ -119,10 +120,12 @@ class GeneratorSpec:
         return 2**self.depth
 
     def to_dict(self) -> dict[str, Any]:
+        """The architecture as ``model.json``'s ``generator`` entry."""
         return {"type": "unet", **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorSpec:
+        """Read ``model.json``'s ``generator`` entry; missing fields take the reference's defaults."""
         fields = {k: data[k] for k in ("in_channels", "out_channels", "depth", "ngf", "norm", "dropout") if k in data}
         return cls(**fields)
 
@@ -151,6 +154,7 @@ class UnetGenerator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) in [-1, 1] → (B, out_channels, H, W) in (-1, 1); H, W multiples of 2**depth."""
         check_chip_size(x.shape[-2], x.shape[-1], self.spec.depth)
         return self.model(x)
 
@@ -181,6 +185,7 @@ class NLayerDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W), the A and B bands stacked → (B, 1, H', W') real/fake logits, one per patch."""
         return self.model(x)
 
 
@@ -253,4 +258,5 @@ def build_discriminator(
 
 
 def count_parameters(net: nn.Module) -> int:
+    """Number of scalar weights in ``net`` (trainable or not)."""
     return sum(p.numel() for p in net.parameters())
