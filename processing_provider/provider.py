@@ -41,7 +41,7 @@ class Pix2PixProvider(QgsProcessingProvider):
         return f"Pix2Pix image translation ({_version()})"
 
     def versionInfo(self) -> str:
-        """The plugin's version (from metadata.txt)."""
+        """The plugin's version, read from metadata.txt."""
         return _version()
 
     def icon(self) -> QIcon:
@@ -88,5 +88,5 @@ class Pix2PixProvider(QgsProcessingProvider):
         return "tif"
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
-        """Only ``tif``: Processing converts other requested formats after the run."""
+        """Only ``tif``: the output dialogs offer GeoTIFF, the one raster format the engine writes."""
         return ["tif"]  # the engine writes GeoTIFF (or COG) only
