@@ -24,6 +24,7 @@ p.warning { background: #fff4e0; border-left: 4px solid #e0a000; padding: 0.4em 
 
 
 def html_number(value: Any) -> str:
+    """A table cell's text: 4 significant digits for floats, a dash for None, escaped otherwise."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -32,6 +33,7 @@ def html_number(value: Any) -> str:
 
 
 def html_table(rows: list[dict[str, Any]], columns: list[str], best: Any = None, key: str = "") -> str:
+    """An HTML table of ``rows`` over ``columns``; the row whose ``key`` equals ``best`` is marked."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -41,12 +43,14 @@ def html_table(rows: list[dict[str, Any]], columns: list[str], best: Any = None,
 
 
 def html_image(png: bytes, alt: str) -> str:
+    """An inline ``<img>`` of PNG bytes (a report stays one self-contained file); empty without bytes."""
     if not png:
         return ""
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def write_html(path: str | Path, document: str) -> str:
+    """Write ``document`` atomically to ``path``; returns the absolute path."""
     with staged_file(Path(path)) as staging:
         staging.write_text(document, encoding="utf-8")
     return str(Path(path).absolute())

@@ -56,6 +56,7 @@ def available_memory() -> int | None:
 
 
 def cuda_free_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA ``device`` now; None for other devices or when CUDA cannot say."""
     if device.type != "cuda":
         return None
     try:
@@ -91,6 +92,7 @@ class NetworkCost:
 
     @classmethod
     def generator(cls, spec: GeneratorSpec, tile: int) -> NetworkCost:
+        """The cost of ``spec``'s generator on ``tile`` px tiles, traced on the meta device (no memory used)."""
         with torch.device("meta"):
             net = UnetGenerator(spec)
         parameters = sum(p.numel() for p in net.parameters())
@@ -98,6 +100,7 @@ class NetworkCost:
 
     @classmethod
     def discriminator(cls, spec: DiscriminatorSpec, tile: int) -> NetworkCost:
+        """The cost of the discriminator on ``tile`` px pairs, all its scales, traced on the meta device."""
         with torch.device("meta"):  # spectral normalisation adds no parameters and vectors of negligible size
             net = MultiscaleDiscriminator(spec)
         parameters = sum(p.numel() for p in net.parameters())
@@ -192,6 +195,7 @@ class BatchBackoff:
         self.limit: int | None = None
 
     def __call__(self, function: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+        """``function`` over ``batch`` (B, …) in chunks of the current limit; on CUDA OOM the limit halves."""
         size = len(batch) if self.limit is None else min(self.limit, len(batch))
         outputs, start = [], 0
         while start < len(batch):

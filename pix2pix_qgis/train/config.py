@@ -86,6 +86,7 @@ class TrainConfig:
 
     @property
     def decay_epochs(self) -> int:
+        """Epochs of linear learning-rate decay at the end (half the epochs unless given)."""
         return self.epochs // 2 if self.epochs_decay is None else self.epochs_decay
 
     def lr_factor(self, epoch: int) -> float:
@@ -94,11 +95,13 @@ class TrainConfig:
         return 1.0 - max(0, epoch - constant) / (self.decay_epochs + 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as recorded in ``model.json`` and the checkpoint."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """The config a checkpoint recorded; fields it predates take the value they had then."""
+        """The config a checkpoint recorded; unknown keys are ignored, and fields it predates take the value
+        they had then (``LEGACY_VALUES``)."""
         names = {f.name for f in fields(cls)}
         return cls(**{**LEGACY_VALUES, **{k: v for k, v in data.items() if k in names}})
 

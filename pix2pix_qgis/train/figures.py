@@ -74,7 +74,7 @@ def render_preview(rows: Sequence[PreviewRow], titles: Sequence[str] = ("Predict
         images = (to_rgb(a, valid, stretch_of(a, valid)), to_rgb(b, valid, target_stretch),
                   *(to_rgb(prediction, valid, target_stretch) for prediction in predictions))
         for col, image in enumerate(images):
-            resample = Image.NEAREST if image.shape[0] < tile else Image.BILINEAR
+            resample = Image.Resampling.NEAREST if image.shape[0] < tile else Image.Resampling.BILINEAR
             tile_image = Image.fromarray(image).resize((tile, tile), resample)
             canvas.paste(tile_image, (gap + col * (tile + gap), header + row * (tile + gap)))
     out = io.BytesIO()
