@@ -402,8 +402,8 @@ def test_the_preview_shows_the_first_best_and_last_epoch_and_the_report_says_so(
     from PIL import Image
 
     result, _, _ = learned
-    metadata, _ = read_package(result["output"])
-    best, last = metadata["metrics"]["best_epoch"], metadata["metrics"]["history"][-1]["epoch"]
+    card, _ = read_package(result["output"])
+    best, last = card.metrics.best_epoch, card.metrics.history[-1]["epoch"]
     with zipfile.ZipFile(result["output"]) as archive:
         preview = Image.open(io.BytesIO(archive.read("preview.png")))
     columns = 2 + (best != 1) + 1 + (best != last)
@@ -418,9 +418,10 @@ def test_advice_reaches_the_progress_stream_the_result_and_the_report(tmp_path):
     config = TrainConfig(epochs=4, epochs_decay=0, ngf=8, ndf=8, batch_size=4, lr=2e-3, seed=0)
     progress = Recorder()
     result = train(chips, tmp_path / "m.p2p", config, progress)
-    metadata, _ = read_package(result["output"])
-    assert result["advice"] and result["advice"] == budget_advice(metadata["metrics"]["history"], config.lr)
+    card, _ = read_package(result["output"])
+    assert result["advice"] and result["advice"] == budget_advice([dict(row) for row in card.metrics.history],
+                                                                  config.lr)
     assert "still falling" in result["advice"][0] and "more EPOCHS (e.g. 8)" in result["advice"][0]
-    assert metadata["training"]["advice"] == result["advice"]
+    assert list(card.training["advice"]) == result["advice"]
     assert [e["message"] for e in progress.events if e["type"] == "warning"] == result["advice"]
     assert "still falling" in training_report(result["output"])
