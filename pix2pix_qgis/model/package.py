@@ -110,13 +110,34 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Un
     """The generator of a ``.p2p`` in eval mode on ``device``, and its ``model.json``."""
     metadata, state = read_package(path)
     spec = GeneratorSpec.from_dict(metadata["architecture"]["generator"])
+    _check_normalizations(metadata, spec, path)
     with torch.device("meta"):  # no random initialisation (0.4 s for NGF 64) that the weights replace
         generator = UnetGenerator(spec)
+    expected = generator.state_dict()
+    wrong = [f"{key} ({tensor.dtype})" for key, tensor in state.items()
+             if key in expected and tensor.is_floating_point() != expected[key].is_floating_point()]
+    if wrong:
+        raise Pix2PixError(f"{path}: the weights have the wrong type for the network: {', '.join(wrong[:5])}. The "
+                           "package is damaged or was not written by this engine.")
     try:
         generator.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise Pix2PixError(f"{path}: the weights do not match the architecture in model.json ({exc}).") from exc
     return generator.to(device).eval(), metadata
+
+
+def _check_normalizations(metadata: dict[str, Any], spec: GeneratorSpec, path: Path) -> None:
+    """One [low, high] per band with high > low: otherwise a band would be broadcast or divided by zero, silently."""
+    for side, bands in (("input", spec.in_channels), ("output", spec.out_channels)):
+        norm = metadata[side]["normalization"]
+        low, high = norm["low"], norm["high"]
+        if len(low) != bands or len(high) != bands:
+            raise Pix2PixError(f"{path}: model.json's {side} normalisation has {len(low)}/{len(high)} low/high "
+                               f"values for {bands} band(s). The package is damaged.")
+        flat = [i + 1 for i, (lo, hi) in enumerate(zip(low, high)) if not hi > lo]
+        if flat:
+            raise Pix2PixError(f"{path}: model.json's {side} normalisation of band(s) {flat} has high ≤ low, which "
+                               "maps every value to NaN or infinity. The package is damaged.")
 
 
 def output_normalization(metadata: dict[str, Any]) -> Normalization:
