@@ -79,8 +79,14 @@ def add_train_parser(commands: argparse._SubParsersAction, common: argparse.Argu
 
 
 def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..core.paths import check_run_paths
+    from ..model.checkpoint import checkpoint_path
     from ..train.config import TrainConfig
     from ..train.loop import train
+
+    # The report is written after training: its path is checked now, not after hours of work.
+    check_run_paths(inputs={"chips folder": args.chips}, files={
+        "model": args.output, "checkpoint": checkpoint_path(args.output), "report": args.report})
 
     config = TrainConfig(
         epochs=args.epochs, epochs_decay=args.epochs_decay, batch_size=args.batch_size, lr=args.lr,

@@ -31,6 +31,7 @@ import torch
 from .. import __version__
 from ..contract.errors import Pix2PixError
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..model.networks import check_chip_size
 from ..model.package import input_normalization, load_model, output_normalization
@@ -148,6 +149,7 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Write the generator of ``model_path`` as ONNX at ``output`` (atomically); optionally check it."""
     progress = progress or Progress()
+    check_run_paths(inputs={"model": model_path}, files={"ONNX file": output})
     onnx = require("onnx")
     generator, metadata = load_model(model_path, "cpu")
     spec = metadata["architecture"]["generator"]

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from ..contract.errors import Pix2PixError
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.networks import GeneratorSpec, UnetGenerator, check_chip_size
@@ -149,6 +150,7 @@ def import_reference(
     """
     progress = progress or Progress()
     checkpoint = Path(checkpoint)
+    check_run_paths(inputs={"reference checkpoint": checkpoint}, files={"model": output})
     if norm_stats not in NORM_STATS:
         raise Pix2PixError(f"NORM_STATS '{norm_stats}' is unknown; use one of {', '.join(NORM_STATS)}.")
     state = load_state_dict(checkpoint)
