@@ -215,7 +215,7 @@ def _explain_disk_full(target: Path, needed: int | None) -> Iterator[None]:
 def _refuse_unless_replaceable(target: Path, may_replace: Callable[[Path], bool]) -> None:
     if target.is_dir() and any(target.iterdir()) and not may_replace(target):
         raise Pix2PixError(
-            f"The output folder {target} is not empty and does not hold only a previous export. "
+            f"The output folder {target} is not empty and does not hold a previous export and nothing else. "
             "Choose a new or empty folder; nothing was written."
         )
 

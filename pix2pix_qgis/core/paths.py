@@ -101,8 +101,8 @@ def check_output(target: Path, folder: bool = False, role: str = "output") -> No
     except FileNotFoundError:
         return
     except NotADirectoryError:
-        raise Pix2PixError(f"The {role} {target} cannot be written: a folder on its path is a file. "
-                           "Choose another output path.") from None
+        raise Pix2PixError(f"The {role} {target} cannot be written: {_existing_ancestor(target)} on its path is a "
+                           "file, not a folder. Choose another output path.") from None
     except OSError as exc:
         raise Pix2PixError(f"The {role} {target} cannot be checked ({exc.strerror}). Choose another output "
                            "path.") from exc
