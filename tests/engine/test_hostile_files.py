@@ -390,7 +390,8 @@ def test_nan_weights_or_normalisation_are_refused_at_load_naming_the_field(model
         def change(m):
             m["input"]["normalization"]["low"][0] = float("nan") if fault == "nan normalisation" else 255.0
         bad = with_model_json(model, tmp_path / "bad.p2p", change)
-        expected = "at input.normalization.low[0]" if fault == "nan normalisation" else "high ≤ low"
+        expected = ("at input.normalization.low[0]" if fault == "nan normalisation"
+                    else "band 1 maps [255.0, 255.0]. Each band needs finite values with low below high")
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 40, 40), dtype="uint8"))
     out = tmp_path / ("out.tif" if command == "translate" else "out.onnx")
     args = (str(source), str(bad), str(out), "--device", "cpu") if command == "translate" else (str(bad), str(out))
