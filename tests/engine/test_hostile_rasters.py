@@ -139,6 +139,23 @@ def test_gdal_virtual_paths_and_subdatasets_reach_gdal_as_they_are(tmp_path, pai
     assert run.refused("cannot be read as a raster")
 
 
+def test_a_netcdf_subdataset_name_reaches_gdal(tmp_path, pair):
+    """``NETCDF:"f.nc":var`` is not a path on disk: it used to be refused as "does not exist"."""
+    import rasterio.shutil
+
+    nc = tmp_path / "f.nc"
+    rasterio.shutil.copy(write_raster(tmp_path / "one.tif", pair[0][:1]), nc, driver="netCDF")  # rasterio: copy only
+    model = write_model(tmp_path / "m1.p2p", in_bands=1, out_bands=1, chip=32, depth=3)
+    name = f'NETCDF:"{nc}":Band1'
+    run = run_cli("translate", name, str(model), str(tmp_path / "out.tif"), *CPU)
+    assert run.code == 0, run.message
+    with rasterio.open(tmp_path / "out.tif") as out:
+        assert out.shape == (64, 64) and out.transform == UTM_TRANSFORM and out.crs == "EPSG:32633"
+    assert run_cli("translate", f'NETCDF:"{nc}":nothing', str(model), str(tmp_path / "o2.tif"), *CPU).refused(
+        "cannot be read as a raster")
+    assert run_cli("translate", name, str(model), str(nc), *CPU).refused("is the input raster of this run")
+
+
 def test_an_extent_crs_on_a_raster_without_crs_is_refused(tmp_path, pair, model):
     source = write_raster(tmp_path / "no crs.tif", pair[0], crs=None)
     run = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"), *CPU,

@@ -122,6 +122,18 @@ def test_an_existing_node_that_is_not_a_regular_file_is_refused_and_kept(scene, 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.tif", "b.tif", "m.p2p", "out.tif"])
 
 
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/full"])
+def test_the_system_devices_are_never_replaced(scene, device):
+    """As root, the atomic rename used to put a GeoTIFF where /dev/null was."""
+    before = os.stat(device)
+    run = run_cli("translate", str(scene["a"]), str(scene["model"]), device, *CPU)
+    assert run.refused(f"The output {device} is a device", "Choose")
+    after = os.stat(device)
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    run = run_cli("export", str(scene["a"]), str(scene["b"]), device, "--tile-size", "32")
+    assert run.refused(device) and stat.S_ISCHR(os.stat(device).st_mode)
+
+
 def test_a_symlink_to_a_device_is_a_device_too(scene, tmp_path):
     (tmp_path / "null.tif").symlink_to("/dev/null")
     with pytest.raises(Pix2PixError, match="is a device"):
