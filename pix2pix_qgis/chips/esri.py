@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.documents import parse_document
+from ..core.documents import read_document
 
 
 def _band_stats(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     # Pro on Windows may write a byte-order mark; a band without statistics may read NaN (then unused).
-    value = parse_document(path.read_bytes(), str(path), "Re-export from ArcGIS Pro, or delete the file to have "
+    value = read_document(path, "statistics file", str(path), "Re-export from ArcGIS Pro, or delete the file to have "
                            "the statistics computed from the chips instead.", finite=False)
     return value if isinstance(value, dict) else None
 

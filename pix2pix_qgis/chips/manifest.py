@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.errors import Pix2PixError
-from ..core.documents import parse_document
+from ..core.documents import read_document
 from ..core.outputs import staged_file
 from ..core.schema import CHIPS_SCHEMA, validate
 from .esri import ACCUMULATED, EMD, MAP
@@ -81,7 +81,7 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST_NAME
     if not path.is_file():
         raise Pix2PixError(f"{folder} has no {MANIFEST_NAME}; it is not a chips folder from 'export'.")
-    manifest = parse_document(path.read_bytes(), str(path), "Re-run the export.")
+    manifest = read_document(path, "manifest", str(path), "Re-run the export.")
     if not isinstance(manifest, dict):
         raise Pix2PixError(f"{path} must hold a JSON object; re-run the export.")
     version = manifest.get("format_version")

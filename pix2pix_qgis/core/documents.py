@@ -8,17 +8,22 @@ would end in one later, when the engine copies a part of it into another file; i
 reads ``NaN``, ``Infinity`` and ``1e999`` as floats, which would flow silently into
 normalisation and give a raster of zeros. Both are refused here, once, naming the field.
 The engine never writes such documents (its writers use ``allow_nan=False``).
+Files are read with :func:`read_document`: regular files only (``/dev/zero`` would fill
+memory, a FIFO would block for ever) and at most :data:`MAX_DOCUMENT_BYTES`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any, Optional, Tuple
 
 from ..contract.errors import Pix2PixError
+from .paths import check_input_file
 
 MAX_DEPTH = 64  # nesting levels; the engine's own documents use at most 6
+MAX_DOCUMENT_BYTES = 1 << 30  # a chips.json of 5 million chips is about 1 GiB; parsing takes ~10× in memory
 
 _Trail = Optional[Tuple[Any, Any]]  # (parent trail, key): the path to a node, built only for containers
 
@@ -47,6 +52,25 @@ def parse_document(data: bytes | str, source: str, fix: str, finite: bool = True
         raise Pix2PixError(f"{source} has {found!r} at {_where(trail)}, which is not a finite number (NaN or "
                            f"infinite values would spoil every pixel computed from it). {fix}")
     return value
+
+
+def read_document(path: Path, role: str, source: str, fix: str, finite: bool = True,
+                  limit: int = MAX_DOCUMENT_BYTES) -> Any:
+    """The JSON value of the file at ``path`` (see :func:`parse_document` for ``source``, ``fix`` and ``finite``).
+
+    ``role`` names the file in the errors about what it is ("mask", "part sidecar"). Refused
+    before parsing: anything but a regular file, and files over ``limit`` bytes.
+    """
+    path = check_input_file(path, role, fix)
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)  # a file that grows while read stops here too
+    except OSError as exc:
+        raise Pix2PixError(f"The {role} {path} cannot be read ({exc.strerror}). {fix}") from exc
+    if len(data) > limit:
+        raise Pix2PixError(f"The {role} {path} is larger than the {limit >> 20} MiB the engine reads for a JSON "
+                           f"document; it is not what it claims to be. {fix}")
+    return parse_document(data, source, fix, finite)
 
 
 def _first_problem(root: Any, finite: bool) -> tuple[str, _Trail, Any] | None:

@@ -26,6 +26,7 @@ from rasterio.windows import Window, from_bounds
 
 from ..contract.errors import Pix2PixError
 from ..contract.tables import EXPORT
+from .paths import check_raster_node
 
 Bounds = tuple[float, float, float, float]  # (left, bottom, right, top) in map units
 
@@ -128,6 +129,7 @@ def open_raster(name: str | Path, role: str) -> Any:
     read: a rotated grid, no georeferencing, complex pixels, and a VRT whose sources are gone.
     """
     name = os.fspath(name)
+    check_raster_node(name, f"{role} raster")
     try:
         dataset = rasterio.open(name)
     except rasterio.errors.RasterioIOError as exc:
@@ -176,6 +178,8 @@ def _check_readable(dataset: Any, name: str, role: str) -> None:
             f"The {role} raster {name} refers to {len(sources)} file(s) that do not exist: "
             f"{', '.join(sources[:5])}. Restore them, or rebuild {Path(name).name} from files that exist."
         )
+    for source in dataset.files[1:]:  # a VRT's source that is a FIFO or device would block or never end
+        check_raster_node(source, f"source of the {role} raster {name},")
 
 
 def bounds_in(bounds: Bounds, src_crs: CRS | None, dst_crs: CRS | None) -> Bounds:

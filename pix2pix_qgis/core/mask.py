@@ -15,7 +15,7 @@ from shapely.geometry import box, shape
 from shapely.ops import unary_union
 
 from ..contract.errors import Pix2PixError
-from .documents import parse_document
+from .documents import read_document
 from .grid import Bounds, parse_crs
 
 
@@ -29,10 +29,7 @@ def load_mask(path: Path, grid_crs: CRS | None) -> Any:
     reading them as degrees would fail or select nothing.
     """
     fix = "Save the polygons as GeoJSON again (e.g. Export › Save Features As…)."
-    try:
-        data = parse_document(Path(path).read_bytes(), f"The mask {path}", fix)
-    except OSError as exc:
-        raise Pix2PixError(f"The mask {path} cannot be read ({exc.strerror}). Check the path.") from exc
+    data = read_document(Path(path), "mask", f"The mask {path}", fix)
     polygons = _polygons(data) if isinstance(data, dict) else []
     if not polygons:
         raise Pix2PixError(f"The mask {path} has no polygon features; give a polygon layer.")

@@ -71,6 +71,7 @@ def check_run_paths(
     sources: list[_Input] = []
     for role, name in (rasters or {}).items():
         if name is not None:
+            check_raster_node(str(name), role)  # before GDAL opens it to list its files
             sources += [_Input(role, str(name), path) for path in raster_files(str(name))]
     for role, name in (inputs or {}).items():
         if name is not None:
@@ -117,6 +118,40 @@ def check_output(target: Path, folder: bool = False, role: str = "output") -> No
             f"The {role} {target} is {_kind(found.st_mode)}, not a regular file. The engine writes a complete file "
             "and renames it into place, which would replace it. Choose a file path."
         )
+
+
+def check_input_file(path: PathName, role: str, fix: str) -> Path:
+    """``path`` as a Path, refused unless it is an existing regular file (symlinks followed).
+
+    A device, FIFO or socket is never an input file: ``/dev/zero`` would be read until memory
+    runs out and a FIFO without a writer blocks the run for ever (even SIGTERM only wakes it).
+    ``fix`` ends each message.
+    """
+    path = Path(path)
+    try:
+        found = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        raise Pix2PixError(f"The {role} {path} does not exist. {fix}") from None
+    except OSError as exc:
+        raise Pix2PixError(f"The {role} {path} cannot be read ({exc.strerror}). {fix}") from exc
+    if stat.S_ISDIR(found.st_mode):
+        raise Pix2PixError(f"The {role} {path} is a folder, not a file. {fix}")
+    if not stat.S_ISREG(found.st_mode):
+        raise Pix2PixError(f"The {role} {path} is {_kind(found.st_mode)}, not a regular file; the engine reads only "
+                           f"files. {fix}")
+    return path
+
+
+def check_raster_node(name: str, role: str) -> None:
+    """Refuse a raster name that is a local device, FIFO or socket before GDAL opens it (it would block or read
+    for ever); folders pass, as some GDAL formats are folders, and so do names that are not local paths."""
+    try:
+        found = os.stat(name)
+    except (OSError, ValueError):  # absent, or a GDAL name (/vsi…, NETCDF:"…":var): GDAL says what it is
+        return
+    if not (stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode)):
+        raise Pix2PixError(f"The {role} {name} is {_kind(found.st_mode)}, not a raster file. Give the path of a "
+                           "raster file.")
 
 
 def raster_files(name: str) -> list[Path]:

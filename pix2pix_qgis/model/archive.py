@@ -24,6 +24,7 @@ from safetensors.torch import load as load_safetensors
 from ..contract.errors import Pix2PixError
 from ..core.documents import parse_document
 from ..core.outputs import staged_file
+from ..core.paths import check_input_file
 
 MAX_JSON_BYTES = 16 * 2**20  # model.json of 1000 epochs is about 1 MiB
 
@@ -44,9 +45,7 @@ def read_entries(path: str | Path, expected: Sequence[str], what: str) -> dict[s
     Refused too: entries whose names would escape a folder ('..', absolute paths),
     duplicate or encrypted entries, and oversized ones.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise Pix2PixError(f"The {what} {path} does not exist. Check the path.")
+    path = check_input_file(path, what, "Check the path.")
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as stream:
             looks_zip = stream.read(4) == b"PK\x03\x04"

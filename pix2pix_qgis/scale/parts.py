@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.errors import Pix2PixError
-from ..core.documents import parse_document
+from ..core.documents import read_document
 from ..core.outputs import staged_file
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
@@ -125,11 +125,7 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     """A part's sidecar, checked: schema, and ``file`` naming that very part's GeoTIFF beside it (never a path
     that leaves the folder, which assemble would otherwise open and put into the VRT)."""
     fix = "Run that part again."
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise Pix2PixError(f"The part sidecar {path} cannot be read ({exc.strerror}). {fix}") from exc
-    document = parse_document(data, str(path), fix)
+    document = read_document(path, "part sidecar", str(path), fix)
     version = document.get("format_version", 99) if isinstance(document, dict) else None
     if not isinstance(document, dict) or document.get("format") != PART_FORMAT or not isinstance(version, int) \
             or version > PART_VERSION:

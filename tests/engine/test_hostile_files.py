@@ -453,3 +453,20 @@ def test_a_part_sidecar_cannot_point_outside_its_folder(model, tmp_path, rng):
     assert run.refused(str(sidecar), "'../../elsewhere.tif'") and not (tmp_path / "out.vrt").exists()
     sidecar.write_text(json.dumps({**document, "file": "part-0001-of-0002.tif"}))  # a plain name, but not its own
     assert run_cli("assemble", str(parts), str(tmp_path / "out.vrt")).refused("a sidecar describes its own part")
+
+
+def test_devices_fifos_and_folders_are_never_read_as_input_files(model, tmp_path, rng):
+    """/dev/zero as a mask used to be read until the system killed the engine; a FIFO blocked it for ever."""
+    fifo, folder = tmp_path / "pipe", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 40, 40), dtype="uint8"))
+    for bad, kind in (("/dev/zero", "is a device, not a regular file"), (fifo, "is a FIFO (named pipe), not a "),
+                      (folder, "is a folder, not a file")):
+        run = run_cli("evaluate", str(source), str(source), "--mask", str(bad), timeout=120)
+        assert run.refused(f"The mask {bad} {kind}"), run.message
+        run = run_cli("translate", str(source), str(bad), str(tmp_path / "out.tif"), "--device", "cpu", timeout=120)
+        assert run.refused(f"The model package (.p2p) {bad} {kind}"), run.message
+        run = run_cli("import-reference", str(bad), str(tmp_path / "out.p2p"), timeout=120)
+        assert run.refused(f"The checkpoint {bad} {kind}"), run.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in.tif", "pipe"]

@@ -156,6 +156,30 @@ def test_a_netcdf_subdataset_name_reaches_gdal(tmp_path, pair):
     assert run_cli("translate", name, str(model), str(nc), *CPU).refused("is the input raster of this run")
 
 
+@pytest.mark.parametrize("command", ["export", "translate", "evaluate"])
+def test_a_fifo_or_device_as_a_raster_is_refused_without_blocking(tmp_path, pair, model, command):
+    """GDAL opening a FIFO waits for a writer for ever (SIGTERM only wakes it to wait again)."""
+    import os
+
+    import rasterio.shutil
+
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    plain = write_raster(tmp_path / "p.tif", pair[0])
+    vrt = tmp_path / "through.vrt"
+    rasterio.shutil.copy(plain, vrt, driver="VRT")
+    vrt.write_text(vrt.read_text().replace(">p.tif<", ">pipe.tif<"))
+    for bad, expected in ((fifo, (f"{fifo} is a FIFO (named pipe), not a raster file",)),
+                          ("/dev/zero", ("/dev/zero is a device",)),
+                          (vrt, ("The source of the", f"{vrt}, {fifo} is a FIFO"))):
+        args = {"export": (str(plain), str(bad), str(tmp_path / "out"), "--tile-size", "32"),
+                "translate": (str(bad), str(model), str(tmp_path / "out.tif"), *CPU),
+                "evaluate": (str(plain), str(bad))}[command]
+        run = run_cli(command, *args, timeout=120)
+        assert run.refused(*expected), run.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tif", "pipe.tif", "through.vrt"]
+
+
 def test_an_extent_crs_on_a_raster_without_crs_is_refused(tmp_path, pair, model):
     source = write_raster(tmp_path / "no crs.tif", pair[0], crs=None)
     run = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"), *CPU,
