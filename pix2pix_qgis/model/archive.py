@@ -113,29 +113,16 @@ def parse_json(data: bytes, name: str, path: Path) -> dict[str, Any]:
     return value
 
 
-def is_safetensors(data: bytes) -> bool:
-    """Whether ``data`` is laid out as safetensors: an 8-byte little-endian header length N, then N bytes of JSON.
-
-    Recognised by that layout, never by the first byte alone: it is the header length's
-    low byte and may be anything, 0x80 (a pickle's first byte) included.
-    """
-    if len(data) < 10:
-        return False
-    (header_size,) = struct.unpack("<Q", data[:8])
-    return 2 <= header_size <= len(data) - 8 and data[8:9] == b"{"
-
-
 def parse_safetensors(data: bytes, name: str, path: Path) -> dict[str, torch.Tensor]:
-    """Tensors from safetensors bytes, after checking the layout so nothing else is parsed.
+    """Tensors from safetensors bytes, after checking the header so nothing else is parsed.
 
-    Floating-point tensors come back as float32, each checked to hold only finite values.
+    The header's shape decides, not the first bytes: a safetensors file starts with its
+    header's length, whose first byte is 0x80 (a pickle's mark) for one length in 256.
     """
-    if not is_safetensors(data):
-        if data[:2] == b"PK":
-            raise Pix2PixError(f"{path}: {name} is a PyTorch (torch.save) file, not safetensors; refused "
-                               "(such files hold pickles, which can run code).")
-        if data[:1] == b"\x80":
-            raise Pix2PixError(f"{path}: {name} is a pickle, not safetensors; refused (pickles can run code).")
+    (header_size,) = struct.unpack("<Q", data[:8]) if len(data) >= 8 else (None,)
+    if header_size is None or header_size > len(data) - 8 or data[8:9] != b"{":
+        if data[:1] == b"\x80" or data[:2] == b"PK":
+            raise Pix2PixError(f"{path}: {name} is a pickle or a PyTorch file, not safetensors; refused.")
         if len(data) < 10:
             raise Pix2PixError(f"{path}: {name} is truncated; the file is damaged.")
         raise Pix2PixError(f"{path}: {name} is not a safetensors file; the file is damaged.")

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from safetensors.torch import save as save_safetensors
 
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
 from pix2pix_qgis.data.folder import open_chips
+from pix2pix_qgis.model.archive import parse_safetensors
 from pix2pix_qgis.model.checkpoint import load_checkpoint
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.train.config import TrainConfig
@@ -246,6 +248,15 @@ def test_the_schemas_accept_every_normalisation_and_norm_the_engine_writes():
     assert tuple(generator["norm"]["enum"]) == GENERATOR_NORMS
 
 
+def test_safetensors_whose_header_length_starts_like_a_pickle_still_load():
+    """A header of 128 bytes starts the file with 0x80, a pickle's first byte: the header's shape decides."""
+    blobs = (save_safetensors({"w": torch.arange(3.0)}, metadata={"pad": "x" * n}) for n in range(300))
+    blob = next(blob for blob in blobs if blob[:1] == b"\x80")
+    assert torch.equal(parse_safetensors(blob, "weights.safetensors", Path("m.p2p"))["w"], torch.arange(3.0))
+    with pytest.raises(Pix2PixError, match="is a pickle or a PyTorch file"):
+        parse_safetensors(pickle.dumps({"w": 1}), "weights.safetensors", Path("m.p2p"))
+
+
 def test_a_model_whose_weights_header_length_ends_in_byte_0x80_loads_and_translates(tmp_path, rng):
     """About one architecture in 15 (every depth-7 / NGF-32 / instance-norm model among them) has a safetensors
     header whose length's low byte, the file's first byte, is 0x80: a pickle's first byte. It is not a pickle."""
@@ -258,8 +269,6 @@ def test_a_model_whose_weights_header_length_ends_in_byte_0x80_loads_and_transla
 
 
 def test_a_checkpoint_whose_tensors_header_length_ends_in_byte_0x80_loads(tmp_path):
-    from safetensors.torch import save as save_safetensors
-
     from pix2pix_qgis.model.checkpoint import save_checkpoint
 
     for length in range(1, 200):  # a tensor name that makes the header length end in 0x80
