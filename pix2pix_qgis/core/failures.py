@@ -11,6 +11,7 @@ the fix; anything else is a bug and keeps its traceback (exit 1).
 from __future__ import annotations
 
 import errno
+import os
 from typing import Any
 
 _OS_FIXES = {
@@ -39,6 +40,10 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, MemoryError):
         return ("The system ran out of memory. Lower the tile size or the batch size, process a smaller extent, "
                 "or close other programs.")
+    if isinstance(exc, UnicodeEncodeError) and "surrogates" in str(exc):  # a name os.fsdecode could not decode
+        shown = os.fsencode(exc.object).decode("utf-8", "backslashreplace") if isinstance(exc.object, str) else ""
+        return (f"A file or folder name is not valid UTF-8 ({shown}); GDAL and the engine's files use UTF-8 "
+                "names. Rename it with UTF-8 characters (e.g. convmv -f latin1 -t utf8).")
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         what = exc.strerror or str(exc) or type(exc).__name__

@@ -68,6 +68,10 @@ def check_run_paths(
     GDAL (any name it takes), ``inputs`` other input files or folders, ``files`` output
     files and ``folders`` output folders that the run creates or replaces as a whole.
     """
+    for group in (rasters, inputs, files, folders):
+        for role, name in (group or {}).items():
+            if name is not None:
+                _check_encodable(str(name), role)
     sources: list[_Input] = []
     for role, name in (rasters or {}).items():
         if name is not None:
@@ -88,6 +92,17 @@ def check_run_paths(
     for index, first in enumerate(outputs):
         for second in outputs[index + 1:]:
             _refuse_shared(first, second)
+
+
+def _check_encodable(name: str, role: str) -> None:
+    """Refuse a name that is not valid UTF-8 (Python keeps its bytes as surrogates): GDAL, through rasterio,
+    takes UTF-8 names only, so it would fail on the first raster opened or written."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")  # the bad bytes as \xff
+        raise Pix2PixError(f"The {role} {shown} has a name that is not valid UTF-8; GDAL and the engine's files use "
+                           "UTF-8 names. Rename it with UTF-8 characters (e.g. convmv -f latin1 -t utf8).") from None
 
 
 def check_output(target: Path, folder: bool = False, role: str = "output") -> None:

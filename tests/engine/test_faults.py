@@ -313,6 +313,7 @@ def test_a_raster_damaged_past_its_header_fails_clearly_mid_run(tmp_path, rng):
     (OSError(errno.EROFS, "Read-only file system", "/mnt/out.tif"), "read-only. Choose an output location"),
     (PermissionError(errno.EACCES, "Permission denied", "/root/a.tif"), "Permission denied: /root/a.tif. Choose"),
     (MemoryError(), "ran out of memory. Lower the tile size"),
+    (UnicodeEncodeError("utf-8", "/x/caf\udce9.tif", 6, 7, "surrogates not allowed"), "(/x/caf\\xe9.tif); GDAL"),
 ])
 def test_failures_from_the_os_and_memory_are_explained_with_the_fix(error, expected):
     from pix2pix_qgis.core.failures import explain

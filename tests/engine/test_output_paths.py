@@ -229,6 +229,19 @@ def test_names_the_filesystem_cannot_hold_are_refused_up_front(scene, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.tif", "m.p2p"]
 
 
+def test_names_that_are_not_utf8_are_refused_with_the_fix(scene, tmp_path):
+    """Latin-1 names from an old archive: rasterio cannot encode them, which used to end in a traceback."""
+    latin1 = os.fsdecode(b"caf\xe9 ")  # as Python passes undecodable bytes on
+    source = shutil.copy(scene["a"], tmp_path / f"{latin1}in.tif")
+    run = run_cli("translate", str(source), str(scene["model"]), str(tmp_path / "out.tif"), *CPU)
+    assert run.refused("The input raster", "caf\\xe9 in.tif has a name that is not valid UTF-8", "Rename it")
+    run = run_cli("translate", str(scene["a"]), str(scene["model"]), str(tmp_path / f"{latin1}out.tif"), *CPU)
+    assert run.refused("The output", "not valid UTF-8")
+    run = run_cli("export", str(scene["a"]), str(scene["b"]), str(tmp_path / f"{latin1}chips"), "--tile-size", "32")
+    assert run.refused("The output folder", "not valid UTF-8")
+    assert sorted(os.listdir(tmp_path)) == sorted(["a.tif", "b.tif", "m.p2p", f"{latin1}in.tif"])
+
+
 def test_an_input_name_that_cannot_exist_is_explained(scene, tmp_path):
     run = run_cli("translate", str(tmp_path / ("n" * 300 + ".tif")), str(scene["model"]), str(tmp_path / "o.tif"),
                   *CPU)
