@@ -47,7 +47,7 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         what = exc.strerror or str(exc) or type(exc).__name__
-        fix = _OS_FIXES.get(exc.errno, "Check the path, its permissions and the disk.")
+        fix = _OS_FIXES.get(exc.errno or 0, "Check the path, its permissions and the disk.")  # errno may be None
         return f"{what}{where}. {fix}"
     return None
 

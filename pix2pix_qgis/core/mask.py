@@ -74,4 +74,5 @@ def _refuse_projected_coordinates(geometries: list[Any], path: Path) -> None:
 
 
 def inside_mask(mask: Any, bounds: Bounds) -> bool:
+    """Whether the box ``bounds`` lies wholly inside the mask geometry (same CRS)."""
     return bool(mask.contains(box(*bounds)))

@@ -34,7 +34,7 @@ from typing import Union
 from ..contract.errors import Pix2PixError
 from ..contract.protocol import partial_path, suffixed_partial_path
 
-PathName = Union[str, os.PathLike]
+PathName = Union[str, "os.PathLike[str]"]
 
 MAX_PID = 4_194_304  # Linux's largest pid_max: the longest staging name a run can get
 _GDAL_ARCHIVES = ("/vsizip/", "/vsitar/", "/vsigzip/", "/vsi7z/", "/vsirar/")

@@ -1,0 +1,158 @@
+"""Importing generators saved by the reference pix2pix (re-created in ``reference_pix2pix.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from torch import nn
+
+from pix2pix_qgis.contract.errors import Pix2PixError
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.interop.reference import import_reference
+from pix2pix_qgis.model.package import load_model, read_package
+
+from .. import reference_pix2pix as ref
+from ..conftest import write_raster
+
+
+def reference_output(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
+    """The reference's test.py output: ``eval`` (with --eval) or ``train`` (its default) minus dropout."""
+    net.eval() if mode == "eval" else net.train()
+    for module in net.modules():
+        if isinstance(module, nn.Dropout):
+            module.eval()  # dropout off: the only random part of the reference's default
+    with torch.no_grad():
+        return torch.cat([net(sample[None]) for sample in x])  # test.py runs batch_size 1
+
+
+def saved(tmp_path: Path, **options) -> tuple[nn.Module, Path]:
+    net = ref.as_if_trained(ref.define_G(**options))
+    return net, ref.save_networks(net, tmp_path)
+
+
+def test_the_re_creation_has_the_reference_layout_of_appendix_a():
+    with torch.device("meta"):
+        batch = ref.define_G(3, 3, 64, 8, "batch")
+        instance = ref.define_G(3, 3, 64, 8, "instance")
+    assert len(batch.state_dict()) == 82 and sum(p.numel() for p in batch.parameters()) == 54_413_955
+    assert len(instance.state_dict()) == 32 and sum(p.numel() for p in instance.parameters()) == 54_409_603
+    assert batch.state_dict()["model.model.3.weight"].shape == (128, 3, 4, 4)
+    assert "model.model.0.bias" not in batch.state_dict()  # the bias rule: no bias with BN, even unnormalised
+
+
+@pytest.mark.parametrize("options", [
+    {"input_nc": 3, "output_nc": 3, "ngf": 8, "num_downs": 8, "norm": "batch"},  # unet_256, thin
+    {"input_nc": 1, "output_nc": 3, "ngf": 4, "num_downs": 7, "norm": "batch"},  # unet_128, 1→3 bands
+    {"input_nc": 3, "output_nc": 2, "ngf": 4, "num_downs": 8, "norm": "instance"},
+])
+def test_the_imported_model_gives_the_reference_output(tmp_path, options):
+    net, pth = saved(tmp_path, **options)
+    result = import_reference(pth, tmp_path / "model.p2p")
+    generator, card = load_model(result["output"])
+    size = 2 ** options["num_downs"]
+    assert result["chip_size"] == card.chip_size == size
+    spec = card.generator
+    assert (spec.in_channels, spec.out_channels, spec.depth, spec.ngf, spec.norm) == (
+        options["input_nc"], options["output_nc"], options["num_downs"], options["ngf"], options["norm"])
+    x = torch.rand(2, options["input_nc"], size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    expected = reference_output(net, x, "eval")
+    with torch.no_grad():
+        ours = generator(x)
+    assert expected.std() > 0.02  # a real signal, not tanh(0)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
+
+
+def test_per_image_statistics_reproduce_the_references_default_test_mode(tmp_path):
+    net, pth = saved(tmp_path, input_nc=3, output_nc=3, ngf=8, num_downs=8, norm="batch")
+    running = load_model(import_reference(pth, tmp_path / "running.p2p")["output"])[0]
+    per_image, card = load_model(import_reference(pth, tmp_path / "image.p2p", norm_stats="per-image")["output"])
+    assert card.generator.norm == "instance-affine"
+    assert card.inference["norm_stats"] == "per-image"
+    x = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    train_mode = reference_output(net, x, "train")
+    with torch.no_grad():
+        torch.testing.assert_close(per_image(x), train_mode, rtol=0, atol=1e-4)
+        assert (running(x) - train_mode).abs().max() > 0.1  # the two test modes really differ
+
+
+def test_the_normalisation_is_the_references_fixed_8_bit_range(tmp_path):
+    _, pth = saved(tmp_path, input_nc=3, output_nc=1, ngf=4, num_downs=6)
+    card, _ = read_package(import_reference(pth, tmp_path / "m.p2p")["output"])
+    for side, bands in ((card.input, 3), (card.output, 1)):
+        norm = side.normalization
+        assert norm.method == "fixed-range" and norm.low == (0.0,) * bands and norm.high == (255.0,) * bands
+        assert "Normalize(0.5, 0.5)" in norm.source
+        assert side.dtype == "uint8"
+    assert card.training["checkpoint"] == "latest_net_G.pth" and len(card.training["sha256"]) == 64
+
+
+def test_dataparallel_prefixes_and_missing_batch_counters_are_tolerated(tmp_path):
+    net = ref.as_if_trained(ref.define_G(3, 3, 4, 6))
+    state = {f"module.{k}": v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, tmp_path / "old_net_G.pth")
+    generator, _ = load_model(import_reference(tmp_path / "old_net_G.pth", tmp_path / "m.p2p")["output"])
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x), reference_output(net, x, "eval"), rtol=0, atol=1e-5)
+
+
+def test_pickled_objects_are_refused_before_they_run(tmp_path):
+    net = ref.define_G(3, 3, 4, 6)
+    path = tmp_path / "with_options.pth"
+    torch.save({"netG": net.state_dict(), "opt": argparse.Namespace(netG="unet_64")}, path)
+    with pytest.raises(Pix2PixError, match=r"holds Python objects besides tensors.*torch\.save\(netG\.state_dict"):
+        import_reference(path, tmp_path / "m.p2p")
+    assert not (tmp_path / "m.p2p").exists()
+
+
+@pytest.mark.parametrize("payload, message", [
+    (lambda: torch.nn.Linear(2, 2).state_dict(), "not a reference U-Net generator"),
+    (lambda: [torch.zeros(2)], "not a generator state_dict"),
+])
+def test_other_checkpoints_get_a_clear_error(tmp_path, payload, message):
+    torch.save(payload(), tmp_path / "x.pth")
+    with pytest.raises(Pix2PixError, match=message):
+        import_reference(tmp_path / "x.pth", tmp_path / "m.p2p")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(Pix2PixError, match="not a PyTorch checkpoint"):
+        import_reference(tmp_path / "junk.pth", tmp_path / "m.p2p")
+
+
+def test_an_imported_model_translates_a_raster_like_the_reference(tmp_path, rng):
+    net, pth = saved(tmp_path, input_nc=3, output_nc=3, ngf=8, num_downs=8)
+    model = import_reference(pth, tmp_path / "model.p2p")["output"]
+    image = rng.integers(0, 256, (3, 256, 256), dtype=np.uint8)
+    source = write_raster(tmp_path / "in.tif", image)
+    result = translate_raster(source, model, tmp_path / "out.tif", TranslateSpec(device="cpu"))
+    with rasterio.open(source) as src, rasterio.open(tmp_path / "out.tif") as out:
+        assert (out.crs, out.transform, out.width, out.height, out.count, out.dtypes[0]) == (
+            src.crs, src.transform, 256, 256, 3, "uint8")
+        translated = out.read().astype(np.float64)
+    # One tile covers the raster (weights flat at the border): the reference's tensor2im of its output,
+    # (y + 1) / 2 · 255, rounded instead of truncated.
+    x = torch.from_numpy(image.astype(np.float32) / 127.5 - 1.0)[None]
+    expected = ((reference_output(net, x, "eval")[0].numpy().astype(np.float64) + 1) / 2 * 255)
+    assert result["tiles"] == 1
+    assert np.abs(translated - np.clip(np.rint(expected), 0, 255)).max() <= 1
+
+
+def test_the_cli_imports_and_reports_bad_files(tmp_path):
+    _, pth = saved(tmp_path, input_nc=3, output_nc=3, ngf=4, num_downs=7)
+    done = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "import-reference", str(pth),
+                           str(tmp_path / "m.p2p"), "--progress", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])["result"]
+    assert result["chip_size"] == 128 and result["generator"]["depth"] == 7
+    (tmp_path / "bad.pth").write_bytes(b"\x00" * 10)
+    bad = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "import-reference", str(tmp_path / "bad.pth"),
+                          str(tmp_path / "n.p2p"), "--progress", "json"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert json.loads(bad.stdout.strip().splitlines()[-1])["type"] == "error"
