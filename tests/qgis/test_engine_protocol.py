@@ -79,7 +79,7 @@ FAKE_ENGINE = textwrap.dedent('''\
         lock = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(lock, f"{os.getpid()}\n".encode())
+            os.write(lock, f"{os.getpid()}\\n".encode())
         except BlockingIOError:
             pass  # held by the test (another run): work on regardless, as a bug might
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -253,6 +253,7 @@ def test_cancel_removes_the_partial_and_the_lock_of_an_engine_it_had_to_kill(qgi
     outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
                                 deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
     assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20  # the engine ran and was killed
     assert lock_path(out).name == ".chips.tif.lock"
     assert sorted(p.name for p in out.parent.iterdir()) == []
 
@@ -267,6 +268,7 @@ def test_cancel_keeps_a_lock_that_another_run_holds(qgis_app, fake_engine, tmp_p
     lock = lock_path(out)
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True), deadline_s=30,
-                          command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
+        outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+                                    deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
+        assert "Cancelled" in str(outcome.get("error")), outcome
         assert lock.exists() and [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []
