@@ -21,6 +21,8 @@ setup-engine:
 
 lint: setup-engine
 	$(VENV)/bin/ruff check .
+	$(ENGINE_PY) scripts/check_qt6.py
+	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests/tools
 
 test-engine: setup-engine
 	$(ENGINE_PY) -m pytest tests/engine
