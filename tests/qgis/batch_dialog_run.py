@@ -51,6 +51,9 @@ def main(plugins: str, job_path: str) -> None:
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     algorithm = QgsApplication.processingRegistry().algorithmById("pix2pix:translate")
     dialog = BatchAlgorithmDialog(algorithm.create())
+    # Shown, as in QGIS: a dialog that is not visible when a run ends deletes itself (deleteLater), which
+    # from 3.44 can happen before the batch's last bookkeeping (its progress task is then never finished).
+    dialog.show()
     panel = dialog.mainWidget()
     panel.addRow(len(job["rows"]) - panel.batchRowCount())
     context = dataobjects.createContext()
