@@ -29,6 +29,11 @@ PACKAGES="qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-pytest 
 # store (a site's TLS proxy CA lives there), pip's configuration and the local wheels and indexes
 # it points to (on machines without them, pip uses PyPI as usual).
 HOST_PATHS="/etc/ssl/certs /etc/pip.conf /etc/xdg/pip /root/.config/pip /opt/wheels /opt/pypi /opt/pypi-more"
+# The host's Python 3.11 (Debian 12's, which its QGIS needs) appears in every chroot under its own
+# prefix, HOST_PYTHON: a chroot whose Python has no PyTorch wheel here makes the engine's venv
+# with it. Its extension modules link only libraries that newer Debian still ships (libc, libssl3,
+# libffi8, ...), and the prefix keeps the chroot's own /usr untouched.
+HOST_PYTHON=/opt/host-python3.11
 
 die() { echo "qgis-chroot: $*" >&2; exit 1; }
 
@@ -54,12 +59,6 @@ recipe() {
 }
 
 versions() { echo "3.22 3.40 3.44"; }
-
-# The host's Python 3.11 (Debian 12's, which its QGIS needs) appears in every chroot under its own
-# prefix, HOST_PYTHON: a chroot whose Python has no PyTorch wheel here makes the engine's venv
-# with it. Its extension modules link only libraries that newer Debian still ships (libc, libssl3,
-# libffi8, ...), and the prefix keeps the chroot's own /usr untouched.
-HOST_PYTHON=/opt/host-python3.11
 
 # bind SRC DEST [ro]: bind-mount a file or folder, creating the mount point.
 bind() {
@@ -118,7 +117,9 @@ enter() {
   PIX2PIX_CHROOT_BARE=${PIX2PIX_CHROOT_BARE:-} \
     unshare --mount --pid --fork --kill-child -- "$HERE/qgis-chroot.sh" __inside "$version" "$root" "$REPO" "$@" &
   local child=$! status=0
-  trap 'kill -KILL '"$child"' 2>/dev/null; wait '"$child"' 2>/dev/null || true; no_mounts_left '"$root"'; exit 143' INT TERM HUP
+  # shellcheck disable=SC2064  # expanded now, on purpose
+  trap "kill -KILL $child 2>/dev/null; wait $child 2>/dev/null || true; no_mounts_left $(printf %q "$root"); exit 143" \
+    INT TERM HUP
   wait "$child" || status=$?
   trap - INT TERM HUP
   no_mounts_left "$root"
@@ -138,7 +139,8 @@ setup() {
   # (The venv's python may link to HOST_PYTHON, which exists only inside a run: test its config.)
   if [ -f "$dir/ready" ] && [ "$(cat "$dir/ready")" = "$(stamp)" ] && [ -f "$root$ENGINE/pyvenv.cfg" ]; then
     # Complete: only make sure the engine venv still fits this checkout (fast when it does).
-    enter "$version" /bin/sh -c "scripts/setup-engine.sh $ENGINE $ENGINE_PY" >/dev/null
+    enter "$version" /bin/sh -c "scripts/setup-engine.sh $ENGINE $ENGINE_PY" >"$dir/engine.log" 2>&1 ||
+      die "the engine's venv could not be completed, see $dir/engine.log"
     echo "QGIS $version: chroot $root is ready ($(qgis_version "$version"))"
     return
   fi
@@ -207,6 +209,7 @@ case $command in
     locked "$1" setup "$1" ;;
   run)
     [ $# -ge 2 ] || die "usage: $0 run VERSION CMD..."
+    [ "$(id -u)" -eq 0 ] || die "chroots need root (chroot, mounts); run as root or with sudo"
     version=$1; shift
     recipe "$version"
     [ -f "$CACHE/$version/ready" ] || die "no chroot for QGIS $version yet: run $0 setup $version"
