@@ -17,6 +17,13 @@ host=$("$QGIS_PY" -c "from qgis.core import Qgis; print('.'.join(Qgis.QGIS_VERSI
 summary=()
 failed=0
 
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
+cpu_seconds() {  # user + system seconds of this script's finished children so far
+  times >"$TIMES"  # in this shell: a pipe would run `times` in a subshell, which has no children
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES"
+}
+
 suite() {  # VERSION: run pytest for one version, where that version lives
   local version=$1
   # shellcheck disable=SC2086
@@ -46,16 +53,20 @@ for version in "$@"; do
     prepare=$((SECONDS - started))
   fi
   started=$SECONDS
+  cpu=$(cpu_seconds)
   suite "$version"
   status=$?
   took=$((SECONDS - started))
+  cpu=$(($(cpu_seconds) - cpu))
   case $status in
     0) result="passed" ;;
     5) result="FAILED: no tests were collected" ;;  # pytest's 5 would otherwise read as a quiet success
     *) result="FAILED (pytest exit $status)" ;;
   esac
   [ "$status" -eq 0 ] || failed=1
-  summary+=("QGIS $version: $result, suite $((took / 60)) min $((took % 60)) s$( [ "$prepare" -gt 0 ] && echo ", set-up $prepare s")")
+  # CPU time beside wall time: on a shared machine the wall time says more about the neighbours
+  summary+=("QGIS $version: $result, suite $((took / 60)) min $((took % 60)) s (CPU $((cpu / 60)) min)$(
+    [ "$prepare" -gt 0 ] && echo ", set-up $prepare s")")
 done
 
 echo
