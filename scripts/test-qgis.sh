@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 QGIS_PY=${QGIS_PY:-/usr/bin/python3}
 ENGINE_PY=${ENGINE_PY:-.venv/bin/python}
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo --preserve-env=PIX2PIX_CHROOT_DIR,DEBIAN_MIRROR,PYTEST_ADDOPTS"; fi
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -E"; fi  # chroots need root; -E keeps PIX2PIX_* settings
 [ $# -ge 1 ] || { echo "usage: $0 VERSION..." >&2; exit 2; }
 
 host=$("$QGIS_PY" -c "from qgis.core import Qgis; print('.'.join(Qgis.QGIS_VERSION.split('.')[:2]))" 2>/dev/null)
