@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_translate import ngf64_model  # noqa: E402
 from common import machine, today, upsampled_pair  # noqa: E402
 
-from pix2pix_qgis.assemble import assemble_parts  # noqa: E402
-from pix2pix_qgis.parts import part_rows, translate_part  # noqa: E402
-from pix2pix_qgis.tiling import TilePlan  # noqa: E402
-from pix2pix_qgis.translate import TranslateSpec, translate_raster  # noqa: E402
+from pix2pix_qgis.infer.tiling import TilePlan, part_rows
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.scale.assemble import assemble_parts
+from pix2pix_qgis.scale.parts import translate_part
 
 
 def part_tiles(plan: TilePlan, rows: tuple[int, int]) -> int:

@@ -31,10 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, today, upsampled_pair  # noqa: E402
 
-from pix2pix_qgis.chips import ChipSpec  # noqa: E402
-from pix2pix_qgis.export import export_chips  # noqa: E402
-from pix2pix_qgis.training import TrainConfig, train  # noqa: E402
-from pix2pix_qgis.translate import TranslateSpec, translate_raster  # noqa: E402
+from pix2pix_qgis.chips.export import export_chips
+from pix2pix_qgis.chips.spec import ChipSpec
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.train.config import TrainConfig
+from pix2pix_qgis.train.loop import train
 
 
 def rss_mib() -> float:

@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import DATA, machine, today, upsampled_pair  # noqa: E402
 
-from pix2pix_qgis.package import load_model  # noqa: E402
-from pix2pix_qgis.tiling import TilePlan  # noqa: E402
-from pix2pix_qgis.translate import TranslateSpec, _onednn, translate_raster  # noqa: E402
+from pix2pix_qgis.infer.backends import _onednn
+from pix2pix_qgis.infer.tiling import TilePlan
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.model.package import load_model
 from tests.engine.models import write_model  # noqa: E402
 
 
@@ -109,7 +110,7 @@ def memory(args: argparse.Namespace) -> None:
           "overlap 64, batch 4")
     for height in args.heights:
         script = (
-            "import resource, sys, time; from pix2pix_qgis.translate import TranslateSpec, translate_raster; "
+            "import resource, sys, time; from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster; "
             f"t = time.perf_counter(); r = translate_raster({str(path)!r}, {str(model_path)!r}, "
             f"{str(DATA / 'wide_out.tif')!r}, TranslateSpec(device='cpu', extent=(0.0, "
             f"{(args.width - height) * 10.0}, {args.width * 10.0}, {args.width * 10.0}))); "
@@ -123,8 +124,7 @@ def memory(args: argparse.Namespace) -> None:
 def seams(args: argparse.Namespace) -> None:
     relief, _ = upsampled_pair(2048)
     model_path = Path(args.model)
-    _, meta = load_model(model_path)
-    tile = int(meta["chip_size"])
+    tile = load_model(model_path)[1].chip_size
     size = 4 * tile
     window = rasterio.windows.Window(700, 500, size, size)
     with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:

@@ -2,7 +2,7 @@
 
 The engine never imports QGIS. Public API: :func:`export_chips` (:class:`ChipSpec`),
 :func:`train` (:class:`TrainConfig`), :func:`translate_raster` (:class:`TranslateSpec`),
-:func:`evaluate_rasters`, :func:`load_model`, and the arcgis.learn-style
+:func:`evaluate_rasters`, :func:`load_model` (:class:`ModelCard`), and the arcgis.learn-style
 :func:`prepare_data` / :class:`Pix2Pix`; errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
 ``python -m pix2pix_qgis`` can report a missing dependency as a protocol error instead of
 dying in an import traceback, and so ``import pix2pix_qgis`` never pulls in torch.
@@ -16,21 +16,22 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ChipSpec": "chips",
-    "export_chips": "export",
-    "TrainConfig": "training",
-    "train": "training",
-    "load_model": "package",
-    "TranslateSpec": "translate",
-    "translate_raster": "translate",
-    "evaluate_rasters": "evaluate",
-    "translate_part": "parts",
-    "assemble_parts": "assemble",
+    "ChipSpec": "chips.spec",
+    "export_chips": "chips.export",
+    "TrainConfig": "train.config",
+    "train": "train.loop",
+    "load_model": "model.package",
+    "ModelCard": "model.card",
+    "TranslateSpec": "infer.translate",
+    "translate_raster": "infer.translate",
+    "evaluate_rasters": "evaluate.rasters",
+    "translate_part": "scale.parts",
+    "assemble_parts": "scale.assemble",
     "prepare_data": "api",
     "Pix2Pix": "api",
-    "Pix2PixError": "errors",
-    "Cancelled": "errors",
-    "Progress": "progress",
+    "Pix2PixError": "contract.errors",
+    "Cancelled": "contract.errors",
+    "Progress": "core.progress",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -2,7 +2,7 @@
 
 import sys
 
-from .bootstrap import run
+from .cli.bootstrap import run
 
 if __name__ == "__main__":
     sys.exit(run(sys.argv[1:]))

@@ -16,8 +16,8 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
-from .errors import Pix2PixError
-from .outputs import staged_file
+from .contract.errors import Pix2PixError
+from .core.outputs import staged_file
 
 CELL = 1 / 15
 GLOBAL_TRANSFORM = Affine(CELL, 0.0, -180.0, 0.0, -CELL, 90.0)

@@ -4,7 +4,7 @@ No shell is involved (arguments go to the OS as a list, so names with spaces, qu
 or ``$()`` are just names). Cancel sends SIGTERM, which the engine turns into a clean stop
 that removes its staging output; after a grace period (1.5 s by default) the engine's whole
 process group is killed and its staging outputs are removed here (``.<name>.partial-<pid>``,
-the engine's naming rule in ``outputs.py``).
+the engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there).
 
 The engine is trusted code but its output is not: a library may print stray text, a crash
 may cut a line, a bug may print a line of gigabytes, and a child process may keep the pipe
@@ -30,6 +30,7 @@ from typing import Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
+from ..pix2pix_qgis.contract.protocol import partial_paths
 from .interpreter import engine_environment, fix_hint, resolve_python
 
 TERMINATE_GRACE_S = 1.5
@@ -76,9 +77,7 @@ def _collect(stream: Any, tail: deque[str]) -> None:
 
 def _remove_partials(outputs: list[str], pid: int) -> None:
     for output in outputs:
-        target = Path(output)
-        for partial in (target.parent / f".{target.name}.partial-{pid}",
-                        target.parent / f".{target.stem}.partial-{pid}{target.suffix}"):
+        for partial in partial_paths(Path(output), pid):
             if partial.is_dir():
                 shutil.rmtree(partial, ignore_errors=True)
             elif partial.exists():

@@ -1,7 +1,7 @@
 """A re-creation of the reference pix2pix generator (junyanz ``models/networks.py``), for tests only.
 
 Written from ``../shared/research/pix2pix.md`` §1.1–1.2 and Appendix A, deliberately
-independent of ``pix2pix_qgis.networks``: norm layers come from ``functools.partial`` as in
+independent of ``pix2pix_qgis.model.networks``: norm layers come from ``functools.partial`` as in
 the reference's ``get_norm_layer`` (batch: affine + running statistics; instance: neither),
 convolutions get a bias only when the norm's class is InstanceNorm2d (``use_bias =
 norm_layer.func == nn.InstanceNorm2d``) except the outermost up-convolution, the innermost

@@ -99,7 +99,7 @@ def test_sigterm_cancels_quickly_and_leaves_nothing(make_raster, tmp_path, rng):
 
 
 def test_numpy_arrays_in_results_are_serialised():
-    from pix2pix_qgis.progress import JsonLinesProgress
+    from pix2pix_qgis.core.progress import JsonLinesProgress
 
     class Sink:
         text = ""

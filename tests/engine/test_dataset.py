@@ -11,16 +11,12 @@ import rasterio
 import torch
 
 from pix2pix_qgis import ChipSpec, Pix2PixError, export_chips
-from pix2pix_qgis.dataset import (
-    ChipDataset,
-    Normalization,
-    dihedral,
-    epoch_order,
-    make_loader,
-    open_chips,
-    training_loader,
-)
-from pix2pix_qgis.manifest import load_manifest
+from pix2pix_qgis.chips.manifest import load_manifest
+from pix2pix_qgis.data.augment import dihedral
+from pix2pix_qgis.data.dataset import ChipDataset
+from pix2pix_qgis.data.folder import open_chips
+from pix2pix_qgis.data.normalization import Normalization
+from pix2pix_qgis.data.sampling import epoch_order, make_loader, training_loader
 
 from .conftest import write_raster
 

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.chips import ChipSpec
-from pix2pix_qgis.export import export_chips
-from pix2pix_qgis.package import checkpoint_path, load_checkpoint
-from pix2pix_qgis.training import TrainConfig, train
-from pix2pix_qgis.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.chips.export import export_chips
+from pix2pix_qgis.chips.spec import ChipSpec
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
+from pix2pix_qgis.train.config import TrainConfig
+from pix2pix_qgis.train.loop import train
 
 from .conftest import write_raster
 from .models import write_model

@@ -14,10 +14,12 @@ import pytest
 import torch
 
 from pix2pix_qgis import Cancelled, Pix2PixError, Progress
-from pix2pix_qgis.dataset import EpochSampler, epoch_order
-from pix2pix_qgis.package import checkpoint_path, load_checkpoint, read_package
-from pix2pix_qgis.ranks import Launch, OtherRankProgress
-from pix2pix_qgis.training import TrainConfig, train
+from pix2pix_qgis.core.launch import Launch, OtherRankProgress
+from pix2pix_qgis.data.sampling import EpochSampler, epoch_order
+from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
+from pix2pix_qgis.model.package import read_package
+from pix2pix_qgis.train.config import TrainConfig
+from pix2pix_qgis.train.loop import train
 
 from .test_cli import REPO
 from .test_dataset import mapping_chips

@@ -10,8 +10,8 @@ import rasterio
 from affine import Affine
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.evaluate import evaluate_rasters
-from pix2pix_qgis.metrics import compute_metrics
+from pix2pix_qgis.evaluate.metrics import compute_metrics
+from pix2pix_qgis.evaluate.rasters import evaluate_rasters
 
 from .conftest import UTM_TRANSFORM, write_raster
 

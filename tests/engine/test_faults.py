@@ -23,9 +23,10 @@ import pytest
 import rasterio
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.locking import lock_path, output_lock
-from pix2pix_qgis.outputs import remove_stale_partials, staged_file
-from pix2pix_qgis.package import checkpoint_path, load_checkpoint, load_model
+from pix2pix_qgis.core.locking import lock_path, output_lock
+from pix2pix_qgis.core.outputs import remove_stale_partials, staged_file
+from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
+from pix2pix_qgis.model.package import load_model
 
 from .conftest import write_raster
 from .models import write_model
@@ -134,8 +135,8 @@ def test_training_killed_resumes_from_its_last_checkpoint(tmp_path):
                for e in events)
     first_step = next(e for e in events if e["type"] == "progress" and "epoch" in e)
     assert first_step["epoch"] == saved_epoch  # continues, does not start over
-    _, metadata = load_model(model)
-    assert [row["epoch"] for row in metadata["metrics"]["history"]] == list(range(1, 7))
+    _, card = load_model(model)
+    assert [row["epoch"] for row in card.metrics.history] == list(range(1, 7))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.tif", "chips", "model.p2p", "model.p2p.ckpt"]
 
 
@@ -145,7 +146,7 @@ def test_a_kill_during_a_write_keeps_the_previous_file(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from pathlib import Path
-        from pix2pix_qgis.outputs import staged_file
+        from pix2pix_qgis.core.outputs import staged_file
         with staged_file(Path({str(target)!r})) as staging:
             staging.write_bytes(b"half of a new")
             print("writing", flush=True)
@@ -177,7 +178,7 @@ def hold_lock(target: Path) -> subprocess.Popen:
     """Another process that holds the output lock of ``target`` until killed."""
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from pix2pix_qgis.locking import output_lock
+        from pix2pix_qgis.core.locking import output_lock
         with output_lock({str(target)!r}):
             print("locked", flush=True)
             time.sleep(120)
@@ -233,7 +234,8 @@ def test_two_real_runs_on_one_output_never_interleave(tmp_path, raster):
 
 
 def test_a_training_on_a_locked_model_path_refuses(tmp_path):
-    from pix2pix_qgis.training import TrainConfig, train
+    from pix2pix_qgis.train.config import TrainConfig
+    from pix2pix_qgis.train.loop import train
 
     chips = mapping_chips(tmp_path, size=64, tile=32, validation=0.0)
     model = tmp_path / "model.p2p"

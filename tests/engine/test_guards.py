@@ -16,18 +16,19 @@ import rasterio
 import torch
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis import translate as translate_module
-from pix2pix_qgis.guards import (
+from pix2pix_qgis.core.progress import Progress
+from pix2pix_qgis.infer import backends
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.model.guards import (
     BatchBackoff,
     NetworkCost,
     available_memory,
     check_training_memory,
     check_translation_memory,
 )
-from pix2pix_qgis.networks import GeneratorSpec, UnetGenerator
-from pix2pix_qgis.progress import Progress
-from pix2pix_qgis.training import TrainConfig, train
-from pix2pix_qgis.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.model.networks import GeneratorSpec, UnetGenerator
+from pix2pix_qgis.train.config import TrainConfig
+from pix2pix_qgis.train.loop import train
 
 from .conftest import write_raster
 from .models import write_model
@@ -87,7 +88,7 @@ def test_the_batch_size_advice_is_the_largest_that_fits(monkeypatch):
     spec = GeneratorSpec(3, 3, 8, 64, "batch", True)
     estimate = check_training_memory(spec, 64, 256, 4, 1000, CPU)
     budget = estimate["fixed"] + 10.5 * estimate["per_sample"]
-    monkeypatch.setattr("pix2pix_qgis.guards.available_memory", lambda: int(budget / 0.9))
+    monkeypatch.setattr("pix2pix_qgis.model.guards.available_memory", lambda: int(budget / 0.9))
     with pytest.raises(Pix2PixError, match=r"Lower --batch-size \(BATCH_SIZE\) to 10\."):
         check_training_memory(spec, 64, 256, 64, 1000, CPU)
     check_training_memory(spec, 64, 256, 10, 1000, CPU)  # fits: no error
@@ -120,8 +121,8 @@ def test_cuda_out_of_memory_halves_the_batch_and_gives_the_same_output(tmp_path,
     spec = TranslateSpec(device="cpu", batch_size=8, overlap=8)
     translate_raster(source, model, tmp_path / "plain.tif", spec)
 
-    injected = OutOfMemoryOnce(translate_module._Model.__call__, limit=2)
-    monkeypatch.setattr(translate_module._Model, "__call__", lambda self, batch: injected(self, batch))
+    injected = OutOfMemoryOnce(backends.TorchBackend.__call__, limit=2)
+    monkeypatch.setattr(backends.TorchBackend, "__call__", lambda self, batch: injected(self, batch))
     warnings = []
     progress = Progress(lambda e: warnings.append(e["message"]) if e["type"] == "warning" else None)
     translate_raster(source, model, tmp_path / "backoff.tif", spec, progress)

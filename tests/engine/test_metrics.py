@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pix2pix_qgis.metrics import (
-    PSNR_CAP_DB,
-    MetricAccumulator,
-    compute_metrics,
-    default_data_range,
-    is_better,
-)
+from pix2pix_qgis.evaluate.metrics import PSNR_CAP_DB, MetricAccumulator, compute_metrics, default_data_range, is_better
 
 
 def naive_ssim(x: np.ndarray, y: np.ndarray, valid: np.ndarray, data_range: float) -> float:

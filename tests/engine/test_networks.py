@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.networks import (
+from pix2pix_qgis.model.networks import (
     GeneratorSpec,
     UnetGenerator,
     build_discriminator,

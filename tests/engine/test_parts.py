@@ -14,10 +14,11 @@ import pytest
 import rasterio
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.assemble import assemble_parts
-from pix2pix_qgis.parts import BLOCK, parse_part, part_paths, part_rows, translate_part
-from pix2pix_qgis.translate import BLOCK as TRANSLATE_BLOCK
-from pix2pix_qgis.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.infer.tiling import BLOCK, part_rows
+from pix2pix_qgis.infer.tiling import BLOCK as TRANSLATE_BLOCK
+from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.scale.assemble import assemble_parts
+from pix2pix_qgis.scale.parts import parse_part, part_paths, translate_part
 
 from .conftest import UTM_TRANSFORM, write_raster
 from .models import write_model

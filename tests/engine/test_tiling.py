@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pix2pix_qgis import Pix2PixError
-from pix2pix_qgis.tiling import TilePlan, plan_axis
+from pix2pix_qgis.infer.tiling import TilePlan, plan_axis
 
 
 @st.composite

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
-from pix2pix_qgis.progress import Progress
-from pix2pix_qgis.tiling import TilePlan
-from pix2pix_qgis.translate import BLOCK, _Translator
+from pix2pix_qgis.core.progress import Progress
+from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
+from pix2pix_qgis.infer.translate import _Translator
 
 from .conftest import UTM_TRANSFORM
 

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from rasterio.windows import Window
 
 from pix2pix_qgis import Cancelled, Pix2PixError, Progress
-from pix2pix_qgis.package import input_normalization, load_model
-from pix2pix_qgis.tiling import TilePlan
-from pix2pix_qgis.translate import BLOCK, TranslateSpec, _Model, _Translator, translate_raster
+from pix2pix_qgis.infer.backends import TorchBackend
+from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
+from pix2pix_qgis.infer.translate import TranslateSpec, _Translator, translate_raster
+from pix2pix_qgis.model.package import load_model
 
 from .conftest import UTM_TRANSFORM, write_raster
 from .models import write_model
@@ -130,12 +131,12 @@ def test_every_output_row_is_written_once_in_whole_blocks(tmp_path_factory, heig
     folder = tmp_path_factory.mktemp("prop")
     model_path = write_model(folder / "m.p2p", in_bands=1, out_bands=1, depth=3, ngf=2, chip=tile)
     source = write_raster(folder / "in.tif", np.arange(height * width, dtype="float32").reshape(1, height, width))
-    generator, metadata = load_model(model_path)
+    generator, card = load_model(model_path)
     writer = RecordingWriter()
     plan = TilePlan.build(height, width, tile, overlap)
     with rasterio.open(source) as src:
-        counters = _Translator(plan, src, [1], Window(0, 0, width, height), input_normalization(metadata),
-                               _Model(generator, metadata, generator_device(generator), False, 4, tile), writer,
+        counters = _Translator(plan, src, [1], Window(0, 0, width, height), card.input.normalization,
+                               TorchBackend(generator, card, generator_device(generator), False, 4, tile), writer,
                                4, 1, Progress()).run()
     assert counters.tiles == len(plan)
     assert writer.bands[0][0] == 0 and writer.bands[-1][1] == height
@@ -225,7 +226,7 @@ def test_tta_averages_the_dihedral_views_so_output_follows_flips_of_the_input(mo
 
 
 def test_creation_options_reach_gdal(model, tmp_path, rng):
-    from pix2pix_qgis.translate import parse_creation_options
+    from pix2pix_qgis.infer.translate import parse_creation_options
 
     source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 64, 64))
     options = parse_creation_options(["COMPRESS=LZW", "blockxsize=128"])

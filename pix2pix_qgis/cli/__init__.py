@@ -1,0 +1,2 @@
+"""The command line: entry point (no heavy imports), argument parsing, commands, exit codes.
+"""

@@ -1,0 +1,278 @@
+"""Translate a whole raster with a ``.p2p`` model: seamless tiles, bounded memory, exact grid.
+
+Data flow (one pass, top to bottom):
+
+    reader thread: strip of tile rows (input bands, validity)  ─┐
+    main thread:   normalise → fill nodata → batch → generator (eval, inference_mode)
+                   → weighted add into a float32 accumulator of the still-open rows
+    writer thread: finished rows, in whole output blocks, each block written once
+                   (values clipped to the output dtype; nodata or internal mask where
+                   the input was invalid)
+
+Memory holds one input strip, a (tile + block) × width accumulator and a batch: it does not
+depend on the raster's height and grows linearly with its width. The output has the
+input's CRS, transform (or the ``EXTENT`` window's), width and height, and is written under
+a temporary name that is renamed only on success.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from ..contract.errors import Pix2PixError
+from ..contract.tables import TRANSLATE
+from ..core.grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, intersect, open_raster
+from ..core.outputs import staged_file
+from ..core.progress import Progress
+from ..model.card import ModelCard
+from ..model.device import resolve_device
+from ..model.guards import BatchBackoff, check_translation_memory
+from ..model.networks import check_chip_size
+from ..model.package import load_model
+from .backends import TorchBackend, make_backend
+from .mosaic import Accumulator, BlockWriter, output_nodata, read_strip
+from .tiling import BLOCK, TilePlan, check_part, part_rows
+
+
+@dataclass(frozen=True)
+class TranslateSpec:
+    """Validated translation options (pixels unless stated)."""
+
+    tile_size: int | None = None  # default: the model's chip size
+    overlap: int | None = None  # default: a quarter of the tile
+    margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
+    batch_size: int = TRANSLATE["BATCH_SIZE"].default
+    device: str = TRANSLATE["DEVICE"].default
+    bands: tuple[int, ...] | None = None
+    extent: Bounds | None = None
+    extent_crs: str | None = None
+    blend: str = TRANSLATE["BLEND"].default
+    tta: bool = TRANSLATE["TTA"].default
+    dtype: str | None = None  # default: the target's dtype recorded in the model
+    cog: bool = TRANSLATE["COG"].default
+    creation_options: dict[str, str] = field(default_factory=dict)  # none: {}
+    part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
+    backend: str = TRANSLATE["BACKEND"].default
+
+    def __post_init__(self) -> None:
+        if self.part is not None:  # first: its messages explain job-array indices
+            check_part(*self.part, cog=self.cog)
+        TRANSLATE.check_object(self)  # ranges, choices and their messages: contract.tables
+
+
+def parse_creation_options(items: list[str] | None) -> dict[str, str]:
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Pix2PixError(f"Creation option '{item}' must look like KEY=VALUE, e.g. COMPRESS=ZSTD.")
+        options[key.strip().upper()] = value.strip()
+    return options
+
+
+def _input_bands(src: Any, card: ModelCard, requested: tuple[int, ...] | None) -> list[int]:
+    expected = card.generator.in_channels
+    trained = list(card.input.bands or ())  # the card holds as many as the generator's channels, or none
+    if requested:
+        bands = list(requested)
+    elif trained and max(trained) <= src.count:
+        bands = trained
+    elif src.count == expected:
+        bands = list(range(1, expected + 1))
+    else:
+        raise Pix2PixError(
+            f"The model takes {expected} input band(s) (bands {trained} of its training raster) but the raster "
+            f"has {src.count}. Choose {expected} band(s) with BANDS (--bands)."
+        )
+    if len(bands) != expected:
+        raise Pix2PixError(f"The model takes {expected} input band(s) but {len(bands)} were selected ({bands}).")
+    bad = [b for b in bands if not 1 <= b <= src.count]
+    if bad:
+        raise Pix2PixError(f"The raster has {src.count} band(s); band(s) {bad} do not exist.")
+    return bands
+
+
+def _window(src: Any, spec: TranslateSpec) -> Window:
+    grid = Grid.of(src)
+    if spec.extent is None:
+        return Window(0, 0, src.width, src.height)
+    extent = extent_in(spec.extent, spec.extent_crs, src.crs)
+    if intersect(extent, grid.bounds) is None:
+        raise Pix2PixError(f"The extent {format_bounds(extent, src.crs)} does not meet the raster "
+                           f"{format_bounds(grid.bounds, src.crs)}. Choose an extent inside the raster.")
+    window = grid.window_of(extent)
+    if window.width < 1 or window.height < 1:
+        raise Pix2PixError("The extent covers no whole pixel of the raster.")
+    return window
+
+
+@dataclass
+class _Counters:
+    tiles: int = 0
+    skipped: int = 0
+    model_seconds: float = 0.0
+
+
+def translate_raster(
+    input_path: str | Path,
+    model_path: str | Path,
+    output_path: str | Path,
+    spec: TranslateSpec | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Translate ``input_path`` with the model at ``model_path`` into ``output_path`` (GeoTIFF/COG)."""
+    spec = spec or TranslateSpec()
+    progress = progress or Progress()
+    started = time.perf_counter()
+    device = resolve_device(spec.device)
+    generator, card = load_model(model_path, device)
+    tile = spec.tile_size or card.chip_size
+    check_chip_size(tile, tile, card.generator.depth)
+    overlap = tile // 4 if spec.overlap is None else spec.overlap
+    out_bands = card.generator.out_channels
+    dtype = spec.dtype or card.output.dtype or "float32"
+    nodata = output_nodata(card.output.nodata, dtype)
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=gdal_cache_mb()), \
+            open_raster(input_path, "input") as src:
+        bands = _input_bands(src, card, spec.bands)
+        window = _window(src, spec)
+        height, width = int(window.height), int(window.width)
+        plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
+        rows = part_rows(height, *spec.part) if spec.part else (0, height)
+        band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
+        check_translation_memory(card.generator, tile, spec.batch_size, width, len(plan.cols.starts),
+                                 src.dtypes[bands[0] - 1], device, spec.tta)
+        progress.info(
+            f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
+            f"(compute factor {plan.compute_factor:.2f}); device {device}, batch {spec.batch_size}"
+            + (", 8-view TTA" if spec.tta else "")
+        )
+        may_be_invalid = (any(flag.name != "all_valid" for flags in src.mask_flag_enums for flag in flags)
+                          or np.issubdtype(np.dtype(src.dtypes[bands[0] - 1]), np.floating))
+        profile = {
+            "driver": "GTiff", "width": width, "height": int(band.height), "count": out_bands, "dtype": dtype,
+            "crs": src.crs, "transform": window_transform(band, src.transform), "nodata": nodata,
+            "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate",
+            "predictor": 3 if np.issubdtype(np.dtype(dtype), np.floating) else 2, "bigtiff": "IF_SAFER",
+            "photometric": "RGB" if out_bands == 3 and dtype == "uint8" else "MINISBLACK",
+            **{k.lower(): v for k, v in spec.creation_options.items()},
+        }
+        model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress)
+        needed = width * band.height * out_bands * np.dtype(dtype).itemsize  # uncompressed: an upper bound
+        with staged_file(Path(output_path), needed_bytes=needed) as staging:
+            target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
+            try:
+                with rasterio.open(target, "w", **profile) as dst:
+                    writer = BlockWriter(dst, nodata, may_be_invalid)
+                    try:
+                        counters = _Translator(plan, src, bands, window, card.input.normalization, model, writer,
+                                               spec.batch_size, out_bands, progress, rows).run()
+                    finally:
+                        writer.close()
+                if spec.cog:
+                    progress.info("Writing a Cloud Optimized GeoTIFF.")
+                    rasterio.shutil.copy(target, staging, driver="COG", compress="DEFLATE", bigtiff="IF_SAFER")
+            finally:
+                if spec.cog:
+                    target.unlink(missing_ok=True)
+    seconds = time.perf_counter() - started
+    progress.update(1.0, "done")
+    return {
+        "output": str(Path(output_path).absolute()), "width": width, "height": height, "bands": out_bands,
+        "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
+        "tile_size": tile, "overlap": overlap, "compute_factor": round(plan.compute_factor, 4),
+        "device": str(device), "backend": spec.backend, "seconds": round(seconds, 3),
+        "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
+        "model_seconds": round(counters.model_seconds, 3),
+        **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}
+           if spec.part else {}),
+    }
+
+
+class _Translator:
+    """Walks the tile plan row by row: predict, blend into the accumulator, hand off finished rows."""
+
+    def __init__(self, plan: TilePlan, src: Any, bands: list[int], window: Window, input_norm: Any,
+                 model: TorchBackend, writer: BlockWriter, batch_size: int, out_bands: int, progress: Progress,
+                 rows: tuple[int, int] | None = None) -> None:
+        self.plan, self.src, self.bands, self.window = plan, src, bands, window
+        self.input_norm, self.model, self.writer = input_norm, model, writer
+        self.batch_size, self.progress = batch_size, progress
+        self.tile = plan.rows.tile
+        self.height, self.width = int(window.height), int(window.width)
+        self.accumulator = Accumulator(out_bands, self.tile + BLOCK, self.width)
+        self.counters = _Counters()
+        # Output rows [first, stop) are written, at rows counted from `first`; a part of a
+        # distributed run computes every tile touching them, in the same order, so its
+        # pixels equal the single run's bit for bit (parts.py).
+        self.first, self.stop = rows or (0, self.height)
+        starts = self.plan.rows.starts
+        self.tile_rows = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
+        self.total = len(self.tile_rows) * len(self.plan.cols.starts)
+        self.backoff = BatchBackoff(progress)  # CUDA out-of-memory: halve the batch and retry
+
+    def run(self) -> _Counters:
+        starts, todo = self.plan.rows.starts, self.tile_rows
+        self.accumulator.origin = starts[todo[0]]
+        written = self.first
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
+            upcoming: Future = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
+            for k, i in enumerate(todo):
+                row = starts[i]
+                data, valid = upcoming.result()
+                if k + 1 < len(todo):
+                    upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[k + 1]],
+                                             self.tile)
+                self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
+                self._tile_row(i, row, data, valid)
+                finished = min(starts[i + 1] if i + 1 < len(starts) else self.height, self.stop)
+                above = min(finished, self.first) - self.accumulator.origin
+                if above > 0:
+                    self.accumulator.take(above)  # finished rows of the part above: not ours to write
+                if finished < self.stop:
+                    finished -= (finished - written) % BLOCK  # whole blocks only, each written once
+                if finished > written:
+                    self.writer.submit(written - self.first, *self.accumulator.take(finished - written))
+                    written = finished
+        self.progress.check_cancelled()
+        return self.counters
+
+    def _tile_row(self, i: int, row: int, data: np.ndarray, valid: np.ndarray) -> None:
+        pending: list[tuple[int, np.ndarray]] = []
+        total = self.total
+        for j, col in enumerate(self.plan.cols.starts):
+            tile_valid = valid[:, col:col + self.tile]
+            self.counters.tiles += 1
+            if tile_valid.any():
+                x = self.input_norm.apply(data[:, :, col:col + self.tile])
+                x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
+                pending.append((j, x))
+            else:
+                self.counters.skipped += 1  # all nodata: its pixels are masked in the output anyway
+            if len(pending) == self.batch_size:
+                self._predict(i, row, pending)
+            self.progress.update(self.counters.tiles / total * 0.98, f"tile {self.counters.tiles} of {total}")
+        self._predict(i, row, pending)
+
+    def _predict(self, i: int, row: int, pending: list[tuple[int, np.ndarray]]) -> None:
+        if not pending:
+            return
+        self.progress.check_cancelled()
+        started = time.perf_counter()
+        predictions = self.backoff(self.model, np.stack([x for _, x in pending]))
+        self.counters.model_seconds += time.perf_counter() - started
+        for (j, _), prediction in zip(pending, predictions):
+            col = self.plan.cols.starts[j]
+            self.accumulator.add(prediction, self.plan.weight(i, j), row, col,
+                                 min(self.tile, self.height - row), min(self.tile, self.width - col))
+        pending.clear()

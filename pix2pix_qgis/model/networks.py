@@ -1,0 +1,250 @@
+"""The Pix2Pix networks: a U-Net generator and the 70×70 PatchGAN discriminator.
+
+Module layout, bias rule, initialisation and dropout placement follow the reference
+(junyanz ``models/networks.py``, see ``../shared/research/pix2pix.md`` §1), so the default
+generator (depth 8, ngf 64, batch norm, 3→3) has the reference's ``unet_256`` state_dict
+keys and shapes and reference checkpoints load into it. This module knows nothing of
+rasters: tensors are (B, C, H, W), normalised to [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..contract.errors import Pix2PixError
+
+NORMS = ("batch", "instance")  # what training offers, as the reference does
+# "instance-affine" is BatchNorm evaluated with each image's own statistics (the reference's
+# default at test time, batch size 1): InstanceNorm with the BN's learned scale and shift and
+# the batch-norm bias rule. Only imported reference generators use it (``reference.py``).
+GENERATOR_NORMS = (*NORMS, "instance-affine")
+MAX_DEPTH = 8  # the reference's unet_256; deeper levels add parameters, not context a chip has
+MIN_DEPTH = 2  # an outermost and an innermost level
+
+
+def norm_layer(kind: str) -> Callable[[int], nn.Module]:
+    """Factory of the reference's norm layers (BN keeps running stats; IN has neither affine nor stats)."""
+    if kind == "batch":
+        return lambda channels: nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return lambda channels: nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "instance-affine":
+        return lambda channels: nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    raise Pix2PixError(f"Normalisation '{kind}' is unknown; use one of {', '.join(GENERATOR_NORMS)}.")
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One U-Net level: down-sample, the inner levels (``submodule``), up-sample, skip.
+
+    ``outermost`` maps (B, input_nc, H, W) → (B, outer_nc, H, W) and ends in Tanh.
+    ``innermost`` has no submodule and no norm after its down conv (a 1×1 map would
+    normalise to zero). Every other level returns ``cat([x, up(inner(down(x)))])``, so its
+    output has 2·outer_nc channels. Convs have a bias only with instance norm (the
+    reference's rule), except the last up conv, which always has one.
+    """
+
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        input_nc: int | None = None,
+        submodule: nn.Module | None = None,
+        outermost: bool = False,
+        innermost: bool = False,
+        norm: str = "batch",
+        use_dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        make_norm = norm_layer(norm)
+        use_bias = norm == "instance"
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+        # In-place, as in the reference: the skip then carries LeakyReLU(x), which is what
+        # reference weights were trained with.
+        downrelu = nn.LeakyReLU(0.2, True)
+        uprelu = nn.ReLU(True)
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            layers = [downrelu, downconv, uprelu, upconv, make_norm(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            layers = [downrelu, downconv, make_norm(inner_nc), submodule, uprelu, upconv, make_norm(outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """Everything that defines the generator's weights; stored in the model package."""
+
+    in_channels: int = 3
+    out_channels: int = 3
+    depth: int = MAX_DEPTH
+    ngf: int = 64
+    norm: str = "batch"
+    dropout: bool = True
+
+    def __post_init__(self) -> None:
+        if self.in_channels < 1 or self.out_channels < 1:
+            raise Pix2PixError(
+                f"The generator needs at least one input and one output band, not "
+                f"{self.in_channels}→{self.out_channels}."
+            )
+        if not MIN_DEPTH <= self.depth <= 10:
+            raise Pix2PixError(f"U-Net depth {self.depth} is out of range; use {MIN_DEPTH} to 10 (8 is the reference).")
+        if self.ngf < 1:
+            raise Pix2PixError(f"NGF {self.ngf} must be a positive number of filters (64 is the reference).")
+        norm_layer(self.norm)
+
+    @property
+    def multiple(self) -> int:
+        """Chip sides must be a multiple of this (each level halves the size)."""
+        return 2**self.depth
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "unet", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorSpec:
+        fields = {k: data[k] for k in ("in_channels", "out_channels", "depth", "ngf", "norm", "dropout") if k in data}
+        return cls(**fields)
+
+
+class UnetGenerator(nn.Module):
+    """U-Net of ``spec.depth`` levels: (B, in_channels, H, W) → (B, out_channels, H, W) in (-1, 1).
+
+    H and W must be multiples of 2**depth. Level k has ngf·min(2**k, 8) filters; the levels
+    between the fifth and the innermost (the 512-filter ones at ngf 64) use dropout, so
+    depth 8 is exactly the reference's unet_256 and depth 7 its unet_128.
+    """
+
+    def __init__(self, spec: GeneratorSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        width = [spec.ngf * min(2**level, 8) for level in range(spec.depth)]
+        last = spec.depth - 1
+        block = UnetSkipConnectionBlock(width[last - 1], width[last], innermost=True, norm=spec.norm)
+        for level in range(last - 1, 0, -1):
+            block = UnetSkipConnectionBlock(
+                width[level - 1], width[level], submodule=block, norm=spec.norm,
+                use_dropout=spec.dropout and level >= 4,
+            )
+        self.model = UnetSkipConnectionBlock(
+            spec.out_channels, width[0], input_nc=spec.in_channels, submodule=block, outermost=True, norm=spec.norm
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_chip_size(x.shape[-2], x.shape[-1], self.spec.depth)
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: (B, in_channels, H, W) → (B, 1, H/8 − 2, W/8 − 2) logits for n_layers 3.
+
+    ``in_channels`` is the input's plus the target's band count (the pair A‖B is judged).
+    With n_layers 3 each logit sees a 70×70 px patch. The first and last convs always have
+    a bias; the others only with instance norm. No sigmoid: the losses take logits.
+    """
+
+    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+        super().__init__()
+        make_norm = norm_layer(norm)
+        use_bias = norm == "instance"
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            previous, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [
+                nn.Conv2d(ndf * previous, ndf * mult, 4, stride=stride, padding=1, bias=use_bias),
+                make_norm(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def patchgan_output_size(size: int, n_layers: int = 3) -> int:
+    """Side of the discriminator's logit map for a ``size`` px chip (≤ 0: too small)."""
+    for _ in range(n_layers):
+        size = (size + 2 - 4) // 2 + 1
+    return size - 2
+
+
+def check_chip_size(height: int, width: int, depth: int) -> None:
+    """Raise a clear error unless a (height, width) chip fits a U-Net of ``depth`` levels."""
+    multiple = 2**depth
+    if height % multiple == 0 and width % multiple == 0 and min(height, width) >= multiple:
+        return
+    fits = deepest_fit(min(height, width)) if height == width else 0
+    hint = f" or use depth {fits}" if fits else ""
+    raise Pix2PixError(
+        f"A {height}×{width} px chip does not fit a U-Net of depth {depth}: chip sides must be multiples of "
+        f"2^{depth} = {multiple} px. Export chips of a multiple of {multiple} px (256 is typical){hint}."
+    )
+
+
+def deepest_fit(size: int, limit: int = MAX_DEPTH) -> int:
+    """The largest depth ≤ ``limit`` whose 2**depth divides ``size`` (0 if even 2**2 does not)."""
+    depth = 0
+    while depth < limit and size % (2 ** (depth + 1)) == 0:
+        depth += 1
+    return depth if depth >= MIN_DEPTH else 0
+
+
+def init_weights(net: nn.Module, gain: float = 0.02, generator: torch.Generator | None = None) -> nn.Module:
+    """The reference's ``normal`` init: conv weights N(0, gain), biases 0, BN weight N(1, gain)."""
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            with torch.no_grad():
+                module.weight.normal_(0.0, gain, generator=generator)
+                if module.bias is not None:
+                    module.bias.zero_()
+        elif isinstance(module, nn.BatchNorm2d):
+            with torch.no_grad():
+                module.weight.normal_(1.0, gain, generator=generator)
+                module.bias.zero_()
+    return net
+
+
+def build_generator(spec: GeneratorSpec, generator: torch.Generator | None = None) -> UnetGenerator:
+    """A freshly initialised generator; with ``generator`` the global RNG is left as it was."""
+    if generator is None:
+        return init_weights(UnetGenerator(spec))
+    with torch.random.fork_rng(devices=[]):  # module constructors draw default inits from it
+        net = UnetGenerator(spec)
+    return init_weights(net, generator=generator)
+
+
+def build_discriminator(
+    in_channels: int, ndf: int = 64, norm: str = "batch", n_layers: int = 3, generator: torch.Generator | None = None
+) -> NLayerDiscriminator:
+    """A freshly initialised PatchGAN for pairs of ``in_channels`` bands in total (seeding as above)."""
+    if ndf < 1:
+        raise Pix2PixError(f"NDF {ndf} must be a positive number of filters (64 is the reference).")
+    if generator is None:
+        return init_weights(NLayerDiscriminator(in_channels, ndf, n_layers, norm))
+    with torch.random.fork_rng(devices=[]):
+        net = NLayerDiscriminator(in_channels, ndf, n_layers, norm)
+    return init_weights(net, generator=generator)
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

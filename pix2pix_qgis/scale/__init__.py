@@ -1,0 +1,2 @@
+"""Scale-out: data-parallel training under torchrun, translation in parts, assembling parts.
+"""

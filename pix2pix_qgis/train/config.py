@@ -1,0 +1,109 @@
+"""Training options (:class:`TrainConfig`), validated once, and the U-Net depth they imply for a chip size.
+
+Defaults follow the reference pix2pix where they apply. The fields in ``ARCHITECTURE_FIELDS``
+define the weights: a checkpoint resumes only with the same values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from ..contract.errors import Pix2PixError
+from ..contract.tables import TRAIN
+from ..model.networks import MAX_DEPTH, check_chip_size, deepest_fit, patchgan_output_size
+
+# Fields that define the weights: a checkpoint resumes only with the same values.
+ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options, validated once. Defaults follow the reference where they apply.
+
+    ``epochs`` is the total; the last ``epochs_decay`` of them (default: half, as the
+    reference's 100 + 100) decay the learning rate linearly towards 0. ``depth`` None picks
+    the deepest U-Net (≤ 8) the chip size allows. ``validation`` applies only to Esri
+    folders (ours carry a spatial split). ``num_workers`` None picks 0 on the CPU and up to
+    4 on CUDA. ``amp`` and ``channels_last`` act only on CUDA. The checkpoint is written at
+    the end of an epoch once ``checkpoint_minutes`` have passed since the last one (0: every
+    epoch), when the run ends and when it is cancelled.
+    """
+
+    epochs: int = TRAIN["EPOCHS"].default
+    epochs_decay: int | None = None
+    batch_size: int = TRAIN["BATCH_SIZE"].default
+    lr: float = TRAIN["LR"].default
+    beta1: float = TRAIN["BETA1"].default
+    lambda_l1: float = TRAIN["LAMBDA_L1"].default
+    gan_mode: str = TRAIN["GAN_MODE"].default
+    ngf: int = TRAIN["NGF"].default
+    ndf: int = TRAIN["NDF"].default
+    depth: int | None = None
+    norm: str = TRAIN["NORM"].default
+    dropout: bool = TRAIN["DROPOUT"].default
+    augment: bool = TRAIN["AUGMENT"].default
+    best_metric: str = TRAIN["BEST_METRIC"].default
+    patience: int | None = None
+    validation: float = TRAIN["VALIDATION"].default
+    device: str = TRAIN["DEVICE"].default
+    num_workers: int | None = None
+    seed: int = TRAIN["SEED"].default
+    amp: bool = TRAIN["AMP"].default
+    channels_last: bool = True  # internal: not a user parameter
+    preview_chips: int = 4  # internal: chips shown in the report's previews
+    checkpoint_minutes: float = TRAIN["CHECKPOINT_MINUTES"].default
+
+    def __post_init__(self) -> None:
+        TRAIN.check_object(self)  # ranges, choices and their messages: contract.tables
+        if self.epochs_decay is not None and self.epochs_decay > self.epochs:
+            raise Pix2PixError(f"EPOCHS_DECAY {self.epochs_decay} (--epochs-decay) must be between 0 and EPOCHS "
+                               f"({self.epochs}); half of EPOCHS, the default, is typical.")
+        if self.preview_chips < 1:
+            raise Pix2PixError(f"PREVIEW_CHIPS {self.preview_chips} must be at least 1.")
+
+    def workers_for(self, device: torch.device) -> int:
+        """Chip-reading processes: as configured, else none on the CPU (they would compete with
+        the compute threads) and up to 4 on CUDA (so reading keeps up with the GPU)."""
+        if self.num_workers is not None:
+            return self.num_workers
+        return min(4, max(0, (os.cpu_count() or 1) - 1)) if device.type == "cuda" else 0
+
+    @property
+    def decay_epochs(self) -> int:
+        return self.epochs // 2 if self.epochs_decay is None else self.epochs_decay
+
+    def lr_factor(self, epoch: int) -> float:
+        """The reference's linear policy for 1-based ``epoch``: 1 until the decay starts, then → 1/(n+1)."""
+        constant = self.epochs - self.decay_epochs
+        return 1.0 - max(0, epoch - constant) / (self.decay_epochs + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def choose_depth(config: TrainConfig, tile_size: int) -> int:
+    """The U-Net depth for ``tile_size`` px chips, with errors that say what chip sizes work."""
+    if patchgan_output_size(tile_size) < 1:
+        raise Pix2PixError(
+            f"Chips of {tile_size} px are too small for the 70×70 PatchGAN discriminator; export chips of at "
+            "least 32 px (256 is typical)."
+        )
+    if config.depth is not None:
+        check_chip_size(tile_size, tile_size, config.depth)
+        return config.depth
+    depth = deepest_fit(tile_size, MAX_DEPTH)
+    if depth == 0:
+        raise Pix2PixError(
+            f"Chips of {tile_size} px cannot go through a U-Net: the size must be divisible by at least 4 "
+            "(a multiple of 256 gives the reference depth 8). Re-export with such a tile size."
+        )
+    return depth

@@ -1,0 +1,424 @@
+"""Train a Pix2Pix model on a chips folder and write it as a ``.p2p`` package.
+
+The loop is the reference's (one D step, then one G step, per batch; Adam; constant then
+linearly decaying learning rate), with three changes for rasters: the L1 term and the
+metrics skip nodata pixels, the real pair shown to D carries the fake values at nodata
+pixels (so nodata gives D nothing to tell pairs apart by), and the model kept is the best
+epoch on the validation chips by a chosen metric. At epoch ends (every few minutes), at
+the end and at a cancel, the full training state goes into ``<model>.ckpt`` so a run can
+resume where it stopped, to the step.
+
+One process is the N = 1 case of a data-parallel run: :func:`train` takes a
+:class:`Topology` (this process's rank, world size, device and trainer factory);
+``scale.ddp.World`` is the torchrun implementation.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..contract.errors import Cancelled, Pix2PixError
+from ..core.locking import holds_output_lock
+from ..core.progress import Progress
+from ..data.dataset import ChipDataset
+from ..data.folder import ChipsFolder, open_chips
+from ..data.sampling import EpochSampler, make_loader, training_loader
+from ..evaluate.metrics import is_better
+from ..model.card import ModelCard
+from ..model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, tensor_group
+from ..model.device import resolve_device
+from ..model.guards import check_training_memory
+from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
+from ..model.package import write_package
+from .config import ARCHITECTURE_FIELDS, TrainConfig, choose_depth
+from .figures import render_losses, render_preview
+from .losses import LOSS_NAMES
+from .trainer import Pix2PixTrainer, chips_fingerprint
+
+
+@dataclass
+class TrainState:
+    """Where a run is: everything besides tensors that a checkpoint must restore."""
+
+    epoch: int = 1  # the epoch in progress (1-based)
+    step_in_epoch: int = 0  # batches of that epoch already applied
+    global_step: int = 0
+    loss_sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LOSS_NAMES, 0.0))
+    epoch_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    stale_epochs: int = 0
+    seconds: float = 0.0
+
+
+class Topology(Protocol):
+    """Where this process stands in a training run: its device, rank and world size, and its trainer.
+
+    :class:`SingleProcess` is the N = 1 case; ``scale.ddp.World`` is one rank of a torchrun
+    launch. The loop runs the same code for both.
+    """
+
+    device: torch.device
+
+    @property
+    def rank(self) -> int: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer: ...
+
+
+@dataclass(frozen=True)
+class SingleProcess:
+    """One process on one device: rank 0 of a world of 1."""
+
+    device: torch.device
+    rank: int = 0
+    size: int = 1
+
+    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+        return Pix2PixTrainer(spec, config, self.device)
+
+
+def _require_pillow() -> None:
+    """Fail before training, not after it, if the package's previews cannot be drawn."""
+    try:
+        import PIL  # noqa: F401
+    except ModuleNotFoundError:
+        raise Pix2PixError(
+            f"Training writes preview images with Pillow, which {sys.executable} lacks. Install it with: "
+            f'"{sys.executable}" -m pip install pillow'
+        ) from None
+
+
+def _check_output(output_model: str | Path) -> Path:
+    output = Path(output_model).absolute()
+    if output.suffix.lower() != ".p2p":
+        raise Pix2PixError(f"The model path {output} must end in .p2p (a Pix2Pix model package).")
+    if output.exists() and not output.is_file():
+        raise Pix2PixError(f"The model path {output} is a folder; give a file path ending in .p2p.")
+    return output
+
+
+@holds_output_lock("output_model")  # one training per model path: checkpoint and model are never interleaved
+def train(
+    chips_folder: str | Path,
+    output_model: str | Path,
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+    resume: bool = False,
+    topology: Topology | None = None,
+) -> dict[str, Any]:
+    """Train on ``chips_folder`` and write the best epoch's model to ``output_model`` (.p2p).
+
+    The checkpoint ``<output_model>.ckpt`` is written at epoch ends (see
+    ``TrainConfig.checkpoint_minutes``), at the end and when cancelled (:class:`Cancelled`
+    is re-raised after it is saved); ``resume=True`` continues from it.
+    Seeds the global torch RNG (dropout) with ``config.seed``. Returns a summary.
+    ``topology`` is this process's place in the run (default: :class:`SingleProcess` on
+    ``config.device``); with a ``scale.ddp.World`` (under torchrun) this is one rank of a
+    data-parallel run: only rank 0 writes, and other ranks return ``{"rank": …}``.
+    """
+    config = config or TrainConfig()
+    progress = progress or Progress()
+    started = time.monotonic()
+    _require_pillow()
+    output = _check_output(output_model)
+    ckpt = checkpoint_path(output)
+    topology = topology or SingleProcess(resolve_device(config.device))
+    device = topology.device
+    chips = open_chips(chips_folder, config.validation, config.seed)
+    for note in chips.notes:
+        progress.info(note)
+    depth = choose_depth(config, chips.tile_size)
+    if config.depth is None and depth < 5:
+        progress.warning(
+            f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
+            "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
+        )
+    spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
+    check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
+    torch.manual_seed(config.seed)
+    trainer = topology.trainer(spec, config)
+    state = TrainState()
+    best_weights: dict[str, torch.Tensor] | None = None
+    if resume:
+        state, best_weights = _restore(ckpt, trainer, chips, spec, config, progress)
+    elif ckpt.exists():
+        progress.warning(f"The earlier checkpoint {ckpt} will be replaced; use resume to continue it instead.")
+    pin = device.type == "cuda"
+    workers = config.workers_for(device)
+    train_set = ChipDataset(chips, "train", augment=config.augment, seed=config.seed)
+    loader, sampler = training_loader(train_set, config.batch_size, config.seed, workers, pin,
+                                      trainer.rank, trainer.world_size)
+    validation = None
+    if chips.validation:
+        val_set = ChipDataset(chips, "validation", with_units=True, seed=config.seed)
+        validation = make_loader(val_set, config.batch_size, num_workers=workers, pin_memory=pin)
+    else:
+        progress.warning("There are no validation chips, so the last epoch is kept and no metrics are reported. "
+                         "Export with VALIDATION above 0 to choose the best epoch on held-out chips.")
+    steps_per_epoch = sampler.steps_per_epoch
+    total_steps = config.epochs * steps_per_epoch
+    progress.info(
+        f"Training a U-Net of depth {depth} ({count_parameters(trainer.generator):,} parameters, "
+        f"{chips.bands_a}→{chips.bands_b} bands) on {len(chips.train)} training and {len(chips.validation)} "
+        f"validation chips of {chips.tile_size} px, on {device}"
+        f"{' with ' + str(trainer.amp_dtype).replace('torch.', '') + ' autocast' if trainer.amp else ''}."
+    )
+    stopped_early = False
+    saved_at, unsaved = time.monotonic(), not resume
+    try:
+        while state.epoch <= config.epochs:
+            if config.patience and state.stale_epochs >= config.patience:
+                stopped_early = True
+                break
+            _train_epoch(trainer, loader, sampler, state, config, steps_per_epoch, total_steps, progress)
+            _end_epoch(trainer, validation, chips, state, config, progress)
+            best_weights = _keep_best(trainer, state, best_weights)
+            state.epoch += 1
+            state.step_in_epoch = 0
+            state.seconds += time.monotonic() - started
+            started, unsaved = time.monotonic(), True
+            if started - saved_at >= config.checkpoint_minutes * 60:
+                _save(ckpt, trainer, state, best_weights, chips, spec, config)
+                saved_at, unsaved = time.monotonic(), False
+    except Cancelled:
+        state.seconds += time.monotonic() - started
+        _save(ckpt, trainer, state, best_weights, chips, spec, config)
+        progress.warning(f"Cancelled at epoch {state.epoch}, step {state.step_in_epoch}; the training state is "
+                         f"saved in {ckpt}. Run again with resume to continue.")
+        raise
+    if unsaved:
+        _save(ckpt, trainer, state, best_weights, chips, spec, config)
+    if stopped_early:
+        progress.info(f"Stopped early: {config.best_metric} did not improve for {config.patience} epochs.")
+    if not trainer.is_writer:
+        return {"rank": trainer.rank, "world_size": trainer.world_size, "steps": state.global_step}
+    if best_weights is None:  # no validation: keep the last epoch
+        best_weights = {k: v.detach().cpu().clone() for k, v in trainer.generator.state_dict().items()}
+    return _finish(output, ckpt, trainer, chips, spec, config, state, best_weights, validation, stopped_early,
+                   device, progress)
+
+
+def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, state: TrainState,
+                 config: TrainConfig, steps_per_epoch: int, total_steps: int, progress: Progress) -> None:
+    if state.step_in_epoch >= steps_per_epoch:
+        return
+    lr = config.lr * config.lr_factor(state.epoch)
+    trainer.set_lr(lr)
+    trainer.generator.train()
+    trainer.discriminator.train()
+    sampler.set_epoch(state.epoch, state.step_in_epoch)
+    tick = time.monotonic()
+    for batch in loader:
+        progress.check_cancelled()
+        losses = trainer.step(batch)
+        if not all(math.isfinite(value) for value in losses.values()):
+            raise Pix2PixError(
+                f"Training diverged at epoch {state.epoch}, step {state.step_in_epoch + 1} (losses {losses}). "
+                "Resume from the last epoch's checkpoint with a lower learning rate, or train afresh with one."
+            )
+        state.step_in_epoch += 1
+        state.global_step += 1
+        for name, value in losses.items():
+            state.loss_sums[name] += value
+        now = time.monotonic()
+        state.epoch_seconds += now - tick
+        tick = now
+        text = " ".join(f"{name} {value:.3f}" for name, value in losses.items())
+        progress.update(
+            state.global_step / total_steps,
+            f"epoch {state.epoch}/{config.epochs} step {state.step_in_epoch}/{steps_per_epoch} {text}",
+            epoch=state.epoch, step=state.global_step, lr=lr, **losses,
+        )
+
+
+def _end_epoch(trainer: Pix2PixTrainer, validation: Any, chips: ChipsFolder, state: TrainState,
+               config: TrainConfig, progress: Progress) -> None:
+    """Validate, append the epoch to the history, update the best epoch and report one line."""
+    steps = max(state.step_in_epoch, 1)
+    row: dict[str, Any] = {"epoch": state.epoch, "lr": config.lr * config.lr_factor(state.epoch)}
+    row.update({name: total / steps for name, total in state.loss_sums.items()})
+    row["train_seconds"] = round(state.epoch_seconds, 3)
+    row["samples_per_s"] = round(len(chips.train) / state.epoch_seconds, 3) if state.epoch_seconds else None
+    line = f"epoch {state.epoch}/{config.epochs}: train L1 {row['G_L1']:.4f}"
+    improved = False
+    if validation is not None:
+        metrics = trainer.evaluate(validation, chips, progress)
+        row.update({f"val_{name}": metrics[name] for name in ("l1", "mae", "rmse", "psnr", "ssim", "bias", "r2")})
+        row["val_bands"] = metrics["bands"]
+        value = row[f"val_{config.best_metric}"]
+        improved = is_better(config.best_metric, value, state.best_value)
+        if improved:
+            state.best_epoch, state.best_value, state.stale_epochs = state.epoch, value, 0
+        else:
+            state.stale_epochs += 1
+        line += (f", val L1 {_fmt(row['val_l1'])}, MAE {_fmt(row['val_mae'])}, RMSE {_fmt(row['val_rmse'])}, "
+                 f"PSNR {_fmt(row['val_psnr'])} dB, SSIM {_fmt(row['val_ssim'])}")
+    else:
+        state.best_epoch = state.epoch
+    state.history.append(row)
+    state.loss_sums = dict.fromkeys(LOSS_NAMES, 0.0)
+    state.epoch_seconds = 0.0
+    speed = f", {row['samples_per_s']:.1f} samples/s" if row["samples_per_s"] else ""
+    progress.info(line + speed + (" (best so far)" if improved else ""))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _keep_best(trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch.Tensor] | None
+               ) -> dict[str, torch.Tensor] | None:
+    if state.best_epoch == state.epoch and state.history and "val_l1" in state.history[-1]:
+        return {k: v.detach().cpu().clone() for k, v in trainer.generator.state_dict().items()}
+    return best
+
+
+def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        for index, value in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda{index}"] = value
+    return tensors
+
+
+def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch.Tensor] | None,
+          chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
+    if not trainer.is_writer:
+        return
+    tensors, structure = trainer.state_tensors()
+    tensors.update(_rng_tensors(trainer.device))
+    if best is not None:
+        tensors.update({f"best/{k}": v for k, v in best.items()})
+    document = {
+        "config": config.to_dict(),
+        "generator": spec.to_dict(),
+        "chips": {"path": str(chips.root), "fingerprint": chips_fingerprint(chips)},
+        "state": asdict(state),
+        "world_size": trainer.world_size,
+        **structure,
+    }
+    save_checkpoint(path, document, tensors)
+
+
+def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig,
+             progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
+    if not path.exists():
+        raise Pix2PixError(f"There is no checkpoint {path} to resume; train without resume to start afresh.")
+    document, tensors = load_checkpoint(path)
+    saved = TrainConfig.from_dict(document["config"])
+    saved_spec = GeneratorSpec.from_dict(document["generator"])
+    differs = [f"{name} {getattr(saved, name)} (now {getattr(config, name)})"
+               for name in ARCHITECTURE_FIELDS if getattr(saved, name) != getattr(config, name)]
+    if saved_spec.depth != spec.depth:
+        differs.append(f"depth {saved_spec.depth} (now {spec.depth})")
+    if differs:
+        raise Pix2PixError(
+            f"The checkpoint {path} was trained with {', '.join(differs)}; resume with the same settings, "
+            "or train afresh without resume."
+        )
+    if document["chips"]["fingerprint"] != chips_fingerprint(chips):
+        raise Pix2PixError(
+            f"The checkpoint {path} was trained on other chips ({document['chips']['path']}); resume on the same "
+            "chips folder, or train afresh without resume."
+        )
+    changed = [f.name for f in fields(TrainConfig) if getattr(saved, f.name) != getattr(config, f.name)]
+    if changed:
+        progress.info(f"Resuming with changed settings: {', '.join(changed)}.")
+    trainer.load_state(tensors, document)
+    torch.set_rng_state(tensors["rng/torch"])
+    if trainer.device.type == "cuda":
+        states = [tensors[f"rng/cuda{i}"] for i in range(torch.cuda.device_count()) if f"rng/cuda{i}" in tensors]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    state = TrainState(**document["state"])
+    _rescale_partial_epoch(state, document, config.batch_size * trainer.world_size, progress)
+    best = tensor_group(tensors, "best") or None
+    progress.info(f"Resuming from epoch {state.epoch}, step {state.step_in_epoch} ({state.global_step} steps done).")
+    return state, best
+
+
+def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_batch: int,
+                           progress: Progress) -> None:
+    """A run stopped mid-epoch resumes after the chips it saw, also with another batch size or process count."""
+    saved = int(document["config"]["batch_size"]) * int(document.get("world_size", 1))
+    if state.step_in_epoch and saved != global_batch:
+        seen = state.step_in_epoch * saved
+        state.step_in_epoch = seen // global_batch
+        progress.warning(f"The checkpoint stopped after {seen} chips of epoch {state.epoch} with {saved} chips per "
+                         f"step; with {global_batch} per step it resumes at step {state.step_in_epoch} of that epoch, "
+                         f"so up to {global_batch - 1} of those chips are seen twice.")
+
+
+def _preview_rows(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device
+                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    split = "validation" if chips.validation else "train"
+    dataset = ChipDataset(chips, split, with_units=True)
+    rows = []
+    generator.eval()
+    with torch.no_grad():
+        for index in range(min(count, len(dataset))):
+            sample = dataset[index]
+            fake = generator(sample["a"][None].to(device)).float()
+            prediction = chips.norm_b.invert(fake)[0].cpu().numpy()
+            valid = sample["mask"][0].numpy() > 0.5
+            a_units = chips.norm_a.invert(sample["a"]).numpy()
+            rows.append((a_units, sample["b_units"].numpy(), prediction, valid))
+    return rows
+
+
+def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
+            config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor], validation: Any,
+            stopped_early: bool, device: torch.device, progress: Progress) -> dict[str, Any]:
+    generator = UnetGenerator(spec).to(device)
+    generator.load_state_dict(best_weights)
+    rows = _preview_rows(generator, chips, config.preview_chips, device)
+    history = state.history
+    training = {
+        "config": config.to_dict(),
+        "epochs_run": history[-1]["epoch"] if history else 0,
+        "steps": state.global_step,
+        "seconds": round(state.seconds, 1),
+        "device": str(device),
+        "amp": str(trainer.amp_dtype).replace("torch.", "") if trainer.amp else None,
+        "stopped_early": stopped_early,
+        "losses": {"gan": config.gan_mode, "lambda_l1": config.lambda_l1, "l1": "masked mean over valid pixels"},
+    }
+    discriminator = {"type": "patchgan", "n_layers": 3, "ndf": config.ndf, "norm": config.norm,
+                     "in_channels": spec.in_channels + spec.out_channels}
+    metric = config.best_metric if validation is not None else "last epoch"
+    card = ModelCard.from_training(chips, spec, discriminator, training, history, state.best_epoch, metric)
+    path = write_package(output, card, best_weights, render_preview(rows), render_losses(history))
+    best = card.metrics.best or {}
+    progress.update(1.0, "done")
+    progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")
+    return {
+        "output": str(path),
+        "checkpoint": str(ckpt),
+        "epochs": training["epochs_run"],
+        "best_epoch": state.best_epoch,
+        "best_metric": metric,
+        "best_value": state.best_value,
+        **{f"val_{name}": best.get(f"val_{name}") for name in ("l1", "mae", "rmse", "psnr", "ssim", "bias", "r2")},
+        "train_l1": best.get("G_L1"),
+        "train_chips": len(chips.train),
+        "validation_chips": len(chips.validation),
+        "chip_size": chips.tile_size,
+        "depth": spec.depth,
+        "parameters": count_parameters(generator),
+        "device": str(device),
+        "seconds": training["seconds"],
+        "stopped_early": stopped_early,
+    }

@@ -1,0 +1,173 @@
+"""One Pix2Pix training step and validation: the two networks, their optimizers, AMP and device.
+
+The step is the reference's (one D update, then one G update on the same batch), with
+nodata handled as the loop's docstring says. :class:`Pix2PixTrainer` is what the loop
+drives; ``scale.ddp.DistributedTrainer`` wraps its modules in DDP for data-parallel runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+
+from ..core.progress import Progress
+from ..data.folder import ChipsFolder
+from ..evaluate.metrics import MetricAccumulator
+from ..model.checkpoint import flatten_optimizer, tensor_group, unflatten_optimizer
+from ..model.networks import GeneratorSpec, NLayerDiscriminator, UnetGenerator, build_discriminator, build_generator
+from .config import TrainConfig
+from .losses import LOSS_NAMES, gan_loss, masked_l1
+
+
+class Pix2PixTrainer:
+    """The two networks, their optimizers and one training step; device and AMP handled here.
+
+    ``train_g``/``train_d`` are the modules the training step calls: the networks themselves
+    here, their DDP wrappers in data-parallel runs (``distributed.DistributedTrainer``).
+    """
+
+    rank, world_size = 0, 1
+
+    def __init__(self, spec: GeneratorSpec, config: TrainConfig, device: torch.device) -> None:
+        self.config, self.device = config, device
+        init = torch.Generator().manual_seed(config.seed)
+        self.generator: UnetGenerator = build_generator(spec, init).to(device)
+        self.discriminator: NLayerDiscriminator = build_discriminator(
+            spec.in_channels + spec.out_channels, config.ndf, config.norm, generator=init).to(device)
+        cuda = device.type == "cuda"
+        self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
+        self.generator.to(memory_format=self.memory_format)
+        self.discriminator.to(memory_format=self.memory_format)
+        self.amp = cuda and config.amp
+        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaled = self.amp and self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaled)
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaled)
+        betas = (config.beta1, 0.999)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.train_g: torch.nn.Module = self.generator
+        self.train_d: torch.nn.Module = self.discriminator
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes checkpoints and the model (rank 0 of a data-parallel run)."""
+        return self.rank == 0
+
+    def set_lr(self, lr: float) -> None:
+        for optimizer in (self.opt_g, self.opt_d):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+        return move(batch["a"]), move(batch["b"]), move(batch["mask"])
+
+    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One D update then one G update on a batch; returns the four losses (G_L1 unweighted)."""
+        a, b, mask = self.to_device(batch)
+        mode = self.config.gan_mode
+        with self._autocast():
+            fake = self.train_g(a)
+        real_b = mask * b + (1 - mask) * fake.detach().float()
+
+        self.discriminator.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss_d_fake = gan_loss(self.train_d(torch.cat([a, fake.detach()], 1)), False, mode)
+            loss_d_real = gan_loss(self.train_d(torch.cat([a, real_b], 1)), True, mode)
+        loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        self.scaler_d.scale(loss_d).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+
+        self.discriminator.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss_g_gan = gan_loss(self.discriminator(torch.cat([a, fake], 1)), True, mode)
+        loss_g_l1 = masked_l1(fake.float(), b, mask)
+        loss_g = loss_g_gan + self.config.lambda_l1 * loss_g_l1
+        self.scaler_g.scale(loss_g).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        values = torch.stack([loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake]).detach().float().cpu().tolist()
+        return dict(zip(LOSS_NAMES, values))
+
+    @torch.no_grad()
+    def evaluate(self, loader: Any, chips: ChipsFolder, progress: Progress | None = None) -> dict[str, Any]:
+        """Validation in eval mode: masked L1 (normalised units) and metrics in target units."""
+        return evaluate(self.generator, loader, chips, self.device, progress, self._autocast, self.memory_format)
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {f"G/{k}": v for k, v in self.generator.state_dict().items()}
+        tensors.update({f"D/{k}": v for k, v in self.discriminator.state_dict().items()})
+        structure = {}
+        for name, optimizer in (("optG", self.opt_g), ("optD", self.opt_d)):
+            flat, structure[name] = flatten_optimizer(optimizer.state_dict(), name)
+            tensors.update(flat)
+        structure["scalers"] = {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()}
+        return tensors, structure
+
+    def load_state(self, tensors: dict[str, torch.Tensor], structure: dict[str, Any]) -> None:
+        self.generator.load_state_dict(tensor_group(tensors, "G"))
+        self.discriminator.load_state_dict(tensor_group(tensors, "D"))
+        self.opt_g.load_state_dict(unflatten_optimizer(structure["optG"], tensors))
+        self.opt_d.load_state_dict(unflatten_optimizer(structure["optD"], tensors))
+        scalers = structure.get("scalers", {})
+        if scalers.get("G") and self.scaler_g.is_enabled():
+            self.scaler_g.load_state_dict(scalers["G"])
+            self.scaler_d.load_state_dict(scalers["D"])
+
+
+def evaluate(
+    generator: UnetGenerator,
+    loader: Any,
+    chips: ChipsFolder,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+    autocast: Any = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> dict[str, Any]:
+    """Masked validation L1 in normalised units (``l1``) and target-unit metrics of ``generator``.
+
+    Metrics use the target band's p01..p99 span as PSNR/SSIM data range. The generator is
+    evaluated in eval mode (as translation runs it) and put back into its previous mode.
+    """
+    was_training = generator.training
+    generator.eval()
+    norm = chips.norm_b
+    accumulator = MetricAccumulator([h - lo for lo, h in zip(norm.low, norm.high)])
+    l1_sum = weight_sum = 0.0
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                if progress is not None:
+                    progress.check_cancelled()
+                a = batch["a"].to(device).contiguous(memory_format=memory_format)
+                b, mask = batch["b"].to(device), batch["mask"].to(device)
+                if autocast is not None:
+                    with autocast():
+                        fake = generator(a)
+                else:
+                    fake = generator(a)
+                fake = fake.float()
+                weight = mask.expand_as(fake)
+                l1_sum += float((torch.abs(fake - b) * weight).sum())
+                weight_sum += float(weight.sum())
+                accumulator.add(norm.invert(fake), batch["b_units"].to(device), mask[:, 0] > 0.5)
+    finally:
+        generator.train(was_training)
+    return {"l1": l1_sum / weight_sum if weight_sum else None, **accumulator.result()}
+
+
+def chips_fingerprint(chips: ChipsFolder) -> str:
+    """Identifies the chips a checkpoint was trained on (names, split, size, bands, normalisation)."""
+    text = repr((chips.train, chips.validation, chips.tile_size, chips.norm_a, chips.norm_b))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
