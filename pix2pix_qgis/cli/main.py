@@ -3,7 +3,8 @@
 Exit codes: 0 success, 1 internal error (a bug: please report), 2 bad input
 (:class:`Pix2PixError`), 3 missing dependency (see ``bootstrap``; also ``doctor`` when a
 check fails), 130 cancelled.
-With ``--progress json`` stdout carries only protocol lines (``progress.py``).
+With ``--progress json`` stdout carries only protocol lines (``progress.py``), and a ``cancel``
+line on stdin stops the run as SIGTERM does (``core.cancel``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import signal
+import os
 import sys
 import threading
 import traceback
@@ -22,6 +23,7 @@ from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
 from ..contract.protocol import wants_json
 from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
+from ..core.cancel import install_signal_handlers, watch_stdin
 from ..core.launch import rank_zero_reports
 from ..core.progress import JsonLinesProgress, Progress, TerminalProgress
 from .interop import add_interop_parsers
@@ -116,16 +118,6 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def _install_cancel_handlers(event: threading.Event) -> None:
-    """SIGTERM (the provider's cancel) and SIGINT request a cooperative stop."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        event.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def _print_result(result: dict[str, Any]) -> None:
     width = max(len(k) for k in result) if result else 0
     for key, value in result.items():
@@ -138,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(json_errors=wants_json(argv)).parse_args(argv)
     cancel = threading.Event()
-    _install_cancel_handlers(cancel)
+    install_signal_handlers(cancel)
     json_mode = args.progress == "json"
+    if json_mode and not os.isatty(0):  # a program's pipe; a terminal's reader in the background would be stopped
+        watch_stdin(cancel)
     if json_mode:
         progress: Progress = JsonLinesProgress(sys.stdout, cancel)
     elif args.progress == "none":

@@ -9,6 +9,12 @@ With ``--progress json`` every line on the engine's stdout is one JSON object wh
 - ``error``: ``kind`` (``contract.errors.ErrorKind``) and ``message``; for a missing
   dependency also ``module``, ``python`` and ``fix``.
 
+The other way, the caller asks a running engine to stop by writing :data:`CANCEL_LINE`
+(``cancel``) and a newline on the engine's stdin. It works alike on every OS, which a signal
+does not (on Windows ``terminate()`` is a hard kill): the engine stops at its next
+cancellation point as on SIGTERM or Ctrl+C, saving training's checkpoint and removing its
+partial outputs. Other lines are ignored; the end of stdin only ends the watching.
+
 Outputs are written under a hidden partial name beside the target and renamed on success
 (:func:`partial_paths`); the provider removes the partials of an engine it had to kill.
 Standard library only: the QGIS side imports this.
@@ -20,6 +26,7 @@ import os
 from pathlib import Path
 
 EVENT_TYPES = ("progress", "info", "warning", "result", "error")
+CANCEL_LINE = "cancel"  # a caller's request to stop, one line on the engine's stdin
 
 
 def wants_json(argv: list[str]) -> bool:
