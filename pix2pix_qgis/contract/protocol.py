@@ -23,10 +23,13 @@ Standard library only: the QGIS side imports this.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import PurePath
+from typing import TypeVar
 
 EVENT_TYPES = ("progress", "info", "warning", "result", "error")
 CANCEL_LINE = "cancel"  # a caller's request to stop, one line on the engine's stdin
+
+P = TypeVar("P", bound=PurePath)  # the rule is pure name logic: Windows paths (drive, UNC) follow it anywhere
 
 
 def wants_json(argv: list[str]) -> bool:
@@ -40,7 +43,7 @@ def wants_json(argv: list[str]) -> bool:
     return any(a == "--progress" and b == "json" for a, b in zip(argv, argv[1:]))
 
 
-def partial_path(target: Path, pid: int | None = None) -> Path:
+def partial_path(target: P, pid: int | None = None) -> P:
     """The staging path of ``target`` while process ``pid`` writes it: ``.<name>.partial-<pid>``.
 
     Folders and files whose driver ignores the suffix use this form.
@@ -48,7 +51,7 @@ def partial_path(target: Path, pid: int | None = None) -> Path:
     return target.parent / f".{target.name}.partial-{os.getpid() if pid is None else pid}"
 
 
-def suffixed_partial_path(target: Path, pid: int | None = None) -> Path:
+def suffixed_partial_path(target: P, pid: int | None = None) -> P:
     """The staging path of a file whose writer needs its suffix: ``.<stem>.partial-<pid><suffix>``.
 
     GDAL picks drivers and options by extension, so ``out.tif`` is staged as
@@ -57,6 +60,6 @@ def suffixed_partial_path(target: Path, pid: int | None = None) -> Path:
     return target.parent / f".{target.stem}.partial-{os.getpid() if pid is None else pid}{target.suffix}"
 
 
-def partial_paths(target: Path, pid: int) -> tuple[Path, Path]:
+def partial_paths(target: P, pid: int) -> tuple[P, P]:
     """Both staging names ``pid`` may have used for ``target``: what to remove after killing it."""
     return partial_path(target, pid), suffixed_partial_path(target, pid)
