@@ -19,9 +19,11 @@ failed=0
 
 TIMES=$(mktemp)
 trap 'rm -f "$TIMES"' EXIT
-cpu_seconds() {  # user + system seconds of this script's finished children so far
-  times >"$TIMES"  # in this shell: a pipe would run `times` in a subshell, which has no children
-  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES"
+cpu_seconds() {  # CPU_SECONDS = user + system seconds of this script's finished children so far
+  # `times` must run in this shell: in a pipe or $(…) it would run in a subshell, which has no children
+  times >"$TIMES"
+  CPU_SECONDS=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+    printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TIMES")
 }
 
 suite() {  # VERSION: run pytest for one version, where that version lives
@@ -53,11 +55,13 @@ for version in "$@"; do
     prepare=$((SECONDS - started))
   fi
   started=$SECONDS
-  cpu=$(cpu_seconds)
+  cpu_seconds
+  cpu=$CPU_SECONDS
   suite "$version"
   status=$?
   took=$((SECONDS - started))
-  cpu=$(($(cpu_seconds) - cpu))
+  cpu_seconds
+  cpu=$((CPU_SECONDS - cpu))
   case $status in
     0) result="passed" ;;
     5) result="FAILED: no tests were collected" ;;  # pytest's 5 would otherwise read as a quiet success
