@@ -43,9 +43,13 @@ def kill_tree(process: subprocess.Popen) -> None:
     """End the engine, if still running, and everything it started; wait for the engine to be gone."""
     if WINDOWS:
         if process.poll() is None:
-            subprocess.run(["taskkill", "/T", "/F", "/PID", str(process.pid)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, creationflags=subprocess.CREATE_NO_WINDOW,  # type: ignore[attr-defined]
-                           check=False)
+            taskkill = os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32", "taskkill.exe")
+            try:
+                subprocess.run([taskkill, "/T", "/F", "/PID", str(process.pid)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, check=False, timeout=30,
+                               creationflags=subprocess.CREATE_NO_WINDOW)  # type: ignore[attr-defined]
+            except (OSError, subprocess.TimeoutExpired):  # no taskkill: at least the engine itself ends below
+                pass
     else:
         try:
             os.killpg(process.pid, signal.SIGKILL)
