@@ -26,6 +26,7 @@ setup-engine:
 
 lint: setup-engine
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(ENGINE_PY) scripts/check_qt6.py
 	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests/tools
 

@@ -20,11 +20,11 @@ from pix2pix_qgis.contract.errors import ExitCode
 from pix2pix_qgis.contract.protocol import CANCEL_LINE
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 
-from .conftest import write_raster
-from .models import write_model
-from .test_dataset import mapping_chips
+from ..conftest import write_raster
+from ..data.test_dataset import mapping_chips
+from ..models import write_model
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def start_engine(*args: str) -> subprocess.Popen:

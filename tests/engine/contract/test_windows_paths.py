@@ -1,16 +1,14 @@
 """Windows paths (drive letters, backslashes, UNC shares) where handling them is logic, not the OS.
 
 No machine here runs Windows, so what these check is the part that would be the same there:
-the command line keeps every path parameter exactly as given, the partial-file rule (which
-the provider relies on to clean up) keeps a path's drive or share and folder, and an assembled
-VRT names parts on another drive or share absolutely, since no relative path reaches them.
-``ntpath`` and ``PureWindowsPath`` are Python's own Windows path logic, runnable anywhere.
+the command line keeps every path parameter exactly as given, and the partial-file rule (which
+the provider relies on to clean up) keeps a path's drive or share and folder.
+``PureWindowsPath`` is Python's own Windows path logic, runnable anywhere. (An assembled VRT's
+names of parts on other drives: ``scale/test_parts.py``.)
 """
 
 from __future__ import annotations
 
-import ntpath
-import posixpath
 from pathlib import PureWindowsPath
 
 import pytest
@@ -19,7 +17,6 @@ from pix2pix_qgis.cli.main import build_parser
 from pix2pix_qgis.contract.params import Kind, check, to_argv
 from pix2pix_qgis.contract.protocol import partial_paths
 from pix2pix_qgis.contract.tables import COMMANDS
-from pix2pix_qgis.scale.assemble import source_filename
 
 WINDOWS_PATHS = [
     r"C:\Users\Ana Lyst\GIS data\relief.tif",  # drive letter, backslashes, spaces
@@ -54,20 +51,3 @@ def test_every_path_parameter_keeps_a_windows_path_exactly(command, path):
 def test_partial_names_stay_beside_the_target_on_its_drive_or_share(target, plain, suffixed):
     """The rename onto the target is atomic only within one volume, and the provider removes these names."""
     assert partial_paths(PureWindowsPath(target), 42) == (PureWindowsPath(plain), PureWindowsPath(suffixed))
-
-
-@pytest.mark.parametrize(("part", "vrt_folder", "expected"), [
-    (r"C:\runs\parts\part-0000-of-0002.tif", r"C:\runs", ("parts/part-0000-of-0002.tif", True)),
-    (r"C:\runs\parts\p.tif", r"C:\runs\vrt", ("../parts/p.tif", True)),
-    (r"c:\runs\parts\p.tif", "C:/runs", ("parts/p.tif", True)),  # drive letters ignore case
-    (r"\\server\share\parts\p.tif", r"\\server\share\vrt", ("../parts/p.tif", True)),
-    (r"D:\parts\p.tif", r"C:\out", (r"D:\parts\p.tif", False)),  # another drive: no relative path
-    (r"\\server\share\parts\p.tif", r"C:\out", (r"\\server\share\parts\p.tif", False)),
-    (r"\\server\other\parts\p.tif", r"\\server\share\vrt", (r"\\server\other\parts\p.tif", False)),
-])
-def test_vrt_names_parts_relatively_where_windows_allows_and_absolutely_elsewhere(part, vrt_folder, expected):
-    assert source_filename(part, vrt_folder, ntpath) == expected
-
-
-def test_vrt_names_parts_relatively_on_posix():
-    assert source_filename("/data/job/parts/p.tif", "/data/job", posixpath) == ("parts/p.tif", True)
