@@ -7,7 +7,8 @@ stop that saves training's checkpoint and removes its staging output. Where sign
 caught (POSIX) SIGTERM follows after :data:`SIGNAL_AFTER_S`, for an engine that does not read
 its stdin. After a grace period (1.5 s by default) the engine's whole process tree is killed
 (``process_tree``) and its staging outputs are removed here (``.<name>.partial-<pid>``, the
-engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there).
+engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there), and so
+is its output lock ``.<name>.lock`` once no other run holds it.
 
 The engine is trusted code but its output is not: a library may print stray text, a crash
 may cut a line, a bug may print a line of gigabytes, and a child process may keep the pipe
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import shutil
 import signal
@@ -31,7 +33,7 @@ from typing import Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from ..pix2pix_qgis.contract.protocol import CANCEL_LINE, partial_paths
+from ..pix2pix_qgis.contract.protocol import CANCEL_LINE, lock_path, partial_paths
 from .interpreter import engine_environment, fix_hint, resolve_python
 from .process_tree import ask_to_stop, kill_tree, start_options
 
@@ -104,6 +106,38 @@ def _remove_partials(outputs: list[str], pid: int) -> None:
                 shutil.rmtree(partial, ignore_errors=True)
             elif partial.exists():
                 partial.unlink()
+
+
+def _remove_abandoned_locks(outputs: list[str]) -> None:
+    """Remove the lock files a killed engine left, unless another run holds one now.
+
+    The kernel released the dead engine's ``flock``; taking it (without waiting) proves
+    nobody else writes the output, and unlinking before unlocking makes a run that opened
+    the old file retry on a fresh one, as the engine itself does.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: a file another run has open cannot be removed, so removing is the test
+        for output in outputs:
+            try:
+                lock_path(Path(output)).unlink()
+            except OSError:
+                pass
+        return
+    for output in outputs:
+        path = lock_path(Path(output))
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:  # absent, or not ours to open: nothing to remove
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                path.unlink()
+        except OSError:  # another run holds it (or replaced it): it is that run's lock
+            pass
+        finally:
+            os.close(fd)
 
 
 def exit_description(code: int) -> str:
@@ -289,6 +323,7 @@ class EngineRun:
             if process.poll() is None:
                 kill_tree(process)
                 _remove_partials(self.outputs, process.pid)
+                _remove_abandoned_locks(self.outputs)
         raise QgsProcessingException("Cancelled by the user; no output was written.")
 
 

@@ -16,14 +16,15 @@ cancellation point as on SIGTERM or Ctrl+C, saving training's checkpoint and rem
 partial outputs. Other lines are ignored; the end of stdin only ends the watching.
 
 Outputs are written under a hidden partial name beside the target and renamed on success
-(:func:`partial_paths`); the provider removes the partials of an engine it had to kill.
+(:func:`partial_paths`); the provider removes the partials of an engine it had to kill,
+and its output lock (:func:`lock_path`) once nobody holds it.
 Standard library only: the QGIS side imports this.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TypeVar
 
 EVENT_TYPES = ("progress", "info", "warning", "result", "error")
@@ -63,3 +64,13 @@ def suffixed_partial_path(target: P, pid: int | None = None) -> P:
 def partial_paths(target: P, pid: int) -> tuple[P, P]:
     """Both staging names ``pid`` may have used for ``target``: what to remove after killing it."""
     return partial_path(target, pid), suffixed_partial_path(target, pid)
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of ``target``'s writer: ``.<name>.lock`` beside it (locked while a run writes).
+
+    The engine removes it when its run ends; an engine killed with SIGKILL cannot, so the
+    provider takes the (then free) lock and removes it.
+    """
+    target = Path(target).absolute()
+    return target.parent / f".{target.name}.lock"

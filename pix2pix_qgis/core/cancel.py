@@ -3,9 +3,9 @@
 Both set the same :class:`threading.Event`, which ``Progress.check_cancelled`` reads at every
 chip, tile and training step, so the stop is cooperative either way: training saves its
 checkpoint, staged outputs are removed. Signals (SIGTERM from a scheduler or ``kill``,
-SIGINT from Ctrl+C) are POSIX's way; the stdin line (``contract.protocol.CANCEL_LINE``) is
-the QGIS provider's way on every OS, because on Windows a signal cannot be caught
-(``terminate()`` ends the process at once).
+SIGINT from Ctrl+C, SIGHUP from a closed terminal) are POSIX's way; the stdin line
+(``contract.protocol.CANCEL_LINE``) is the QGIS provider's way on every OS, because on
+Windows a signal cannot be caught (``terminate()`` ends the process at once).
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ _READ_BYTES = 4096
 
 
 def install_signal_handlers(event: threading.Event) -> None:
-    """SIGTERM and SIGINT set ``event`` instead of ending the process."""
+    """SIGTERM, SIGINT and SIGHUP (a closed terminal or SSH session) set ``event`` instead of ending
+    the process."""
 
     def handler(signum: int, _frame: Any) -> None:
         event.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            signal.signal(getattr(signal, name), handler)
 
 
 def _watch(fd: int, event: threading.Event) -> None:
