@@ -212,7 +212,8 @@ def test_interpreter_precedence_env_then_setting_then_default(qgis_app, monkeypa
 
     monkeypatch.setenv("PIX2PIX_PYTHON", "/env/python")
     configured = tmp_path / "configured-python"
-    configured.write_text("")  # the settings page only accepts existing files
+    configured.write_text("")
+    configured.chmod(0o755)  # the setting only accepts an existing file that can be run
     ProcessingConfig.setSettingValue(interpreter.SETTING_KEY, str(configured))
     try:
         assert interpreter.resolve_python()[0] == "/env/python"
