@@ -16,7 +16,7 @@ from ..contract.errors import ErrorKind, ExitCode
 
 def fix_command() -> str:
     requirements = Path(__file__).resolve().parents[2] / "requirements.txt"
-    packages = '"torch==2.13.0" rasterio shapely numpy safetensors pillow jsonschema'
+    packages = '"torch==2.13.0" rasterio shapely numpy safetensors matplotlib jsonschema'
     target = f'-r "{requirements}"' if requirements.is_file() else packages
     return f'"{sys.executable}" -m pip install {target}'
 

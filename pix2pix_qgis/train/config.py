@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from ..contract.errors import Pix2PixError
-from ..model.networks import MAX_DEPTH, NORMS, check_chip_size, deepest_fit, patchgan_output_size
+from ..data.folder import ChipsFolder
+from ..model.networks import MAX_DEPTH, NORMS, GeneratorSpec, check_chip_size, deepest_fit, patchgan_output_size
 
 GAN_MODES = ("vanilla", "lsgan")
 
@@ -133,3 +134,9 @@ def choose_depth(config: TrainConfig, tile_size: int) -> int:
             "(a multiple of 256 gives the reference depth 8). Re-export with such a tile size."
         )
     return depth
+
+
+def generator_spec(config: TrainConfig, chips: ChipsFolder) -> GeneratorSpec:
+    """The generator ``config`` builds for ``chips``: their band counts, the depth their size allows."""
+    depth = choose_depth(config, chips.tile_size)
+    return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
