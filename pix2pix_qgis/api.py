@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from .contract.errors import Pix2PixError
+from .contract.tables import TRAIN
 from .core import plots
 from .core.outputs import staged_file
 from .core.progress import Progress
@@ -48,10 +49,11 @@ from .data.folder import SPLITS, ChipsFolder, open_chips
 from .data.sampling import epoch_order, make_loader
 from .infer.translate import TranslateSpec
 from .infer.translate import translate_raster as translate_file
+from .model.card import ModelCard
 from .model.checkpoint import checkpoint_path
 from .model.device import resolve_device
 from .model.networks import UnetGenerator, check_chip_size
-from .model.package import input_normalization, load_model, output_normalization, predict
+from .model.package import load_model, predict
 from .train.config import TrainConfig
 from .train.loop import train
 from .train.lr_find import LRFinding, lr_range_test
@@ -71,10 +73,10 @@ class Pix2PixData:
     """A checked chips folder plus how to batch it."""
 
     chips: ChipsFolder
-    batch_size: int = 4
+    batch_size: int = TRAIN["BATCH_SIZE"].default
     num_workers: int | None = None  # None: none on the CPU, up to 4 with CUDA
-    seed: int = 0
-    val_split_pct: float = 0.1
+    seed: int = TRAIN["SEED"].default
+    val_split_pct: float = TRAIN["VALIDATION"].default
 
     @property
     def path(self) -> Path:
@@ -119,11 +121,11 @@ class Pix2PixData:
                 f"chips of {self.chip_size} px, {self.chips.bands_a}→{self.chips.bands_b} bands)")
 
 
-def prepare_data(path: str | Path, batch_size: int = 4, val_split_pct: float = 0.1, seed: int = 0,
+def prepare_data(path: str | Path, batch_size: int = TRAIN["BATCH_SIZE"].default,
+                 val_split_pct: float = TRAIN["VALIDATION"].default, seed: int = TRAIN["SEED"].default,
                  num_workers: int | None = None) -> Pix2PixData:
     """Open a chips folder; ``val_split_pct`` applies only to an Esri folder without chips.json."""
-    if batch_size < 1:
-        raise Pix2PixError(f"batch_size {batch_size} must be at least 1.")
+    TRAIN.check(batch_size=batch_size, validation=val_split_pct, seed=seed, num_workers=num_workers)
     chips = open_chips(path, validation=val_split_pct, seed=seed)
     return Pix2PixData(chips, batch_size, num_workers, seed, val_split_pct)
 
@@ -141,7 +143,7 @@ class Pix2Pix:
         self._options = options
         self._epochs_done = 0
         self._generator: UnetGenerator | None = None
-        self.metadata: dict[str, Any] = {}
+        self.card: ModelCard | None = None  # the model card of the trained or loaded package
         self._package: Path | None = None
         self._from_file = False
         self._workdir: Path | None = None
@@ -161,11 +163,11 @@ class Pix2Pix:
                                "or Pix2Pix.from_model(path, data=prepare_data(...)).")
         return self.data
 
-    def _need_model(self, call: str) -> UnetGenerator:
-        if self._generator is None:
+    def _need_model(self, call: str) -> tuple[UnetGenerator, ModelCard]:
+        if self._generator is None or self.card is None:
             raise Pix2PixError(f"The model is not trained, so there is nothing to {call}; call fit() or "
                                "Pix2Pix.from_model() first.")
-        return self._generator
+        return self._generator, self.card
 
     @property
     def _device(self) -> torch.device:
@@ -223,21 +225,20 @@ class Pix2Pix:
         result = train(data.path, package, config, progress, resume=self._epochs_done > 0)
         self._epochs_done = config.epochs
         self._package = package
-        self._generator, self.metadata = load_model(package, self._device)
+        self._generator, self.card = load_model(package, self._device)
         return result
 
     def plot_losses(self) -> Figure:
         """The per-epoch losses of the fits so far (or of the model read): adversarial terms, and
         training and validation L1 with the best epoch marked."""
-        self._need_model("plot")
-        metrics = self.metadata["metrics"]
-        return _shown(plots.losses_figure(metrics["history"], metrics["best_epoch"]))
+        metrics = self._need_model("plot")[1].metrics
+        return _shown(plots.losses_figure(metrics.history, metrics.best_epoch))
 
     def _model_chips(self, call: str) -> ChipsFolder:
         """The data's chips with the model's own normalisation, so a model read from a file sees its
         input scaled and its output mapped back exactly as in its training."""
-        data, generator = self._need_data(call), self._need_model(call)
-        norm_in, norm_out = input_normalization(self.metadata), output_normalization(self.metadata)
+        data, (generator, card) = self._need_data(call), self._need_model(call)
+        norm_in, norm_out = card.input.normalization, card.output.normalization
         if (norm_in.bands, norm_out.bands) != (data.chips.bands_a, data.chips.bands_b):
             raise Pix2PixError(f"The model maps {norm_in.bands} band(s) to {norm_out.bands}, but the chips in "
                                f"{data.path} have {data.chips.bands_a} and {data.chips.bands_b}. Give chips "
@@ -251,9 +252,10 @@ class Pix2Pix:
         if rows < 1:
             raise Pix2PixError(f"rows {rows} must be at least 1.")
         chips = self._model_chips("show results")
-        views = predict_chips(self._need_model("show"), chips, rows, self._device)
+        views = predict_chips(self._need_model("show")[0], chips, rows, self._device)
         split = "validation" if chips.validation else "training (there are no validation chips)"
-        return _shown(plots.chips_figure(views, *self.data.displays(bands_a, bands_b), title=f"{split} chips"))
+        displays = self._need_data("show results").displays(bands_a, bands_b)
+        return _shown(plots.chips_figure(views, *displays, title=f"{split} chips"))
 
     def compute_metrics(self) -> dict[str, Any]:
         """Metrics of the model on the validation chips, over their valid pixels, in the target's units.
@@ -270,13 +272,13 @@ class Pix2Pix:
         10·log10(1 / mean|error|) on values scaled to [-1, 1] (an L1, not a mean squared
         error, and no data range) and SSIM on [-1, 1]; its numbers are not comparable to these.
         """
-        chips = self._model_chips("compute metrics")
+        chips, data = self._model_chips("compute metrics"), self._need_data("compute metrics")
         if not chips.validation:
-            raise Pix2PixError(f"{self.data.path} has no validation chips to compute metrics on. Export with "
+            raise Pix2PixError(f"{data.path} has no validation chips to compute metrics on. Export with "
                                "VALIDATION above 0, or evaluate a translated raster with evaluate_rasters.")
-        dataset = ChipDataset(chips, "validation", with_units=True, seed=self.data.seed)
-        loader = make_loader(dataset, self.data.batch_size, num_workers=self.data.num_workers or 0)
-        return evaluate(self._need_model("evaluate"), loader, chips, self._device)
+        dataset = ChipDataset(chips, "validation", with_units=True, seed=data.seed)
+        loader = make_loader(dataset, data.batch_size, num_workers=data.num_workers or 0)
+        return evaluate(self._need_model("evaluate")[0], loader, chips, self._device)
 
     def save(self, path: str | Path) -> Path:
         """Copy the model package (best epoch) to ``path`` (.p2p)."""
@@ -295,7 +297,7 @@ class Pix2Pix:
         rasters and plots its losses; with ``data`` it also shows results and computes metrics on
         those chips. It does not train further."""
         model = cls(data, device=device)
-        model._generator, model.metadata = load_model(path, model._device)
+        model._generator, model.card = load_model(path, model._device)
         model._package = Path(path).absolute()
         model._from_file = True
         return model
@@ -330,15 +332,15 @@ class Pix2Pix:
         Pixels that are NaN, equal to the input's nodata, or False in ``valid`` come out NaN.
         For whole rasters use :meth:`translate_raster`, which tiles and blends.
         """
-        generator = self._need_model("predict with")
+        generator, card = self._need_model("predict with")
         data = np.asarray(array, dtype=np.float32)
         single = data.ndim == 3
         batch = data[None] if single else data
-        norm_in = input_normalization(self.metadata)
+        norm_in = card.input.normalization
         if batch.ndim != 4 or batch.shape[1] != norm_in.bands:
             raise Pix2PixError(f"predict needs ({norm_in.bands}, H, W) arrays (the input bands), not {data.shape}.")
         ok = np.isfinite(batch).all(axis=1)
-        nodata = self.metadata["input"].get("nodata")
+        nodata = card.input.nodata
         if nodata is not None:
             ok &= ~(batch == np.float32(nodata)).any(axis=1)
         if valid is not None:
@@ -347,12 +349,12 @@ class Pix2Pix:
         normalised[np.broadcast_to(~ok[:, None], normalised.shape)] = 0.0
         tensor = torch.from_numpy(normalised)
         height, width = tensor.shape[-2:]
-        multiple = 2 ** generator.spec.depth
+        multiple = card.generator.multiple
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
         if pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
-        out = predict(generator, tensor, output_normalization(self.metadata))
+        out = predict(generator, tensor, card.output.normalization)
         result = out[..., :height, :width].cpu().numpy().astype(np.float32)
         result[np.broadcast_to(~ok[:, None], result.shape)] = np.nan
         return result[0] if single else result

@@ -30,10 +30,12 @@ import torch
 
 from .. import __version__
 from ..contract.errors import Pix2PixError
+from ..contract.tables import EXPORT_ONNX
 from ..core.outputs import staged_file
 from ..core.progress import Progress
+from ..model.card import ModelCard, plain
 from ..model.networks import check_chip_size
-from ..model.package import input_normalization, load_model, output_normalization
+from ..model.package import load_model
 
 ONNX_FORMAT, ONNX_FORMAT_VERSION = "pix2pix-qgis-onnx", 1
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -74,9 +76,9 @@ def generator_to_onnx(generator: torch.nn.Module, in_channels: int, tile: int) -
     return program.model_proto
 
 
-def onnx_metadata(metadata: dict[str, Any], tile: int) -> dict[str, str]:
+def onnx_metadata(card: ModelCard, tile: int) -> dict[str, str]:
     """``metadata_props`` of the exported model: every value is JSON text."""
-    norm_in, norm_out = input_normalization(metadata), output_normalization(metadata)
+    norm_in, norm_out = card.input.normalization, card.output.normalization
     overlap_percent = 25  # translate's default overlap: a quarter tile
     props: dict[str, Any] = {
         "model_format": ONNX_FORMAT,
@@ -86,21 +88,21 @@ def onnx_metadata(metadata: dict[str, Any], tile: int) -> dict[str, str]:
         "tiles_overlap": overlap_percent,
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
-        "input_bands": metadata["input"].get("bands"),
-        "output_bands": metadata["output"].get("bands"),
-        "input_dtype": metadata["input"].get("dtype"),
-        "output_dtype": metadata["output"].get("dtype"),
-        "output_nodata": metadata["output"].get("nodata"),
+        "input_bands": plain(card.input.bands),
+        "output_bands": plain(card.output.bands),
+        "input_dtype": card.input.dtype,
+        "output_dtype": card.output.dtype,
+        "output_nodata": card.output.nodata,
         "input_normalization": norm_in.to_dict(),
         "output_normalization": norm_out.to_dict(),
         "normalization_formula": "input: x_norm = clip((x - low) / (high - low) * 2 - 1, -1, 1) per band; "
                                  "output: y = (y_norm + 1) / 2 * (high - low) + low per band",
-        "architecture": metadata["architecture"]["generator"],
-        "chip_size": metadata["chip_size"],
-        "grid": metadata.get("grid"),
-        "inference": metadata.get("inference"),
+        "architecture": card.generator.to_dict(),
+        "chip_size": card.chip_size,
+        "grid": None if card.grid is None else card.grid.to_dict(),
+        "inference": plain(card.inference),
     }
-    if metadata["input"].get("dtype") == "uint8":
+    if card.input.dtype == "uint8":
         # Deepness feeds x / 255 and standardises (x - mean) / std: our map exactly, minus the clip.
         low, high = np.asarray(norm_in.low), np.asarray(norm_in.high)
         props["standardization_mean"] = ((low + high) / 2 / 255).tolist()
@@ -143,25 +145,26 @@ def export_onnx(
     model_path: str | Path,
     output: str | Path,
     tile_size: int | None = None,
-    check: bool = True,
+    check: bool = EXPORT_ONNX["CHECK"].default,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write the generator of ``model_path`` as ONNX at ``output`` (atomically); optionally check it."""
+    EXPORT_ONNX.check(tile_size=tile_size, check=check)
     progress = progress or Progress()
     onnx = require("onnx")
-    generator, metadata = load_model(model_path, "cpu")
-    spec = metadata["architecture"]["generator"]
-    tile = tile_size or int(metadata["chip_size"])
-    check_chip_size(tile, tile, int(spec["depth"]))
-    progress.info(f"Exporting a U-Net of depth {spec['depth']} ({spec['in_channels']}→{spec['out_channels']} bands) "
+    generator, card = load_model(model_path, "cpu")
+    spec = card.generator
+    tile = tile_size or card.chip_size
+    check_chip_size(tile, tile, spec.depth)
+    progress.info(f"Exporting a U-Net of depth {spec.depth} ({spec.in_channels}→{spec.out_channels} bands) "
                   f"for tiles of {tile} px with a dynamic batch.")
-    proto = generator_to_onnx(generator, int(spec["in_channels"]), tile)
-    for key, value in onnx_metadata(metadata, tile).items():
+    proto = generator_to_onnx(generator, spec.in_channels, tile)
+    for key, value in onnx_metadata(card, tile).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.doc_string = (f"Pix2Pix generator exported by pix2pix-qgis {__version__}: '{INPUT_NAME}' (N, "
-                        f"{spec['in_channels']}, {tile}, {tile}) normalised to [-1, 1] → '{OUTPUT_NAME}' (N, "
-                        f"{spec['out_channels']}, {tile}, {tile}) in [-1, 1]; see metadata_props.")
+                        f"{spec.in_channels}, {tile}, {tile}) normalised to [-1, 1] → '{OUTPUT_NAME}' (N, "
+                        f"{spec.out_channels}, {tile}, {tile}) in [-1, 1]; see metadata_props.")
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
     output = Path(output)
@@ -177,7 +180,7 @@ def export_onnx(
             progress.warning(f"Not checked with ONNX Runtime: {exc}")
         else:
             runner = session(data)
-            batch = np.random.default_rng(0).uniform(-1, 1, (3, int(spec["in_channels"]), tile, tile))
+            batch = np.random.default_rng(0).uniform(-1, 1, (3, spec.in_channels, tile, tile))
             errors = compare_with_torch(generator, lambda b: runner.run(None, {INPUT_NAME: b})[0],
                                         batch.astype(np.float32))
             result["check"] = {**errors, "batch": 3, "ok": within_tolerance(errors)}

@@ -31,11 +31,12 @@ from ..data.dataset import ChipDataset
 from ..data.folder import ChipsFolder, open_chips
 from ..data.sampling import EpochSampler, make_loader, training_loader
 from ..evaluate.metrics import is_better
+from ..model.card import ModelCard
 from ..model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, tensor_group
 from ..model.device import resolve_device
 from ..model.guards import check_training_memory
 from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
-from ..model.package import model_metadata, write_package
+from ..model.package import write_package
 from .config import ARCHITECTURE_FIELDS, TrainConfig, generator_spec
 from .losses import LOSS_NAMES
 from .trainer import Pix2PixTrainer, chips_fingerprint, predict_chips
@@ -367,12 +368,12 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
     discriminator = {"type": "patchgan", "n_layers": 3, "ndf": config.ndf, "norm": config.norm,
                      "in_channels": spec.in_channels + spec.out_channels}
     metric = config.best_metric if validation is not None else "last epoch"
-    metadata = model_metadata(chips.describe(), spec, discriminator, training, history, state.best_epoch, metric)
+    card = ModelCard.from_training(chips, spec, discriminator, training, history, state.best_epoch, metric)
     displays = (plots.Display.of(chips.bands_a, chips.band_info["a"]["dtype"]),
                 plots.Display.of(chips.bands_b, chips.band_info["b"]["dtype"]))
-    path = write_package(output, metadata, best_weights, plots.png(plots.chips_figure(previews, *displays)),
+    path = write_package(output, card, best_weights, plots.png(plots.chips_figure(previews, *displays)),
                          plots.png(plots.losses_figure(history, state.best_epoch)))
-    best = metadata["metrics"]["best"] or {}
+    best = card.metrics.best or {}
     progress.update(1.0, "done")
     progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")
     return {

@@ -90,19 +90,19 @@ def test_show_batch_shows_a_chosen_band_or_composite(fitted):
 def test_each_fit_continues_the_previous_one(fitted):
     model, _, first, second, _ = fitted
     assert first["epochs"] == 1 and second["epochs"] == 2
-    assert [row["epoch"] for row in model.metadata["metrics"]["history"]] == [1, 2]
+    assert [row["epoch"] for row in model.card.metrics.history] == [1, 2]
 
 
 def test_plot_losses_draws_the_history_of_all_fits(fitted):
     model, _, _, _, _ = fitted
-    history = model.metadata["metrics"]["history"]
+    history = model.card.metrics.history
     adversarial, l1 = model.plot_losses().axes
     lines = {line.get_label(): line for line in adversarial.lines + l1.lines}
     assert list(lines["training L1"].get_xdata()) == [1, 2]
     assert list(lines["training L1"].get_ydata()) == [row["G_L1"] for row in history]
     assert list(lines["validation L1"].get_ydata()) == [row["val_l1"] for row in history]
     assert list(lines["generator GAN"].get_ydata()) == [row["G_GAN"] for row in history]
-    best = model.metadata["metrics"]["best_epoch"]
+    best = model.card.metrics.best_epoch
     assert list(lines[f"best epoch ({best})"].get_xdata()) == [best, best]
 
 
@@ -123,7 +123,7 @@ def test_show_results_draws_the_models_predictions_on_validation_chips(fitted):
 def test_compute_metrics_are_the_best_epochs_validation_metrics(fitted):
     model, data, _, _, _ = fitted
     metrics = model.compute_metrics()
-    best = model.metadata["metrics"]["best"]
+    best = model.card.metrics.best
     for name in ("l1", "mae", "rmse", "psnr", "ssim", "bias", "r2"):
         assert metrics[name] == pytest.approx(best[f"val_{name}"], rel=1e-6), name
     # the standard definitions, recomputed here from the model's predictions of each validation chip
@@ -200,7 +200,7 @@ def test_fit_without_a_learning_rate_uses_lr_finds_suggestion(fitted):
     model = Pix2Pix(data, ngf=4, ndf=4)
     model.fit(1)
     assert model.lr_finding is not None
-    assert model.metadata["training"]["config"]["lr"] == model.lr_finding.suggestion
+    assert model.card.training["config"]["lr"] == model.lr_finding.suggestion
 
 
 def test_save_from_model_and_predict_agree(fitted, tmp_path):
@@ -212,13 +212,13 @@ def test_save_from_model_and_predict_agree(fitted, tmp_path):
     prediction = loaded.predict(array)
     assert prediction.shape == (3, 40, 50) and prediction.dtype == np.float32
     np.testing.assert_array_equal(prediction, model.predict(array))
-    low, high = loaded.metadata["output"]["normalization"]["low"], loaded.metadata["output"]["normalization"]["high"]
+    low, high = loaded.card.output.normalization.low, loaded.card.output.normalization.high
     assert all(low[b] <= prediction[b].min() and prediction[b].max() <= high[b] for b in range(3))
     batch = loaded.predict(np.stack([array, array]))
     assert batch.shape == (2, 3, 40, 50)
     assert loaded.compute_metrics()["mae"] == pytest.approx(model.compute_metrics()["mae"], rel=1e-6)
-    assert Pix2Pix.load(path).plot_losses().axes[1].lines[0].get_ydata()[-1] == model.metadata["metrics"][
-        "history"][-1]["G_L1"]
+    assert Pix2Pix.load(path).plot_losses().axes[1].lines[0].get_ydata()[-1] == model.card.metrics.history[-1][
+        "G_L1"]
 
 
 def test_translate_raster_writes_the_models_prediction_on_the_inputs_grid(fitted, tmp_path):

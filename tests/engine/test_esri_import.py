@@ -169,10 +169,10 @@ def test_training_on_a_pro_folder_records_pros_statistics(pro_folder, tmp_path):
     recorder = Recorder()
     config = TrainConfig(epochs=1, ngf=4, ndf=4, batch_size=2, lr=2e-3, validation=0.2, seed=0, device="cpu")
     result = train(pro_folder, tmp_path / "pro.p2p", config, recorder)
-    metadata, _ = read_package(result["output"])
-    assert metadata["input"]["normalization"]["low"][0] == pytest.approx(expected_range(PRO_A[0])[0])
-    assert "AllTilesStats" in metadata["input"]["normalization"]["source"]
-    assert metadata["training"]["chips"]["layout"] == "esri"
+    card, _ = read_package(result["output"])
+    assert card.input.normalization.low[0] == pytest.approx(expected_range(PRO_A[0])[0])
+    assert "AllTilesStats" in card.input.normalization.source
+    assert card.training["chips"]["layout"] == "esri"
     infos = [e["message"] for e in recorder.events if e["type"] == "info"]
     assert any("ArcGIS Pro's statistics from esri_model_definition.emd AllTilesStats2" in m for m in infos)
 
