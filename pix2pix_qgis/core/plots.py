@@ -74,9 +74,11 @@ class Display:
 
     @property
     def rgb(self) -> bool:
+        """True for an RGB composite of three bands, False for one band in grey."""
         return len(self.bands) == 3
 
     def describe(self) -> str:
+        """The bands shown, for a column title: "bands 1-2-3 as RGB" or "band 2"."""
         return f"bands {'-'.join(map(str, self.bands))} as RGB" if self.rgb else f"band {self.bands[0]}"
 
     def stretch(self, data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

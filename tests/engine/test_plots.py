@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,3 +137,18 @@ def test_figures_without_data_say_so_and_render_headless():
         assert text in figure.axes[0].texts[0].get_text()
         image = Image.open(io.BytesIO(plots.png(figure, dpi=50)))
         assert image.format == "PNG" and image.size == (300, 75)  # 6 × 1.5 inches at 50 dpi
+
+
+def test_the_engine_draws_headless_without_pyplot():
+    """The CLI, training, the report and the API draw through Agg and never import pyplot, which
+    would choose a backend (a GUI one where a display exists) and keep every figure alive."""
+    code = ("import sys\n"
+            "from pix2pix_qgis.cli import main\n"
+            "from pix2pix_qgis.train import loop, report\n"
+            "from pix2pix_qgis import api\n"
+            "from pix2pix_qgis.core import plots\n"
+            "data = plots.png(plots.losses_figure([{'epoch': 1, 'G_L1': 0.5, 'val_l1': 0.4}], 1))\n"
+            "assert data[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
