@@ -187,7 +187,7 @@ class Pix2Pix:
         if self._from_file:
             raise Pix2PixError("lr_find advises a training; a model read with from_model() is not trained here.")
         config = self._config(self._epochs_done + 1)
-        checkpoint = checkpoint_path(self._package) if self._epochs_done else None
+        checkpoint = checkpoint_path(self._package) if self._package is not None else None  # after a fit
         self.lr_finding = lr_range_test(data.chips, config, resolve_device(config.device), start_lr, end_lr,
                                         steps, checkpoint, progress)
         return self.lr_finding.suggestion

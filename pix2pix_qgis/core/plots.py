@@ -123,11 +123,26 @@ class ChipPanels(Protocol):
     ``valid`` (H, W) bool; ``prediction`` is None when there is none to show.
     """
 
-    name: str
-    input: np.ndarray
-    target: np.ndarray
-    valid: np.ndarray
-    prediction: np.ndarray | None
+    # Read-only properties, so that frozen dataclasses such as ChipView satisfy the protocol.
+    @property
+    def name(self) -> str:
+        """The chip's file name, shown as its row's label."""
+
+    @property
+    def input(self) -> np.ndarray:
+        """(C_a, H, W) input in its raster units."""
+
+    @property
+    def target(self) -> np.ndarray:
+        """(C_b, H, W) target in its raster units."""
+
+    @property
+    def valid(self) -> np.ndarray:
+        """(H, W) bool, True where input and target are both valid."""
+
+    @property
+    def prediction(self) -> np.ndarray | None:
+        """(C_b, H, W) prediction in target units, or None when there is none to show."""
 
 
 def chips_figure(chips: Sequence[ChipPanels], input_display: Display | None = None,

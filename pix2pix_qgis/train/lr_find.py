@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -85,7 +85,8 @@ def lr_range_test(
     check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
     dataset = ChipDataset(chips, "train", augment=config.augment, seed=config.seed)
     loader, sampler = training_loader(dataset, config.batch_size, config.seed)
-    lrs, losses = [], []
+    lrs: list[float] = []
+    losses: list[float] = []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
         torch.manual_seed(config.seed)  # as train() seeds it: the copy starts where a fit would
         trainer = Pix2PixTrainer(spec, config, device)
@@ -94,7 +95,8 @@ def lr_range_test(
             trainer.load_state(tensors, document)
         trainer.generator.train()
         trainer.discriminator.train()
-        average, epoch, batches = 0.0, 0, iter(())
+        average, epoch = 0.0, 0
+        batches: Iterator[dict[str, torch.Tensor]] = iter(())
         for step, lr in enumerate(np.geomspace(start_lr, end_lr, steps), start=1):
             progress.check_cancelled()
             batch = next(batches, None)
