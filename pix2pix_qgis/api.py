@@ -80,10 +80,12 @@ class Pix2PixData:
 
     @property
     def path(self) -> Path:
+        """The chips folder (its root, where ``chips.json`` or the Esri files are)."""
         return self.chips.root
 
     @property
     def chip_size(self) -> int:
+        """Side of every chip in pixels (chips are square)."""
         return self.chips.tile_size
 
     def loader(self, split: str = "validation") -> Any:
@@ -339,7 +341,7 @@ class Pix2Pix:
         norm_in = card.input.normalization
         if batch.ndim != 4 or batch.shape[1] != norm_in.bands:
             raise Pix2PixError(f"predict needs ({norm_in.bands}, H, W) arrays (the input bands), not {data.shape}.")
-        ok = np.isfinite(batch).all(axis=1)
+        ok = np.all(np.isfinite(batch), axis=1)  # (B, H, W)
         nodata = card.input.nodata
         if nodata is not None:
             ok &= ~(batch == np.float32(nodata)).any(axis=1)

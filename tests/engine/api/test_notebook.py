@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "pix2pix_workflow.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[3] / "examples" / "pix2pix_workflow.ipynb"
 QUICK = 'EPOCHS = 1\nNGF = 8\nLR_FIND_STEPS = 10\nSTRIDE = 128\nWORK = "pix2pix-workflow"'
 FIGURE_CELLS = ("data.show_batch(", "model.plot_lr_find()", "model.plot_losses()", "model.show_results(", "plt.show()")
 
