@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..contract.errors import Pix2PixError
+from ..core.documents import read_document
 
 
 def _band_stats(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -53,7 +53,7 @@ def write_esri_files(folder: Path, manifest: dict[str, Any]) -> None:
         },
         "BandStatsState": _band_stats(manifest["a"]["statistics"]),
     }
-    (folder / "esri_accumulated_stats.json").write_text(json.dumps(accumulated, indent=2))
+    (folder / ACCUMULATED).write_text(json.dumps(accumulated, indent=2))
     definition = {
         "Framework": "arcgis.learn.models._inferencing",
         "ModelType": "ImageTranslation",
@@ -63,9 +63,9 @@ def write_esri_files(folder: Path, manifest: dict[str, Any]) -> None:
         "AllTilesStats": _band_stats(manifest["a"]["statistics"]),
         "AllTilesStats2": _band_stats(manifest["b"]["statistics"]),
     }
-    (folder / "esri_model_definition.emd").write_text(json.dumps(definition, indent=2))
+    (folder / EMD).write_text(json.dumps(definition, indent=2))
     lines = [f"images\\{name} images2\\{name}" for name in names]
-    (folder / "map.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    (folder / MAP).write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
 EMD = "esri_model_definition.emd"
@@ -74,19 +74,18 @@ EMD = "esri_model_definition.emd"
 ACCUMULATED = "esri_accumulated_stats.json"
 
 
+MAP = "map.txt"
+
+
 Z_99 = 2.3263478740408408  # standard normal quantile of 0.99
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))  # Pro on Windows may write a BOM
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Pix2PixError(
-            f"{path} is not valid JSON ({exc}). Re-export from ArcGIS Pro, or delete the file to have the "
-            "statistics computed from the chips instead."
-        ) from exc
+    # Pro on Windows may write a byte-order mark; a band without statistics may read NaN (then unused).
+    value = read_document(path, "statistics file", str(path), "Re-export from ArcGIS Pro, or delete the file to have "
+                           "the statistics computed from the chips instead.", finite=False)
     return value if isinstance(value, dict) else None
 
 

@@ -35,9 +35,10 @@ from ..core.grid import (
 )
 from ..core.mask import inside_mask, load_mask
 from ..core.outputs import check_written, staged_directory
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from .esri import write_esri_files
-from .manifest import FORMAT_NAME, FORMAT_VERSION, is_chips_folder, write_manifest
+from .manifest import FORMAT_NAME, FORMAT_VERSION, is_previous_export, refuse_foreign_entries, write_manifest
 from .spec import ChipSpec, chip_bounds, plan_origins, select_bands
 from .split import spatial_split
 from .stats import BandStatsAccumulator
@@ -60,6 +61,9 @@ def export_chips(
     """
     spec = spec or ChipSpec()
     progress = progress or Progress()
+    check_run_paths(rasters={"input raster (A)": input_a, "target raster (B)": input_b}, inputs={"mask": spec.mask},
+                    folders={"output folder": output})
+    refuse_foreign_entries(Path(output))
     with ExitStack() as stack:
         # Chip masks inside the .tif; a block cache sized for strips, not GDAL's 5 % of RAM.
         stack.enter_context(rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=gdal_cache_mb()))
@@ -90,7 +94,7 @@ def export_chips(
                 "Check that the mask covers the rasters, or lower the tile size."
             )
         progress.info(f"{len(origins)} candidate chips of {spec.tile_size} px at stride {spec.stride} px.")
-        with staged_directory(Path(output), may_replace=is_chips_folder) as staging:
+        with staged_directory(Path(output), may_replace=is_previous_export) as staging:
             writer = _ChipWriter(staging, grid, spec.tile_size, a, b_reader, bands_a, bands_b, len(origins), spec.seed)
             try:
                 skipped_nodata = _export_all(writer, a, b_reader, bands_a, bands_b, origins, spec, progress)

@@ -9,7 +9,9 @@ rule to remove the leftovers of an engine it had to SIGKILL. Besides:
 - partials left by runs that died (SIGKILL, power loss) are removed by the next run;
 - a staged file is fsynced before the rename and the folder after it, so a model or a
   checkpoint that exists after a crash is complete;
-- a full disk becomes a :class:`Pix2PixError` naming the path and the free space.
+- a full disk becomes a :class:`Pix2PixError` naming the path and the free space;
+- an output that is a device, FIFO or socket, or a folder where a file goes (and the
+  reverse), is refused (``paths.check_output``): the rename would replace it.
 """
 
 from __future__ import annotations
@@ -26,13 +28,38 @@ from pathlib import Path
 from ..contract.errors import Cancelled, Pix2PixError
 from ..contract.protocol import partial_path, suffixed_partial_path
 from .locking import output_lock
+from .paths import check_output
 
 _DISK_FULL_TEXT = ("no space left on device", "disk full", "free disk space", "not enough space")
 
 
+def _windows_pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs, asked of Windows itself (untested here: no Windows machine).
+
+    ``os.kill(pid, 0)`` would send it CTRL_C_EVENT there. A process we may not open exists; when
+    in doubt the answer is True, so a partial is kept rather than taken from a live run.
+    """
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+    kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() != 87  # type: ignore[attr-defined]  # ERROR_INVALID_PARAMETER: no such process
+    try:
+        code = wintypes.DWORD()
+        return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def _pid_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there: never guess, keep the file
-        return True
+    if os.name == "nt":
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -209,6 +236,14 @@ def _explain_disk_full(target: Path, needed: int | None) -> Iterator[None]:
         ) from exc
 
 
+def _refuse_unless_replaceable(target: Path, may_replace: Callable[[Path], bool]) -> None:
+    if target.is_dir() and any(target.iterdir()) and not may_replace(target):
+        raise Pix2PixError(
+            f"The output folder {target} is not empty and does not hold a previous export and nothing else. "
+            "Choose a new or empty folder; nothing was written."
+        )
+
+
 @contextmanager
 def staged_directory(
     target: Path, may_replace: Callable[[Path], bool] = lambda _path: False, needed_bytes: int | None = None
@@ -216,18 +251,13 @@ def staged_directory(
     """Yield an empty temporary folder that becomes ``target`` when the block succeeds.
 
     An existing empty ``target`` is replaced. A non-empty one is replaced only if
-    ``may_replace(target)`` says it is a previous output of the same kind; otherwise the
-    run is refused before any work, so nothing of the user's is ever deleted.
+    ``may_replace(target)`` says it holds nothing but a previous output of the same kind,
+    checked before any work and again just before the swap; otherwise the run is refused,
+    so nothing of the user's is ever deleted.
     """
     target = Path(target).absolute()
-    if target.exists():
-        if not target.is_dir():
-            raise Pix2PixError(f"The output {target} exists and is a file; choose a folder path.")
-        if any(target.iterdir()) and not may_replace(target):
-            raise Pix2PixError(
-                f"The output folder {target} is not empty and does not hold a previous export. "
-                "Choose a new or empty folder; nothing was written."
-            )
+    check_output(target, folder=True)
+    _refuse_unless_replaceable(target, may_replace)
     _ensure_parent_writable(target)
     with output_lock(target):
         remove_stale_partials(target)
@@ -239,6 +269,7 @@ def staged_directory(
                 yield staging
             old = None
             if target.exists():
+                _refuse_unless_replaceable(target, may_replace)  # again: the user may have added files meanwhile
                 old = target.parent / f".{target.name}.old-{os.getpid()}"
                 os.replace(target, old)
             os.replace(staging, target)
@@ -258,8 +289,7 @@ def staged_file(target: Path, needed_bytes: int | None = None) -> Iterator[Path]
     or the complete new one. ``needed_bytes`` (an upper estimate) goes into a disk-full error.
     """
     target = Path(target).absolute()
-    if target.is_dir():
-        raise Pix2PixError(f"The output {target} is a folder; give a file path.")
+    check_output(target)
     _ensure_parent_writable(target)
     with output_lock(target):
         remove_stale_partials(target)

@@ -32,6 +32,7 @@ from .. import __version__
 from ..contract.errors import Pix2PixError
 from ..contract.tables import EXPORT_ONNX
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..model.card import ModelCard, plain
 from ..model.networks import check_chip_size
@@ -153,6 +154,7 @@ def export_onnx(
     """Write the generator of ``model_path`` as ONNX at ``output`` (atomically); optionally check it."""
     EXPORT_ONNX.check(tile_size=tile_size, check=check)
     progress = progress or Progress()
+    check_run_paths(inputs={"model": model_path}, files={"ONNX file": output})
     onnx = require("onnx")
     generator, card = load_model(model_path, "cpu")
     spec = card.generator

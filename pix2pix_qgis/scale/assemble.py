@@ -4,12 +4,14 @@ The parts are checked before anything is written: all N present, from the same r
 (fingerprint of input, model and options), on the same grid, and their row bands tile the
 raster with no gap and no overlap; each GeoTIFF must match its sidecar. The VRT is written
 by hand (the engine has rasterio, not GDAL's Python bindings) with paths relative to the
-VRT, so the folder can move; the COG is GDAL's COG driver reading that VRT, as
-``translate --cog`` does. Both are written atomically.
+VRT, so the folder can move (absolute where none exists: Windows parts on another drive);
+the COG is GDAL's COG driver reading that VRT, as ``translate --cog`` does. Both are
+written atomically.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import xml.etree.ElementTree as ET
@@ -24,6 +26,7 @@ from affine import Affine
 from ..contract.errors import Pix2PixError
 from ..core.grid import gdal_cache_mb
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..infer.tiling import part_rows
 from .parts import PART_NAME, read_sidecar
@@ -70,18 +73,22 @@ def check_parts(sidecars: list[Path]) -> list[dict[str, Any]]:
     by_index: dict[int, dict[str, Any]] = {}
     for document in documents:
         by_index.setdefault(document["part"], document)
-    missing = sorted(set(range(count)) - set(by_index))
-    if missing:
-        names = ", ".join(f"{i}/{count}" for i in missing)
+    missing = count - len(by_index)
+    if missing:  # listed lazily: a damaged sidecar may claim millions of parts
+        first = list(itertools.islice((i for i in range(count) if i not in by_index), 10))
+        names = ", ".join(f"{i}/{count}" for i in first) + (", …" if missing > len(first) else "")
         raise Pix2PixError(
-            f"{len(missing)} of {count} parts are missing or unfinished: {names}. Run translate with --part "
-            f"{names.split(', ')[0]} (and the others), or re-run those array tasks, then assemble again."
+            f"{missing} of {count} parts are missing or unfinished: {names}. Run translate with --part "
+            f"{first[0]}/{count} (and the others), or re-run those array tasks, then assemble again."
         )
     ordered = [by_index[i] for i in range(count)]
     raster = ordered[0]["raster"]
     for document in ordered:
         if document["raster"] != raster:
             raise Pix2PixError(f"Part {document['part']} is on another grid than part 0; run all parts again.")
+        if len(document["raster"]["colorinterp"]) != raster["count"]:
+            raise Pix2PixError(f"The sidecar of part {document['part']} is damaged (its colour interpretations do "
+                               "not match its band count); run that part again.")
         expected = list(part_rows(raster["height"], document["part"], count))
         if document["rows"] != expected:
             raise Pix2PixError(f"Part {document['part']} covers rows {document['rows']}, not {expected}: "
@@ -103,11 +110,25 @@ def _check_geotiff(document: dict[str, Any]) -> None:
                            f"run part {document['part']} again.")
 
 
+def source_filename(part: str, vrt_folder: str, paths: Any = os.path) -> tuple[str, bool]:
+    """How the VRT names the part file ``part`` (absolute): (name, whether relative to the VRT).
+
+    Relative, with ``/`` (which GDAL reads on every OS), so the folder can move; absolute as
+    given where no relative path exists, which on Windows is a part on another drive letter or
+    another UNC share (``paths`` is ``ntpath`` there; tests pass it to check that logic anywhere).
+    """
+    try:
+        relative = paths.relpath(part, vrt_folder)
+    except ValueError:  # ntpath: "path is on mount 'D:', start on mount 'C:'"
+        return part, False
+    return relative.replace(paths.sep, "/"), True
+
+
 def _source(parent: ET.Element, tag: str, vrt_folder: Path, document: dict[str, Any], band: str) -> None:
     raster, (start, stop) = document["raster"], document["rows"]
     source = ET.SubElement(parent, tag)
-    relative = os.path.relpath(document["path"], vrt_folder)
-    ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = Path(relative).as_posix()
+    name, relative = source_filename(str(document["path"]), str(vrt_folder))
+    ET.SubElement(source, "SourceFilename", relativeToVRT="1" if relative else "0").text = name
     ET.SubElement(source, "SourceBand").text = band
     size = {"xSize": str(raster["width"]), "ySize": str(stop - start)}
     ET.SubElement(source, "SrcRect", {"xOff": "0", "yOff": "0", **size})
@@ -146,7 +167,11 @@ def assemble_parts(sources: Sequence[str | Path], output_vrt: str | Path, cog: s
         raise Pix2PixError(f"The output {output} must end in .vrt; give --cog OUTPUT.tif for a single GeoTIFF too.")
     if cog is not None and Path(cog).suffix.lower() not in (".tif", ".tiff"):
         raise Pix2PixError(f"The COG {cog} must end in .tif or .tiff.")
-    parts = check_parts(find_sidecars(sources))
+    sidecars = find_sidecars(sources)
+    parts = check_parts(sidecars)
+    check_run_paths(inputs={**{f"part sidecar {s.name}": s for s in sidecars},
+                            **{f"part {d['path'].name}": d["path"] for d in parts}},
+                    files={"VRT": output, "COG": cog})
     raster = parts[0]["raster"]
     progress.info(f"{len(parts)} parts make a {raster['width']}×{raster['height']} px raster; writing {output}.")
     with staged_file(output) as staging:

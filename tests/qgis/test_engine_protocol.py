@@ -2,8 +2,9 @@
 
 Each test points PIX2PIX_PYTHON at a small executable script that plays a broken engine
 (stray text, cut lines, a line of 64 MB, a crash without a final message, a child that keeps the
-pipe open, an engine that never exits). The runner must end every time with a clear message
-and must not hang; the tests run it in a thread and fail if it has not returned in time.
+pipe open, an engine that never exits, engines that stop only on the cancel line or only on
+SIGTERM). The runner must end every time with a clear message and must not hang; the tests
+run it in a thread and fail if it has not returned in time.
 """
 
 from __future__ import annotations
@@ -71,6 +72,38 @@ FAKE_ENGINE = textwrap.dedent('''\
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         emit({"type": "progress", "fraction": 0.1, "message": "stubborn"})
         time.sleep(600)
+    elif scenario == "stops_on_cancel_line":  # as the engine on Windows: no signal can be caught
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        emit({"type": "progress", "fraction": 0.1, "message": "listening"})
+        for line in sys.stdin:
+            if line.strip() == "cancel":
+                with open(sys.argv[0] + ".stopped", "w") as marker:
+                    marker.write("stdin")
+                emit({"type": "error", "kind": "cancelled", "message": "Cancelled"})
+                sys.exit(130)
+        time.sleep(600)
+    elif scenario == "stops_on_sigterm_only":  # an engine that does not read its stdin
+        os.close(0)
+        def stop(signum, frame):
+            emit({"type": "error", "kind": "cancelled", "message": "Cancelled"})
+            os._exit(130)
+        signal.signal(signal.SIGTERM, stop)
+        emit({"type": "progress", "fraction": 0.1, "message": "deaf"})
+        time.sleep(600)
+    elif scenario == "locks_and_ignores_sigterm":  # argv[5]: the output; staged and locked as the engine does
+        import fcntl
+        target = sys.argv[5]
+        folder, name = os.path.split(target)
+        open(os.path.join(folder, f".{name}.partial-{os.getpid()}"), "w").write("half a raster")
+        lock = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(lock, f"{os.getpid()}\\n".encode())
+        except BlockingIOError:
+            pass  # held by the test (another run): work on regardless, as a bug might
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        emit({"type": "progress", "fraction": 0.1, "message": "stubborn"})
+        time.sleep(600)
     ''')
 
 
@@ -108,7 +141,8 @@ def recording_feedback(cancel_on_progress: bool = False) -> Any:
     return Recording()
 
 
-def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, **options: Any) -> Any:
+def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, command_tail: tuple[str, ...] = (),
+                      **options: Any) -> Any:
     """Run the fake engine through the provider's runner; fail the test if it hangs."""
     from pix2pix_toolbox.processing_provider.engine import EngineRun
 
@@ -116,7 +150,7 @@ def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, **
 
     def target() -> None:
         try:
-            outcome["result"] = EngineRun([scenario], feedback, **options).run()
+            outcome["result"] = EngineRun([scenario, *command_tail], feedback, **options).run()
         except Exception as exc:  # noqa: BLE001 - the test inspects whatever the runner raised
             outcome["error"] = exc
 
@@ -216,6 +250,26 @@ def test_cancel_kills_an_engine_that_ignores_sigterm(qgis_app, fake_engine):
     assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20
 
 
+def test_cancel_is_a_line_on_the_engines_stdin(qgis_app, fake_engine):
+    """The portable channel: an engine that cannot catch signals (Windows) stops long before the grace ends."""
+    from qgis.core import QgsProcessingException
+
+    outcome = run_with_deadline("stops_on_cancel_line", recording_feedback(cancel_on_progress=True),
+                                deadline_s=60, grace_seconds=30)
+    assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 15
+    assert Path(str(fake_engine) + ".stopped").read_text() == "stdin"
+
+
+def test_sigterm_remains_the_fallback_for_an_engine_that_does_not_read_stdin(qgis_app, fake_engine):
+    from qgis.core import QgsProcessingException
+
+    outcome = run_with_deadline("stops_on_sigterm_only", recording_feedback(cancel_on_progress=True),
+                                deadline_s=60, grace_seconds=30)
+    assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 15
+
+
 def test_engine_output_lines_are_read_in_bounded_pieces(tmp_path):
     """The line reader itself: pieces never exceed the limit, the rest of a long line is skipped."""
     from pix2pix_toolbox.processing_provider.engine import _read_lines
@@ -226,3 +280,34 @@ def test_engine_output_lines_are_read_in_bounded_pieces(tmp_path):
         lines = list(_read_lines(stream, limit=10))
     assert lines == [("short\n", 0), ("y" * 10, 15), ("last witho", 10)]
     assert os.path.getsize(path) == 6 + 26 + 20
+
+
+def test_cancel_removes_the_partial_and_the_lock_of_an_engine_it_had_to_kill(qgis_app, fake_engine, tmp_path):
+    """SIGKILL leaves the engine no chance to clean up: the provider removes its partial and its lock file."""
+    from pix2pix_toolbox.pix2pix_qgis.contract.protocol import lock_path
+    from qgis.core import QgsProcessingException
+
+    out = tmp_path / "out" / "chips.tif"
+    out.parent.mkdir()
+    outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+                                deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
+    assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20  # the engine ran and was killed
+    assert lock_path(out).name == ".chips.tif.lock"
+    assert sorted(p.name for p in out.parent.iterdir()) == []
+
+
+def test_cancel_keeps_a_lock_that_another_run_holds(qgis_app, fake_engine, tmp_path):
+    """The lock is removed only when taking it proves nobody writes the output; another run's lock stays."""
+    import fcntl
+
+    from pix2pix_toolbox.pix2pix_qgis.contract.protocol import lock_path
+
+    out = tmp_path / "chips.tif"
+    lock = lock_path(out)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+                                    deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
+        assert "Cancelled" in str(outcome.get("error")), outcome
+        assert lock.exists() and [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []
