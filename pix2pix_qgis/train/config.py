@@ -14,8 +14,9 @@ import torch
 
 from ..contract.errors import Pix2PixError
 from ..contract.tables import TRAIN
+from ..data.folder import ChipsFolder
 from ..model.discriminators import DiscriminatorSpec
-from ..model.networks import MAX_DEPTH, check_chip_size, deepest_fit
+from ..model.networks import MAX_DEPTH, GeneratorSpec, check_chip_size, deepest_fit
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
 ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout", "upsample", "d_scales", "spectral_norm")
@@ -123,3 +124,10 @@ def choose_depth(config: TrainConfig, tile_size: int) -> int:
             "(a multiple of 256 gives the reference depth 8). Re-export with such a tile size."
         )
     return depth
+
+
+def generator_spec(config: TrainConfig, chips: ChipsFolder) -> GeneratorSpec:
+    """The generator ``config`` builds for ``chips``: their band counts, the depth their size allows."""
+    depth = choose_depth(config, chips.tile_size)
+    return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout,
+                         config.upsample)

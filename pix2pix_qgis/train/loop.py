@@ -18,19 +18,21 @@ One process is the N = 1 case of a data-parallel run: :func:`train` takes a
 from __future__ import annotations
 
 import math
-import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from ..contract.errors import Cancelled, Pix2PixError
+from ..core import plots
 from ..core.locking import holds_output_lock
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
-from ..data.dataset import ChipDataset
+from ..data.dataset import ChipDataset, ChipView
 from ..data.folder import ChipsFolder, open_chips
 from ..data.sampling import EpochSampler, make_loader, training_loader
 from ..evaluate.metrics import is_better
@@ -41,11 +43,10 @@ from ..model.discriminators import DiscriminatorSpec
 from ..model.guards import check_training_memory
 from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
 from ..model.package import write_package
-from .config import ARCHITECTURE_FIELDS, TrainConfig, choose_depth
-from .figures import PreviewRow, render_losses, render_preview
+from .config import ARCHITECTURE_FIELDS, TrainConfig, generator_spec
 from .guide import budget_advice
 from .losses import LOSS_NAMES
-from .trainer import Pix2PixTrainer, chips_fingerprint
+from .trainer import Pix2PixTrainer, chips_fingerprint, predict_chips
 
 
 @dataclass
@@ -100,17 +101,6 @@ class SingleProcess:
         return Pix2PixTrainer(spec, config, self.device)
 
 
-def _require_pillow() -> None:
-    """Fail before training, not after it, if the package's previews cannot be drawn."""
-    try:
-        import PIL  # noqa: F401
-    except ModuleNotFoundError:
-        raise Pix2PixError(
-            f"Training writes preview images with Pillow, which {sys.executable} lacks. Install it with: "
-            f'"{sys.executable}" -m pip install pillow'
-        ) from None
-
-
 def _check_output(output_model: str | Path) -> Path:
     output = Path(output_model).absolute()
     if output.suffix.lower() != ".p2p":
@@ -142,7 +132,6 @@ def train(
     config = config or TrainConfig()
     progress = progress or Progress()
     started = time.monotonic()
-    _require_pillow()
     output = _check_output(output_model)
     ckpt = checkpoint_path(output)
     check_run_paths(inputs={"chips folder": chips_folder}, files={"model": output, "checkpoint": ckpt})
@@ -151,14 +140,13 @@ def train(
     chips = open_chips(chips_folder, config.validation, config.seed)
     for note in chips.notes:
         progress.info(note)
-    depth = choose_depth(config, chips.tile_size)
+    spec = generator_spec(config, chips)
+    depth = spec.depth
     if config.depth is None and depth < 5:
         progress.warning(
             f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
         )
-    spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout,
-                         config.upsample)
     judge = config.discriminator_spec(chips.bands_a + chips.bands_b)
     check_training_memory(spec, judge, chips.tile_size, config.batch_size, len(chips.train), device)
     torch.manual_seed(config.seed)
@@ -166,7 +154,6 @@ def train(
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
     first_preview: torch.Tensor | None = None
-    preview_set = _preview_set(chips)
     if resume:
         state, best_weights, first_preview = _restore(ckpt, trainer, chips, spec, config, progress)
     elif ckpt.exists():
@@ -202,7 +189,7 @@ def train(
             _end_epoch(trainer, validation, chips, state, config, progress)
             best_weights = _keep_best(trainer, state, best_weights)
             if state.epoch == 1 and trainer.is_writer:
-                first_preview = _predict_previews(trainer.generator, preview_set, config.preview_chips, device)
+                first_preview = _stacked(predict_chips(trainer.generator, chips, config.preview_chips, device))
             state.epoch += 1
             state.step_in_epoch = 0
             state.seconds += time.monotonic() - started
@@ -227,8 +214,7 @@ def train(
     advice = budget_advice(state.history, config.lr) if not stopped_early else []
     for line in advice:
         progress.warning(line)
-    previews = _Previews(preview_set, first_preview)
-    return _finish(output, ckpt, trainer, chips, spec, judge, config, state, best_weights, previews, advice,
+    return _finish(output, ckpt, trainer, chips, spec, judge, config, state, best_weights, first_preview, advice,
                    validation, stopped_early, device, progress)
 
 
@@ -385,66 +371,43 @@ def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_b
                          f"so up to {global_batch - 1} of those chips are seen twice.")
 
 
-def _preview_set(chips: ChipsFolder) -> ChipDataset:
-    """The chips the previews show: the first validation chips, or training chips without validation."""
-    return ChipDataset(chips, "validation" if chips.validation else "train", with_units=True)
+def _stacked(views: list[ChipView]) -> torch.Tensor:
+    """The predictions of ``views`` as one (N, C_B, H, W) tensor in target units, for the checkpoint."""
+    return torch.from_numpy(np.stack([view.prediction for view in views if view.prediction is not None]))
 
 
-def _predict_previews(generator: UnetGenerator, dataset: ChipDataset, count: int, device: torch.device
-                      ) -> torch.Tensor:
-    """The generator's predictions (N, C_B, H, W) of the first ``count`` chips of ``dataset``, in target units.
+def _preview_png(trainer: Pix2PixTrainer, best: UnetGenerator, chips: ChipsFolder, config: TrainConfig,
+                 state: TrainState, first: torch.Tensor | None, validation: Any, device: torch.device) -> bytes:
+    """The package's preview: input, target and the predictions after the first, the kept (best)
+    and the last epoch, one column each, on the first validation chips (``trainer.predict_chips``).
 
-    Runs in eval mode (no dropout draw, BatchNorm statistics untouched), so it changes
-    nothing in the run; the generator is put back into its previous mode.
+    The first epoch's predictions come from the checkpoint; a column that would repeat the kept
+    epoch is left out, and so is the first epoch when a resumed run asks for more chips than it kept.
     """
-    was_training = generator.training
-    generator.eval()
-    norm = dataset.chips.norm_b
-    try:
-        with torch.no_grad():
-            fakes = [generator(dataset[index]["a"][None].to(device)).float()
-                     for index in range(min(count, len(dataset)))]
-    finally:
-        generator.train(was_training)
-    return norm.invert(torch.cat(fakes)).cpu()
-
-
-@dataclass
-class _Previews:
-    """The preview chips and the predictions of the first epoch (None when a resumed checkpoint lacks them)."""
-
-    dataset: ChipDataset
-    first: torch.Tensor | None
-
-    def rows(self, predictions: list[torch.Tensor]) -> list[PreviewRow]:
-        """One row per chip: input and target in their units, each prediction, the valid mask."""
-        rows = []
-        for index in range(len(predictions[0])):
-            sample = self.dataset[index]
-            a_units = self.dataset.chips.norm_a.invert(sample["a"]).numpy()
-            rows.append(PreviewRow(a_units, sample["b_units"].numpy(), [p[index].numpy() for p in predictions],
-                                   sample["mask"][0].numpy() > 0.5))
-        return rows
+    views = predict_chips(best, chips, config.preview_chips, device)
+    last_epoch = state.history[-1]["epoch"] if state.history else 0
+    columns: list[tuple[str, Sequence[np.ndarray]]] = []
+    if first is not None and state.best_epoch != 1 and len(first) == len(views):
+        columns.append(("Epoch 1", list(first.numpy())))
+    kept = "best, kept" if validation is not None else "kept"
+    columns.append((f"Epoch {state.best_epoch} ({kept})", list(_stacked(views).numpy())))
+    if state.best_epoch != last_epoch:
+        last = predict_chips(trainer.generator, chips, config.preview_chips, device)
+        columns.append((f"Epoch {last_epoch} (last)", list(_stacked(last).numpy())))
+    displays = (plots.Display.of(chips.bands_a, chips.band_info["a"]["dtype"]),
+                plots.Display.of(chips.bands_b, chips.band_info["b"]["dtype"]))
+    return plots.png(plots.predictions_figure(views, columns, *displays))
 
 
 def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
             judge: DiscriminatorSpec, config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor],
-            previews: _Previews, advice: list[str], validation: Any, stopped_early: bool, device: torch.device,
-            progress: Progress) -> dict[str, Any]:
+            first_preview: torch.Tensor | None, advice: list[str], validation: Any, stopped_early: bool,
+            device: torch.device, progress: Progress) -> dict[str, Any]:
     generator = UnetGenerator(spec).to(device)
     generator.load_state_dict(best_weights)
     history = state.history
     last_epoch = history[-1]["epoch"] if history else 0
-    columns: list[tuple[str, torch.Tensor]] = []
-    if previews.first is not None and state.best_epoch != 1:
-        columns.append(("Epoch 1", previews.first))
-    kept = "best, kept" if validation is not None else "kept"
-    columns.append((f"Epoch {state.best_epoch} ({kept})",
-                    _predict_previews(generator, previews.dataset, config.preview_chips, device)))
-    if state.best_epoch != last_epoch:
-        columns.append((f"Epoch {last_epoch} (last)",
-                        _predict_previews(trainer.generator, previews.dataset, config.preview_chips, device)))
-    preview = render_preview(previews.rows([p for _, p in columns]), [title for title, _ in columns])
+    preview = _preview_png(trainer, generator, chips, config, state, first_preview, validation, device)
     training = {
         "config": config.to_dict(),
         "epochs_run": last_epoch,
@@ -459,7 +422,8 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
     }
     metric = config.best_metric if validation is not None else "last epoch"
     card = ModelCard.from_training(chips, spec, judge, training, history, state.best_epoch, metric)
-    path = write_package(output, card, best_weights, preview, render_losses(history))
+    losses = plots.png(plots.losses_figure(history, state.best_epoch))
+    path = write_package(output, card, best_weights, preview, losses)
     best = card.metrics.best or {}
     progress.update(1.0, "done")
     progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")
