@@ -69,7 +69,10 @@ def test_the_package_holds_exactly_its_five_entries(trained):
         losses = Image.open(io.BytesIO(archive.read("losses.png")))
         csv_lines = archive.read("metrics.csv").decode().splitlines()
     assert preview.format == losses.format == "PNG"
-    assert preview.size[1] > preview.size[0]  # 4 validation chips in rows, input | target | prediction across
+    # core.plots.predictions_figure at 100 dpi: 4 validation chips in rows (2.4 in each + 0.6), and
+    # input | target | epoch 1 | epoch 2 across (3.0 in each): after 2 epochs one is the kept one, the other
+    # the first or the last.
+    assert preview.size == (1200, 1020)
     assert losses.size == (700, 600)  # core.plots.losses_figure at 100 dpi
     assert csv_lines[0].startswith("epoch,lr,G_GAN,G_L1,D_real,D_fake") and "val_psnr" in csv_lines[0]
     assert len(csv_lines) == 3
