@@ -401,13 +401,16 @@ def test_a_checkpoint_written_before_the_options_existed_resumes_exactly(small_c
 def test_the_preview_shows_the_first_best_and_last_epoch_and_the_report_says_so(learned, tmp_path):
     from PIL import Image
 
+    from pix2pix_qgis.core.plots import PANEL_INCHES
+
     result, _, _ = learned
     card, _ = read_package(result["output"])
     best, last = card.metrics.best_epoch, card.metrics.history[-1]["epoch"]
     with zipfile.ZipFile(result["output"]) as archive:
         preview = Image.open(io.BytesIO(archive.read("preview.png")))
     columns = 2 + (best != 1) + 1 + (best != last)
-    assert preview.size[0] == columns * 192 + (columns + 1) * 4
+    # core.plots.predictions_figure at 100 dpi: each column is PANEL_INCHES plus 0.6 in for its colour bar.
+    assert preview.size[0] == round(columns * (PANEL_INCHES + 0.6) * 100)
     page = training_report(result["output"])
     assert "after the first, the best and the last epoch" in page and "upsampling" in page
 
