@@ -27,6 +27,7 @@ class ChipSpec:
     validation: float = 0.1
     seed: int = 0
     resampling: str = "bilinear"
+    esri_compatible: bool = False  # refuse what arcgis.learn's Pix2Pix would train differently (else warn)
 
     def __post_init__(self) -> None:
         if self.tile_size < 8:

@@ -76,6 +76,9 @@ def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     p.add_argument("--resampling", choices=["bilinear", "nearest", "cubic"], default="bilinear",
                    help="how B is resampled onto A's grid when they differ (default bilinear; "
                         "nearest for categorical data)")
+    p.add_argument("--esri-compatible", action="store_true",
+                   help="refuse an export that arcgis.learn's Pix2Pix would train differently (a tile size that "
+                        "is not a multiple of 256, different band counts of A and B) instead of warning")
     p.set_defaults(handler=_run_export)
 
 
@@ -87,6 +90,7 @@ def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         tile_size=args.tile_size, stride=args.stride, bands_a=args.bands, bands_b=args.bands2,
         extent=_extent(args), extent_crs=args.extent_crs, mask=args.mask,
         max_nodata=args.max_nodata, validation=args.validation, seed=args.seed, resampling=args.resampling,
+        esri_compatible=args.esri_compatible,
     )
     return export_chips(args.input, args.input2, args.output, spec, progress)
 

@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
@@ -28,7 +29,7 @@ class ExportChipsAlgorithm(EngineAlgorithm):
     INPUT, INPUT2, BANDS, BANDS2 = "INPUT", "INPUT2", "BANDS", "BANDS2"
     TILE_SIZE, STRIDE, EXTENT, MASK = "TILE_SIZE", "STRIDE", "EXTENT", "MASK"
     MAX_NODATA, VALIDATION, SEED, RESAMPLING = "MAX_NODATA", "VALIDATION", "SEED", "RESAMPLING"
-    OUTPUT, RESOLUTION = "OUTPUT", "RESOLUTION"
+    OUTPUT, RESOLUTION, ESRI_COMPATIBLE = "OUTPUT", "RESOLUTION", "ESRI_COMPATIBLE"
 
     def name(self) -> str:
         return "exportchips"
@@ -88,6 +89,8 @@ class ExportChipsAlgorithm(EngineAlgorithm):
                                          optional=True, minValue=0.0))
         add(make_advanced(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed of the split"),
                                                        NUMBER_INTEGER, 0, minValue=0)))
+        add(make_advanced(QgsProcessingParameterBoolean(
+            self.ESRI_COMPATIBLE, self.tr("Refuse what arcgis.learn would train differently"), False)))
         add(QgsProcessingParameterFolderDestination(self.OUTPUT, self.tr("Output folder")))
         self.addOutput(QgsProcessingOutputNumber("CHIP_COUNT", self.tr("Chips exported")))
         self.addOutput(QgsProcessingOutputNumber("TRAIN_COUNT", self.tr("Training chips")))
@@ -115,6 +118,10 @@ class ExportChipsAlgorithm(EngineAlgorithm):
                           "temporary GeoTIFF over EXTENT at this cell size, in A's CRS units (default: A's native "
                           "one). A B that is not a local file is read directly onto A's grid. Local files are "
                           "read as they are.",
+            "ESRI_COMPATIBLE": "The folder is also an arcgis.learn Pix2Pix training folder. arcgis.learn's "
+                               "Pix2Pix needs tiles of a multiple of 256 px and copies bands to make A and B "
+                               "equal in number; without this option such an export only warns, with it the "
+                               "export stops.",
             "OUTPUT": "A new or empty folder (a previous export there is replaced when this one succeeds).",
         }
 
@@ -136,6 +143,8 @@ class ExportChipsAlgorithm(EngineAlgorithm):
             "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
             "--resampling", self.parameterAsEnumString(parameters, self.RESAMPLING, context) or "bilinear",
         ]
+        if self.parameterAsBoolean(parameters, self.ESRI_COMPATIBLE, context):
+            command.append("--esri-compatible")
         for name, flag in ((self.BANDS, "--bands"), (self.BANDS2, "--bands2")):
             bands = self.parameterAsInts(parameters, name, context)
             if bands:
