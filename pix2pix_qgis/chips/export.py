@@ -3,12 +3,19 @@
 Data flow: open both rasters → processing window (overlap ∩ extent) → chip origins on a
 stride lattice → mask filter → read one strip of chips at a time (bounded memory) → nodata
 filter → write chips into a staging folder → spatial split → statistics over training
-chips → ``chips.json`` and the Esri side files → rename the staging folder into place.
+chips (``chips.json``) and over all chips (the Esri side files) → carry over what other tools
+saved in a previous export's folder → rename the staging folder into place.
+
+An export replaces only what an export writes (:data:`EXPORT_OWNED`). arcgis.learn trains in
+the data folder and saves there (``models/``, ``esri_normalization_stats_{a,b}.json``); those
+and anything else the user put there survive a re-export.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -36,14 +43,15 @@ from ..core.grid import (
 from ..core.mask import inside_mask, load_mask
 from ..core.outputs import check_written, staged_directory
 from ..core.progress import Progress
-from .esri import write_esri_files
-from .manifest import FORMAT_NAME, FORMAT_VERSION, is_chips_folder, write_manifest
+from .esri import ESRI_FILES, arcgis_learn_caveats, write_esri_files
+from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, is_chips_folder, write_manifest
 from .spec import ChipSpec, chip_bounds, plan_origins, select_bands
 from .split import spatial_split
 from .stats import BandStatsAccumulator
 
 STRIP_BUDGET_BYTES = 256 * 2**20  # per raster; wider rasters are read in several segments
 SAMPLE_BUDGET = 2_000_000  # pooled pixels per band kept for percentiles
+EXPORT_OWNED = frozenset({"images", "images2", MANIFEST_NAME, *ESRI_FILES})  # all else in the folder is kept
 
 
 def export_chips(
@@ -67,6 +75,7 @@ def export_chips(
         b = stack.enter_context(open_raster(input_b, "target (B)"))
         bands_a = select_bands(spec.bands_a, a.count, "input (A)")
         bands_b = select_bands(spec.bands_b, b.count, "target (B)")
+        _check_esri_compatibility(spec, len(bands_a), len(bands_b), progress)
         grid = Grid.of(a)
         window = _processing_window(grid, a, b, spec)
         b_reader, resampled = on_grid(b, grid, spec.resampling)
@@ -110,8 +119,13 @@ def export_chips(
                 input_a, input_b, a, b, grid, window, spec, bands_a, bands_b, resampled, writer, split,
                 skipped_nodata, skipped_mask,
             )
+            kept = [i for i, s in enumerate(split.splits) if s != "buffer"]
+            write_esri_files(staging, manifest, writer.stats_a.summarize(kept), writer.stats_b.summarize(kept))
+            carried = _carry_over(Path(output), staging)
             write_manifest(staging, manifest)
-            write_esri_files(staging, manifest)
+    if carried:
+        progress.info(f"Kept what the previous export's folder held besides the export's own files: "
+                      f"{', '.join(carried)}.")
     counts = manifest["counts"]
     if counts["dropped_split_buffer"]:
         progress.warning(
@@ -126,6 +140,45 @@ def export_chips(
         **counts,
         "resampled": resampled,
     }
+
+
+def _check_esri_compatibility(spec: ChipSpec, bands_a: int, bands_b: int, progress: Progress) -> None:
+    """Warn (or, with ``esri_compatible``, refuse) when arcgis.learn would not train on this export as we do."""
+    caveats = arcgis_learn_caveats(spec.tile_size, bands_a, bands_b)
+    if caveats and spec.esri_compatible:
+        raise Pix2PixError("ESRI_COMPATIBLE is set, but arcgis.learn's Pix2Pix would not train on this export as "
+                           "this engine does: " + " ".join(caveats) + " Change the export, or turn "
+                           "ESRI_COMPATIBLE off; nothing was written.")
+    for caveat in caveats:
+        progress.warning(caveat)
+
+
+def _link_or_copy(source: str | Path, destination: str | Path) -> None:
+    """A hard link (instant; the data stays where it is) or, where the file system has none, a copy."""
+    try:
+        os.link(source, destination, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
+def _carry_over(previous: Path, staging: Path) -> list[str]:
+    """Put into the new export everything of ``previous`` that no export writes; returns the names.
+
+    Links, not moves: until the new folder replaces the old one, the old one stays whole,
+    so a failed or cancelled export loses nothing.
+    """
+    if not previous.is_dir():
+        return []
+    carried = []
+    for entry in sorted(previous.iterdir(), key=lambda p: p.name):
+        if entry.name in EXPORT_OWNED:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, staging / entry.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, staging / entry.name)
+        carried.append(entry.name + ("/" if entry.is_dir() and not entry.is_symlink() else ""))
+    return carried
 
 
 def _processing_window(grid: Grid, a: Any, b: Any, spec: ChipSpec) -> Window:

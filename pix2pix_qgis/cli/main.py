@@ -62,7 +62,9 @@ def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentP
     )
     p.add_argument("input", metavar="INPUT", help="raster A, the model input")
     p.add_argument("input2", metavar="INPUT2", help="raster B, the target")
-    p.add_argument("output", metavar="OUTPUT", help="folder to create (replaced only if it holds a previous export)")
+    p.add_argument("output", metavar="OUTPUT",
+                   help="folder to create; a previous export there is replaced, but not what other tools saved in "
+                        "it (arcgis.learn's models/)")
     p.add_argument("--tile-size", type=int, default=256, help="chip size in pixels (default 256)")
     p.add_argument("--stride", type=int, default=128, help="step between chips in pixels (default 128: 50%% overlap)")
     p.add_argument("--bands", type=_bands, help="bands of A to export, e.g. 1,2,3 (default all)")

@@ -122,7 +122,8 @@ class ExportChipsAlgorithm(EngineAlgorithm):
                                "Pix2Pix needs tiles of a multiple of 256 px and copies bands to make A and B "
                                "equal in number; without this option such an export only warns, with it the "
                                "export stops.",
-            "OUTPUT": "A new or empty folder (a previous export there is replaced when this one succeeds).",
+            "OUTPUT": "A new or empty folder. A previous export there is replaced when this one succeeds; what "
+                      "other tools saved in it (arcgis.learn's models/ and statistics caches) is kept.",
         }
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
