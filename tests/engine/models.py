@@ -14,7 +14,8 @@ from pix2pix_qgis.model.package import model_metadata, write_package
 def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 4, ngf: int = 8,
                 chip: int = 64, in_dtype: str = "uint8", out_dtype: str = "uint8",
                 out_nodata: float | None = None, in_range: tuple[float, float] = (0.0, 255.0),
-                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0) -> Path:
+                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0,
+                grid: dict | None = None) -> Path:
     """An untrained but complete model package: random generator weights (seeded), eval-ready."""
     spec = GeneratorSpec(in_bands, out_bands, depth, ngf, "batch", True)
     generator = build_generator(spec, torch.Generator().manual_seed(seed))
@@ -29,7 +30,7 @@ def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 
                   "normalization": norm_in.to_dict()},
         "output": {"bands": list(range(1, out_bands + 1)), "dtype": out_dtype, "nodata": out_nodata,
                    "normalization": norm_out.to_dict()},
-        "grid": None,
+        "grid": grid,
         "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0},
     }
     metadata = model_metadata(chips, spec, {"ndf": 8, "n_layers": 3}, {"epochs": 0}, [], None, "l1")
