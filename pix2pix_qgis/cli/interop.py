@@ -43,6 +43,10 @@ def add_interop_parsers(commands: argparse._SubParsersAction, common: argparse.A
     p.add_argument("--tile-size", type=int, help="tile size of the exported graph (default: the model's chip size)")
     p.add_argument("--no-check", action="store_true",
                    help="do not compare ONNX Runtime's output with PyTorch's after writing")
+    p.add_argument("--deepness", choices=["regressor", "superresolution"],
+                   help="a graph for the Deepness QGIS plugin: its input convention in, target units (rounded, "
+                        "0..255) out. regressor: one output per band, runs in Deepness' dock; superresolution: "
+                        "one output, needs scale factor 1 (Deepness' Python API only)")
     p.set_defaults(handler=_run_export_onnx)
 
 
@@ -55,4 +59,5 @@ def _run_import_reference(args: argparse.Namespace, progress: Progress) -> dict[
 def _run_export_onnx(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     from ..interop.onnx import export_onnx
 
-    return export_onnx(args.model, args.output, args.tile_size, check=not args.no_check, progress=progress)
+    return export_onnx(args.model, args.output, args.tile_size, check=not args.no_check, progress=progress,
+                       deepness=args.deepness)
