@@ -55,9 +55,12 @@ MAX_IR_VERSION, OPSET = 9, 20  # what onnxruntime 1.17.0 loads (IR 10 / opset 21
 TRANSLATE_OVERLAP_PERCENT = 25  # translate's default overlap: a quarter tile
 
 DEEPNESS_MODEL_TYPES = {"regressor": "Regressor", "superresolution": "Superresolution"}
-# The superresolution processor writes whole tiles into stride-sized slots and fails on any overlap
-# (map_processor_superresolution.py:51-53); the regressor pastes each tile's core, as translate --blend crop.
-DEEPNESS_OVERLAP = {"regressor": TRANSLATE_OVERLAP_PERCENT, "superresolution": 0}
+# tiles_overlap of both profiles. The superresolution processor writes whole tiles into stride-sized slots
+# and fails on any overlap (map_processor_superresolution.py:51-53). The regressor could overlap, but
+# Deepness then grows its tile grid above the raster and reads zeros there (processing/extent_utils.py:101);
+# measured on the sample, 25 % gave a larger error against the real imagery than 0 % (docs/interop.md),
+# and 0 % reproduces translate --overlap 0 --blend crop.
+DEEPNESS_OVERLAP_PERCENT = 0
 DEEPNESS_RANGE = (0.0, 255.0)  # results are assembled in uint8 arrays (map_processor.py:189)
 # QGIS's metres per degree (QgsUnitTypes), which Deepness uses to turn its cm/px into degrees
 # (processing/processing_utils.py:22-35).
@@ -135,7 +138,7 @@ def onnx_metadata(metadata: dict[str, Any], tile: int, deepness: str | None = No
         "model_version": ONNX_FORMAT_VERSION,
         "engine_version": __version__,
         "tile_size": tile,
-        "tiles_overlap": DEEPNESS_OVERLAP[deepness] if deepness else TRANSLATE_OVERLAP_PERCENT,
+        "tiles_overlap": DEEPNESS_OVERLAP_PERCENT if deepness else TRANSLATE_OVERLAP_PERCENT,
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
         "input_bands": metadata["input"].get("bands"),

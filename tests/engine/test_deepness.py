@@ -78,8 +78,8 @@ def test_the_regressor_profile_in_deepness_gives_translates_result(site, tmp_pat
     result = export_onnx(model, onnx_path, deepness="regressor")
     assert result["check"]["ok"] and result["ir_version"] <= 9 and result["opset"] <= 20
     source = raster(tmp_path, dtype, rng)
-    deepness, read = in_deepness(onnx_path, source, "regressor", tmp_path, overlap=0)
-    assert read["onnxruntime"] == "1.17.0" and read["numpy"].startswith("1.")
+    deepness, read = in_deepness(onnx_path, source, "regressor", tmp_path)  # the metadata's overlap: 0
+    assert read["onnxruntime"] == "1.17.0" and read["numpy"].startswith("1.") and read["overlap"] == 0
     assert read["model_type"] == "Regressor" and read["tile_size"] == read["input_tile"] == TILE
     assert read["reg_output_scaling"] == 1.0 and read["class_names"] == [{"0": "band_1"}, {"0": "band_2"},
                                                                          {"0": "band_3"}]
@@ -105,8 +105,8 @@ def test_the_superresolution_profile_at_scale_1_gives_translates_result(site, tm
     assert difference.max() <= 1
 
 
-def test_the_regressor_runs_at_its_metadata_overlap_on_any_raster_size(site, tmp_path, rng):
-    """25 % overlap on a raster of no whole tiles: Deepness' own tile grid (38 rows of zeros padded above).
+def test_the_regressor_runs_at_a_users_overlap_on_any_raster_size(site, tmp_path, rng):
+    """25 % overlap set in the dock, a raster of no whole tiles: Deepness' own tile grid (38 rows of zeros above).
 
     translate tiles differently there, so the reference is the generator in torch with translate's
     arithmetic (clip, de-normalise, round, clip) on Deepness' tiles: the graph in onnxruntime 1.17
@@ -115,8 +115,8 @@ def test_the_regressor_runs_at_its_metadata_overlap_on_any_raster_size(site, tmp
     model = write_model(tmp_path / "m.p2p", chip=TILE, grid=GRID)
     export_onnx(model, tmp_path / "m.onnx", deepness="regressor", check=False)
     source = raster(tmp_path, "uint8", rng, shape=(150, 170))
-    deepness, read = in_deepness(tmp_path / "m.onnx", source, "regressor", tmp_path)
-    assert read["overlap"] == read["tiles_overlap"] == 25 and deepness.shape == (3, 150, 170)
+    deepness, read = in_deepness(tmp_path / "m.onnx", source, "regressor", tmp_path, overlap=25)
+    assert read["overlap"] == 25 and deepness.shape == (3, 150, 170)
     generator, metadata = load_model(model)
     norm_out = output_normalization(metadata)
 
