@@ -119,8 +119,9 @@ def export_chips(
                 input_a, input_b, a, b, grid, window, spec, bands_a, bands_b, resampled, writer, split,
                 skipped_nodata, skipped_mask,
             )
-            kept = [i for i, s in enumerate(split.splits) if s != "buffer"]
-            write_esri_files(staging, manifest, writer.stats_a.summarize(kept), writer.stats_b.summarize(kept))
+            exported = [i for i, s in enumerate(split.splits) if s != "buffer"]
+            write_esri_files(staging, manifest, writer.stats_a.summarize(exported),
+                             writer.stats_b.summarize(exported))
             carried = _carry_over(Path(output), staging)
             write_manifest(staging, manifest)
     if carried:
