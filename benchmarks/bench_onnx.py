@@ -35,11 +35,12 @@ from pix2pix_qgis.infer.backends import TorchBackend
 from pix2pix_qgis.infer.onnxruntime import OnnxRuntimeBackend
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.interop.onnx import compare_with_torch
-from pix2pix_qgis.model.package import input_normalization, load_model
+from pix2pix_qgis.model.card import ModelCard
+from pix2pix_qgis.model.package import load_model
 
 
-def real_tiles(path: Path, metadata: dict, count: int) -> np.ndarray:
-    norm = input_normalization(metadata)
+def real_tiles(path: Path, card: ModelCard, count: int) -> np.ndarray:
+    norm = card.input.normalization
     with rasterio.open(path) as src:
         step = (src.width - 256) // max(count - 1, 1)
         tiles = [norm.apply(src.read(window=rasterio.windows.Window(i * step, i * step // 2, 256, 256)).astype(
@@ -56,16 +57,16 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     relief, _ = upsampled_pair(args.size)
     model_path = ngf64_model()
-    generator, metadata = load_model(model_path)
-    tiles = real_tiles(relief, metadata, args.tiles)
+    generator, card = load_model(model_path)
+    tiles = real_tiles(relief, card, args.tiles)
     os.environ["PIX2PIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-onnx-cache-")  # start cold
     started = time.perf_counter()
-    OnnxRuntimeBackend(generator, metadata, 256, tta=False)
+    OnnxRuntimeBackend(generator, card, 256, tta=False)
     setup = time.perf_counter() - started
     started = time.perf_counter()
-    onnx_model = OnnxRuntimeBackend(generator, metadata, 256, tta=False)
+    onnx_model = OnnxRuntimeBackend(generator, card, 256, tta=False)
     warm_setup = time.perf_counter() - started
-    torch_model = TorchBackend(generator, metadata, torch.device("cpu"), False, 1, 256)
+    torch_model = TorchBackend(generator, card, torch.device("cpu"), False, 1, 256)
 
     # Alternating tile by tile, so that both backends see the same load from other jobs.
     forward: dict[str, list[float]] = {"torch": [], "onnxruntime": []}

@@ -42,7 +42,7 @@ from pix2pix_qgis import ChipSpec, Progress, export_chips  # noqa: E402
 from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.evaluate.metrics import compute_metrics
 from pix2pix_qgis.model.networks import GeneratorSpec, build_discriminator, build_generator
-from pix2pix_qgis.model.package import input_normalization, load_model, output_normalization, predict, read_package
+from pix2pix_qgis.model.package import load_model, predict, read_package
 from pix2pix_qgis.sample import DEMO_WINDOW, basemap_file, write_window
 from pix2pix_qgis.train.config import TrainConfig, choose_depth
 from pix2pix_qgis.train.loop import train
@@ -105,7 +105,7 @@ def throughput(epochs: int, ngf: int, batch: int, tile: int, stride: int, work: 
         started = time.perf_counter()
         result = train(chips, work / "model.p2p", config, Progress(), resume=epoch > 1)
         runs.append(time.perf_counter() - started)
-        loop.append(read_package(work / "model.p2p")[0]["metrics"]["history"][-1]["samples_per_s"])
+        loop.append(read_package(work / "model.p2p")[0].metrics.history[-1]["samples_per_s"])
     loop_median, bare_median = statistics.median(loop[1:]), statistics.median(bare[1:])
     return {
         "chips": {"train": samples, "validation": len(opened.validation), "tile": tile, "stride": stride,
@@ -140,9 +140,9 @@ def apply_regression(coefficients: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 def predict_tiles(model_path: Path, a: np.ndarray, tile: int) -> np.ndarray:
     """The model's prediction of a whole array, in non-overlapping tiles (sides must be multiples of tile)."""
-    generator, metadata = load_model(model_path)
-    norm_in, norm_out = input_normalization(metadata), output_normalization(metadata)
-    out = np.zeros((int(metadata["architecture"]["generator"]["out_channels"]), *a.shape[1:]), np.float32)
+    generator, card = load_model(model_path)
+    norm_in, norm_out = card.input.normalization, card.output.normalization
+    out = np.zeros((card.generator.out_channels, *a.shape[1:]), np.float32)
     for row in range(0, a.shape[1], tile):
         for col in range(0, a.shape[2], tile):
             x = torch.from_numpy(norm_in.apply(a[:, row:row + tile, col:col + tile].astype(np.float32)))[None]
@@ -185,7 +185,7 @@ def real(epochs: int, ngf: int, batch: int, tile: int, stride: int, work: Path, 
         "samples_per_s": {
             "whole_run": round(result["train_chips"] * epochs / seconds, 2),
             "training_steps_median": statistics.median(
-                row["samples_per_s"] for row in read_package(work / "model.p2p")[0]["metrics"]["history"]),
+                row["samples_per_s"] for row in read_package(work / "model.p2p")[0].metrics.history),
         },
         "validation_in_train_region": {"l1": round(result["val_l1"], 4), "mae": round(result["val_mae"], 3),
                                        "psnr": round(result["val_psnr"], 3), "ssim": round(result["val_ssim"], 4)},

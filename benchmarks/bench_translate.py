@@ -124,8 +124,7 @@ def memory(args: argparse.Namespace) -> None:
 def seams(args: argparse.Namespace) -> None:
     relief, _ = upsampled_pair(2048)
     model_path = Path(args.model)
-    _, meta = load_model(model_path)
-    tile = int(meta["chip_size"])
+    tile = load_model(model_path)[1].chip_size
     size = 4 * tile
     window = rasterio.windows.Window(700, 500, size, size)
     with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:

@@ -2,7 +2,7 @@
 
 The engine never imports QGIS. Public API: :func:`export_chips` (:class:`ChipSpec`),
 :func:`train` (:class:`TrainConfig`), :func:`translate_raster` (:class:`TranslateSpec`),
-:func:`evaluate_rasters`, :func:`load_model`, and the arcgis.learn-style
+:func:`evaluate_rasters`, :func:`load_model` (:class:`ModelCard`), and the arcgis.learn-style
 :func:`prepare_data` / :class:`Pix2Pix`; errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
 ``python -m pix2pix_qgis`` can report a missing dependency as a protocol error instead of
 dying in an import traceback, and so ``import pix2pix_qgis`` never pulls in torch.
@@ -21,6 +21,7 @@ _LAZY = {
     "TrainConfig": "train.config",
     "train": "train.loop",
     "load_model": "model.package",
+    "ModelCard": "model.card",
     "TranslateSpec": "infer.translate",
     "translate_raster": "infer.translate",
     "evaluate_rasters": "evaluate.rasters",

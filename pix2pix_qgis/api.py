@@ -25,12 +25,14 @@ import torch
 import torch.nn.functional as F
 
 from .contract.errors import Pix2PixError
+from .contract.tables import TRAIN
 from .core.outputs import staged_file
 from .core.progress import Progress
 from .data.dataset import ChipDataset
 from .data.folder import ChipsFolder, open_chips
 from .data.sampling import make_loader
-from .model.package import input_normalization, load_model, output_normalization, predict
+from .model.card import ModelCard
+from .model.package import load_model, predict
 from .train.config import TrainConfig
 from .train.loop import train
 
@@ -40,10 +42,10 @@ class Pix2PixData:
     """A checked chips folder plus how to batch it."""
 
     chips: ChipsFolder
-    batch_size: int = 4
+    batch_size: int = TRAIN["BATCH_SIZE"].default
     num_workers: int | None = None  # None: none on the CPU, up to 4 with CUDA
-    seed: int = 0
-    val_split_pct: float = 0.1
+    seed: int = TRAIN["SEED"].default
+    val_split_pct: float = TRAIN["VALIDATION"].default
 
     @property
     def path(self) -> Path:
@@ -63,11 +65,11 @@ class Pix2PixData:
                 f"chips of {self.chip_size} px, {self.chips.bands_a}→{self.chips.bands_b} bands)")
 
 
-def prepare_data(path: str | Path, batch_size: int = 4, val_split_pct: float = 0.1, seed: int = 0,
+def prepare_data(path: str | Path, batch_size: int = TRAIN["BATCH_SIZE"].default,
+                 val_split_pct: float = TRAIN["VALIDATION"].default, seed: int = TRAIN["SEED"].default,
                  num_workers: int | None = None) -> Pix2PixData:
     """Open a chips folder; ``val_split_pct`` applies only to an Esri folder without chips.json."""
-    if batch_size < 1:
-        raise Pix2PixError(f"batch_size {batch_size} must be at least 1.")
+    TRAIN.check(batch_size=batch_size, validation=val_split_pct, seed=seed, num_workers=num_workers)
     chips = open_chips(path, validation=val_split_pct, seed=seed)
     return Pix2PixData(chips, batch_size, num_workers, seed, val_split_pct)
 
@@ -85,7 +87,7 @@ class Pix2Pix:
         self._options = options
         self._epochs_done = 0
         self._generator: torch.nn.Module | None = None
-        self.metadata: dict[str, Any] = {}
+        self.card: ModelCard | None = None  # the model card of the trained or loaded package
         self._package: Path | None = None
         self._workdir: Path | None = None
         TrainConfig(**options)  # validate now, not after the first epoch
@@ -109,7 +111,7 @@ class Pix2Pix:
         result = train(self.data.path, package, config, progress, resume=self._epochs_done > 0)
         self._epochs_done = config.epochs
         self._package = package
-        self._generator, self.metadata = load_model(package, self._device())
+        self._generator, self.card = load_model(package, self._device())
         return result
 
     def _device(self) -> torch.device:
@@ -133,7 +135,7 @@ class Pix2Pix:
     def load(cls, path: str | Path, device: str = "cpu") -> Pix2Pix:
         """A model from a ``.p2p`` file, ready to predict (it cannot fit without data)."""
         model = cls(device=device)
-        model._generator, model.metadata = load_model(path, device)
+        model._generator, model.card = load_model(path, device)
         model._package = Path(path).absolute()
         return model
 
@@ -144,31 +146,30 @@ class Pix2Pix:
         Pixels that are NaN, equal to the input's nodata, or False in ``valid`` come out NaN.
         For whole rasters use the translate command, which tiles and blends.
         """
-        if self._generator is None:
+        if self._generator is None or self.card is None:
             raise Pix2PixError("The model is not trained; call fit() or Pix2Pix.load() first.")
         data = np.asarray(array, dtype=np.float32)
         single = data.ndim == 3
         batch = data[None] if single else data
-        bands = self.metadata["input"]["normalization"]["low"]
-        if batch.ndim != 4 or batch.shape[1] != len(bands):
-            raise Pix2PixError(f"predict needs ({len(bands)}, H, W) arrays (the input bands), not {data.shape}.")
+        norm_in = self.card.input.normalization
+        if batch.ndim != 4 or batch.shape[1] != norm_in.bands:
+            raise Pix2PixError(f"predict needs ({norm_in.bands}, H, W) arrays (the input bands), not {data.shape}.")
         ok = np.isfinite(batch).all(axis=1)
-        nodata = self.metadata["input"].get("nodata")
+        nodata = self.card.input.nodata
         if nodata is not None:
             ok &= ~(batch == np.float32(nodata)).any(axis=1)
         if valid is not None:
             ok &= np.broadcast_to(np.asarray(valid, dtype=bool), ok.shape)
-        norm_in = input_normalization(self.metadata)
         normalised = np.stack([norm_in.apply(np.nan_to_num(chip)) for chip in batch])
         normalised[np.broadcast_to(~ok[:, None], normalised.shape)] = 0.0
         tensor = torch.from_numpy(normalised)
         height, width = tensor.shape[-2:]
-        multiple = 2 ** int(self.metadata["architecture"]["generator"]["depth"])
+        multiple = self.card.generator.multiple
         pad_h, pad_w = (-height) % multiple, (-width) % multiple
         if pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"
             tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
-        out = predict(self._generator, tensor, output_normalization(self.metadata))
+        out = predict(self._generator, tensor, self.card.output.normalization)
         result = out[..., :height, :width].cpu().numpy().astype(np.float32)
         result[np.broadcast_to(~ok[:, None], result.shape)] = np.nan
         return result[0] if single else result

@@ -32,6 +32,7 @@ CUDA_INDEX = "https://download.pytorch.org/whl/cu128"  # Windows only: PyPI's Li
 PYPI = "https://pypi.org/simple"
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 4
 CHECK_IMPORTS = ("torch", "numpy", "rasterio", "shapely", "safetensors", "PIL")
+BUILDS = ("auto", "cpu", "cuda")  # which PyTorch build to install; the Set up engine algorithm offers the same
 
 
 class SetupFailed(Exception):
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Create the Pix2Pix engine's Python environment.")
     parser.add_argument("venv", type=Path, help="folder of the virtual environment (created or completed)")
     parser.add_argument("--wheels", type=Path, help="install offline from this folder of wheels")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+    parser.add_argument("--device", choices=BUILDS, default=BUILDS[0],
                         help="auto: the CUDA build when nvidia-smi finds a GPU, else the CPU build")
     parser.add_argument("--torch-index", help="install torch from this package index instead")
     parser.add_argument("--requirements", type=Path, default=REQUIREMENTS)

@@ -9,44 +9,29 @@ from pathlib import Path
 from rasterio.windows import Window
 
 from ..contract.errors import Pix2PixError
-from ..core.grid import RESAMPLING, Bounds, Grid
+from ..contract.tables import EXPORT
+from ..core.grid import Bounds, Grid
 
 
 @dataclass(frozen=True)
 class ChipSpec:
     """Validated export options (pixels unless stated). Bands are 1-based; None means all."""
 
-    tile_size: int = 256
-    stride: int = 128
+    tile_size: int = EXPORT["TILE_SIZE"].default
+    stride: int = EXPORT["STRIDE"].default
     bands_a: tuple[int, ...] | None = None
     bands_b: tuple[int, ...] | None = None
     extent: Bounds | None = None  # in extent_crs, or A's CRS when extent_crs is None
     extent_crs: str | None = None
     mask: Path | None = None  # GeoJSON polygons; only chips fully inside are kept
-    max_nodata: float = 0.0
-    validation: float = 0.1
-    seed: int = 0
-    resampling: str = "bilinear"
-    esri_compatible: bool = False  # refuse what arcgis.learn's Pix2Pix would train differently (else warn)
+    max_nodata: float = EXPORT["MAX_NODATA"].default
+    validation: float = EXPORT["VALIDATION"].default
+    seed: int = EXPORT["SEED"].default
+    resampling: str = EXPORT["RESAMPLING"].default
+    esri_compatible: bool = EXPORT["ESRI_COMPATIBLE"].default  # refuse what arcgis.learn would train differently
 
     def __post_init__(self) -> None:
-        if self.tile_size < 8:
-            raise Pix2PixError(f"Tile size {self.tile_size} is too small; use at least 8 pixels (256 is typical).")
-        if self.stride < 1:
-            raise Pix2PixError(
-                f"Stride {self.stride} is invalid; it must be at least 1 pixel "
-                f"(half the tile size, {self.tile_size // 2}, gives 50 % overlap)."
-            )
-        if not 0.0 <= self.max_nodata <= 1.0:
-            raise Pix2PixError(f"MAX_NODATA {self.max_nodata} must be a fraction between 0 and 1.")
-        if not 0.0 <= self.validation < 1.0:
-            raise Pix2PixError(f"VALIDATION {self.validation} must be a fraction in [0, 1), e.g. 0.1.")
-        if self.resampling not in RESAMPLING:
-            raise Pix2PixError(f"Resampling '{self.resampling}' is unknown; use one of {', '.join(RESAMPLING)}.")
-        if self.extent is not None:
-            left, bottom, right, top = self.extent
-            if not (right > left and top > bottom):
-                raise Pix2PixError(f"The extent {self.extent} is empty; give xmin ymin xmax ymax with xmin < xmax.")
+        EXPORT.check_object(self)
 
 
 def select_bands(requested: tuple[int, ...] | None, count: int, role: str) -> list[int]:

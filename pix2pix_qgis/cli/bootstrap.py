@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..contract.errors import ErrorKind, ExitCode
+from ..contract.protocol import wants_json
 
 
 def fix_command() -> str:
@@ -19,12 +20,6 @@ def fix_command() -> str:
     packages = '"torch==2.13.0" rasterio shapely numpy safetensors pillow jsonschema'
     target = f'-r "{requirements}"' if requirements.is_file() else packages
     return f'"{sys.executable}" -m pip install {target}'
-
-
-def _wants_json(argv: list[str]) -> bool:
-    if "--progress=json" in argv:
-        return True
-    return any(a == "--progress" and b == "json" for a, b in zip(argv, argv[1:]))
 
 
 def report_missing(exc: ModuleNotFoundError, argv: list[str]) -> int:
@@ -36,7 +31,7 @@ def report_missing(exc: ModuleNotFoundError, argv: list[str]) -> int:
         "(or point the provider at another interpreter: PIX2PIX_PYTHON or "
         "Processing › Options › Providers › Pix2Pix)."
     )
-    if _wants_json(argv):
+    if wants_json(argv):
         print(json.dumps({"type": "error", "kind": ErrorKind.MISSING_DEPENDENCY, "module": module,
                           "python": sys.executable, "fix": fix_command(), "message": message}), flush=True)
     else:

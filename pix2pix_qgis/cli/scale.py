@@ -1,8 +1,8 @@
 """Command line of distributed translation: ``translate … --part I/N`` and ``assemble PARTS… OUTPUT.vrt``.
 
-``cli.build_parser`` registers ``assemble`` through :func:`add_assemble_parser`, and the
-translate command takes ``--part`` through :func:`add_part_argument`; handlers take
-``(args, progress)`` and return the result dict, like every command.
+``cli.build_parser`` registers ``assemble`` through :func:`add_assemble_parser`; the
+translate command runs one part through :func:`part_of` and :func:`translate_part_from_args`.
+Handlers take ``(args, progress)`` and return the result dict, like every command.
 """
 
 from __future__ import annotations
@@ -11,22 +11,16 @@ import argparse
 import dataclasses
 from typing import Any
 
+from ..contract.tables import ASSEMBLE
 from ..core.launch import Launch
 from ..core.progress import Progress
-
-
-def add_part_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--part", metavar="I/N",
-                   help="translate only part I of N (I from 0) into the folder OUTPUT, for a job array or a "
-                        "cluster; 'assemble' joins the parts. Under torchrun the rank and world size are used")
+from .options import add_command
 
 
 def part_of(args: argparse.Namespace) -> tuple[int, int] | None:
     """The part this process translates: ``--part``, else its rank under torchrun, else None (the whole raster)."""
-    from ..scale.parts import parse_part
-
     if args.part:
-        return parse_part(args.part)
+        return args.part  # parsed and checked by ``scale.parts.parse_part``
     launch = Launch.from_env()
     return (launch.rank, launch.world_size) if launch else None
 
@@ -47,16 +41,11 @@ def translate_part_from_args(args: argparse.Namespace, spec: Any, part: tuple[in
 
 def add_assemble_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Register the ``assemble`` subcommand."""
-    p = commands.add_parser(
-        "assemble", parents=[common], help="join the parts of a distributed translation (VRT, optional COG)",
-        description="Check that the parts written by 'translate … FOLDER --part I/N' are complete and consistent "
-                    "(all N, one run, one grid, no gap or overlap) and join them into OUTPUT (.vrt, paths relative "
-                    "to it), and with --cog also into one Cloud Optimized GeoTIFF.",
-    )
-    p.add_argument("parts", metavar="PARTS", nargs="+", help="folder(s) of parts, or part .tif/.json files")
-    p.add_argument("output", metavar="OUTPUT", help="VRT to write (.vrt)")
-    p.add_argument("--cog", metavar="TIF", help="also write the whole raster as a Cloud Optimized GeoTIFF")
-    p.set_defaults(handler=_run_assemble)
+    add_command(commands, common, ASSEMBLE, _run_assemble,
+                help="join the parts of a distributed translation (VRT, optional COG)",
+                description="Check that the parts written by 'translate … FOLDER --part I/N' are complete and "
+                            "consistent (all N, one run, one grid, no gap or overlap) and join them into OUTPUT "
+                            "(.vrt, paths relative to it), and with --cog also into one Cloud Optimized GeoTIFF.")
 
 
 def _run_assemble(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:

@@ -22,6 +22,17 @@ from pathlib import Path
 EVENT_TYPES = ("progress", "info", "warning", "result", "error")
 
 
+def wants_json(argv: list[str]) -> bool:
+    """Whether a command line asks for the protocol (``--progress json``), read before argparse runs.
+
+    Errors found before parsing finishes (a missing dependency, a bad value) must still reach a
+    program that reads JSON lines as JSON lines.
+    """
+    if "--progress=json" in argv:
+        return True
+    return any(a == "--progress" and b == "json" for a, b in zip(argv, argv[1:]))
+
+
 def partial_path(target: Path, pid: int | None = None) -> Path:
     """The staging path of ``target`` while process ``pid`` writes it: ``.<name>.partial-<pid>``.
 

@@ -23,6 +23,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from ..contract.errors import Pix2PixError
+from ..contract.tables import EXPORT
 
 Bounds = tuple[float, float, float, float]  # (left, bottom, right, top) in map units
 
@@ -39,7 +40,7 @@ def gdal_cache_mb() -> int:
     return int(value) if value.isdigit() else DEFAULT_GDAL_CACHE_MB
 
 
-RESAMPLING = {"nearest": Resampling.nearest, "bilinear": Resampling.bilinear, "cubic": Resampling.cubic}
+RESAMPLING = {name: Resampling[name] for name in EXPORT["RESAMPLING"].choices}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """JSON Schemas of ``model.json``, ``checkpoint.json`` and ``chips.json``, checked on every read.
 
-A model package or a chips folder may come from anyone; what later code indexes into
-(bands, normalisation, architecture, chip names) is validated here first, so a damaged or
-hostile file gives one error naming the file and the field instead of a ``KeyError``
-deep inside translation. Chip names and folders must be plain names: a ``chips.json``
+A model package or a chips folder may come from anyone; what later code takes as given
+(bands, normalisation, architecture, grid, metrics, chip names) is validated here first, so a
+damaged or hostile file gives one error naming the file and the field instead of a
+``KeyError`` deep inside translation. Values a schema cannot relate to each other (a
+normalisation per generator channel, low below high, chip size against depth) are checked by
+``model.card.ModelCard``. Chip names and folders must be plain names: a ``chips.json``
 cannot point readers outside its folder. Unknown extra fields are allowed (forward
 compatibility); the format version is checked by the callers before the schema.
 """
@@ -34,6 +36,21 @@ _NORMALIZATION = {
     },
 }
 
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+
+_GRID = {
+    "type": ["object", "null"],
+    "properties": {
+        "crs": {"type": ["string", "null"]},
+        "crs_wkt": {"type": ["string", "null"]},
+        "transform": {**_NUMBERS, "minItems": 6, "maxItems": 6},
+        "cell_size": {"anyOf": [{**_NUMBERS, "minItems": 2, "maxItems": 2}, {"type": "null"}]},
+        "width": _INT_POS,
+        "height": _INT_POS,
+        "bounds": {**_NUMBERS, "minItems": 4, "maxItems": 4},
+    },
+}
+
 _MODEL_SIDE = {
     "type": "object",
     "required": ["normalization"],
@@ -58,6 +75,7 @@ MODEL_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["generator"],
             "properties": {
+                "discriminator": {"type": ["object", "null"]},
                 "generator": {
                     "type": "object",
                     "required": ["in_channels", "out_channels", "depth", "ngf"],
@@ -74,7 +92,20 @@ MODEL_SCHEMA: dict[str, Any] = {
         },
         "input": _MODEL_SIDE,
         "output": _MODEL_SIDE,
-        "grid": {"type": ["object", "null"]},
+        "grid": _GRID,
+        "created": {"type": ["string", "null"]},
+        "inference": {"type": "object"},
+        "training": {"type": "object"},
+        "software": {"type": "object"},
+        "metrics": {
+            "type": "object",
+            "properties": {
+                "best_epoch": {"type": ["integer", "null"]},
+                "best_metric": {"type": ["string", "null"]},
+                "best": {"type": ["object", "null"]},
+                "history": {"type": "array", "items": {"type": "object"}},
+            },
+        },
     },
 }
 
@@ -133,7 +164,7 @@ CHIPS_SCHEMA: dict[str, Any] = {
         "format_version": _INT_POS,
         "tile_size": {"type": "integer", "minimum": 1, "maximum": 65536},
         "stride": _INT_POS,
-        "grid": {"type": ["object", "null"]},
+        "grid": _GRID,
         "a": _CHIPS_SIDE,
         "b": _CHIPS_SIDE,
         "chips": {

@@ -23,6 +23,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from ..contract.errors import Pix2PixError
+from ..contract.tables import EVALUATE
 from ..core.grid import Bounds, Grid, extent_in, format_bounds, intersect, open_raster, valid_mask
 from ..core.mask import load_mask
 from ..core.outputs import staged_file
@@ -91,6 +92,7 @@ def evaluate_rasters(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Compare ``prediction`` with ``reference``; optionally write an absolute-error raster and a JSON report."""
+    EVALUATE.check(extent=extent, extent_crs=extent_crs, data_range=data_range)
     progress = progress or Progress()
     with ExitStack() as stack:
         pred = stack.enter_context(open_raster(prediction, "prediction"))

@@ -20,7 +20,7 @@ import torch
 from ..contract.errors import Pix2PixError
 from ..core.progress import Progress
 from ..data.augment import dihedral
-from ..model.package import output_normalization
+from ..model.card import ModelCard
 
 
 @contextmanager
@@ -37,14 +37,14 @@ def _onednn(enabled: bool) -> Iterator[None]:
 class TorchBackend:
     """The generator on its device: normalised (B, C, T, T) float32 → target units (B, C, T, T)."""
 
-    def __init__(self, generator: torch.nn.Module, metadata: dict[str, Any], device: torch.device, tta: bool,
+    def __init__(self, generator: torch.nn.Module, card: ModelCard, device: torch.device, tta: bool,
                  batch: int, tile: int) -> None:
         self.generator, self.device, self.tta = generator, device, tta
-        self.output_norm = output_normalization(metadata)
+        self.output_norm = card.output.normalization
         self.cuda = device.type == "cuda"
         if self.cuda:
             self.generator = self.generator.to(memory_format=torch.channels_last)
-            channels = int(metadata["architecture"]["generator"]["in_channels"])
+            channels = card.generator.in_channels
             self.pinned = torch.empty((batch, channels, tile, tile), dtype=torch.float32).pin_memory()
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,14 +76,14 @@ class TorchBackend:
             return out.cpu().numpy()
 
 
-def make_backend(name: str, generator: torch.nn.Module, metadata: dict[str, Any], device: torch.device, tta: bool,
+def make_backend(name: str, generator: torch.nn.Module, card: ModelCard, device: torch.device, tta: bool,
                  batch_size: int, tile: int, progress: Progress) -> Any:
     """The backend ``name`` (``TorchBackend``, or ``OnnxRuntimeBackend`` on the CPU): a batch → target units."""
     if name == "torch":
-        return TorchBackend(generator, metadata, device, tta, batch_size, tile)
+        return TorchBackend(generator, card, device, tta, batch_size, tile)
     if device.type != "cpu":
         raise Pix2PixError(f"The onnxruntime backend runs on the CPU, not {device}; use --device cpu, or "
                            "--backend torch on the GPU.")
     from .onnxruntime import OnnxRuntimeBackend  # optional packages: imported only when asked for
 
-    return OnnxRuntimeBackend(generator, metadata, tile, tta, progress)
+    return OnnxRuntimeBackend(generator, card, tile, tta, progress)

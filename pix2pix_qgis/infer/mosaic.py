@@ -24,8 +24,8 @@ def dtype_range(dtype: str) -> tuple[float, float]:
     return float(info.min), float(info.max)
 
 
-def output_nodata(metadata: dict[str, Any], dtype: str) -> float | None:
-    nodata = metadata["output"].get("nodata")
+def output_nodata(nodata: float | None, dtype: str) -> float | None:
+    """The target's nodata value (the model card's ``output.nodata``) if ``dtype`` can hold it, else None."""
     if nodata is None:
         return None
     low, high = dtype_range(dtype)

@@ -22,7 +22,7 @@ from ..core.progress import Progress
 from ..data.augment import dihedral
 from ..interop import onnx_cache
 from ..interop.onnx import INPUT_NAME, generator_to_onnx, session
-from ..model.package import output_normalization
+from ..model.card import ModelCard
 
 
 def _cached_session(generator: torch.nn.Module, channels: int, tile: int, threads: int | None) -> tuple[Any, bool]:
@@ -42,12 +42,11 @@ def _cached_session(generator: torch.nn.Module, channels: int, tile: int, thread
 class OnnxRuntimeBackend:
     """The generator in an ONNX Runtime CPU session: normalised (B, C, T, T) float32 → target units."""
 
-    def __init__(self, generator: torch.nn.Module, metadata: dict[str, Any], tile: int, tta: bool,
+    def __init__(self, generator: torch.nn.Module, card: ModelCard, tile: int, tta: bool,
                  progress: Progress | None = None, threads: int | None = None) -> None:
         started = time.perf_counter()
-        channels = int(metadata["architecture"]["generator"]["in_channels"])
-        self.session, self.from_cache = _cached_session(generator, channels, tile, threads)
-        self.output_norm = output_normalization(metadata)
+        self.session, self.from_cache = _cached_session(generator, card.generator.in_channels, tile, threads)
+        self.output_norm = card.output.normalization
         self.tta = tta
         self.setup_seconds = time.perf_counter() - started
         if progress is not None:

@@ -23,8 +23,8 @@ import numpy as np
 from rasterio.windows import Window
 
 from ..contract.errors import Pix2PixError
-
-BLEND_MODES = ("hann", "crop")
+from ..contract.params import check
+from ..contract.tables import TRANSLATE
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ def plan_axis(length: int, tile: int, overlap: int, margin: int | None = None, b
         raise Pix2PixError(f"Cannot tile a length of {length} px with tiles of {tile} px.")
     if not 0 <= overlap < tile:
         raise Pix2PixError(f"OVERLAP {overlap} px must be at least 0 and smaller than the tile size ({tile} px).")
-    if blend not in BLEND_MODES:
-        raise Pix2PixError(f"Blend mode '{blend}' is unknown; use one of {', '.join(BLEND_MODES)}.")
+    check(TRANSLATE["BLEND"], blend)
     margin = overlap // 4 if margin is None else margin
     starts = _starts(length, tile, overlap)
     raw = np.ones((len(starts), tile))

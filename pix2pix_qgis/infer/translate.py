@@ -30,21 +30,18 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from ..contract.errors import Pix2PixError
+from ..contract.tables import TRANSLATE
 from ..core.grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, intersect, open_raster
 from ..core.outputs import staged_file
 from ..core.progress import Progress
+from ..model.card import ModelCard
 from ..model.device import resolve_device
 from ..model.guards import BatchBackoff, check_translation_memory
-from ..model.networks import GeneratorSpec, check_chip_size
-from ..model.package import input_normalization, load_model
+from ..model.networks import check_chip_size
+from ..model.package import load_model
 from .backends import TorchBackend, make_backend
 from .mosaic import Accumulator, BlockWriter, output_nodata, read_strip
-from .tiling import BLEND_MODES, BLOCK, TilePlan, check_part, part_rows
-
-OUTPUT_DTYPES = ("uint8", "uint16", "int16", "uint32", "int32", "float32", "float64")
-
-
-BACKENDS = ("torch", "onnxruntime")  # onnxruntime: CPU only, optional package (onnx_backend.py)
+from .tiling import BLOCK, TilePlan, check_part, part_rows
 
 
 @dataclass(frozen=True)
@@ -54,32 +51,23 @@ class TranslateSpec:
     tile_size: int | None = None  # default: the model's chip size
     overlap: int | None = None  # default: a quarter of the tile
     margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
-    batch_size: int = 4
-    device: str = "auto"
+    batch_size: int = TRANSLATE["BATCH_SIZE"].default
+    device: str = TRANSLATE["DEVICE"].default
     bands: tuple[int, ...] | None = None
     extent: Bounds | None = None
     extent_crs: str | None = None
-    blend: str = "hann"
-    tta: bool = False
+    blend: str = TRANSLATE["BLEND"].default
+    tta: bool = TRANSLATE["TTA"].default
     dtype: str | None = None  # default: the target's dtype recorded in the model
-    cog: bool = False
-    creation_options: dict[str, str] = field(default_factory=dict)
+    cog: bool = TRANSLATE["COG"].default
+    creation_options: dict[str, str] = field(default_factory=dict)  # none: {}
     part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
-    backend: str = "torch"
+    backend: str = TRANSLATE["BACKEND"].default
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise Pix2PixError(f"Backend '{self.backend}' is unknown; use one of {', '.join(BACKENDS)}.")
-        if self.batch_size < 1:
-            raise Pix2PixError(f"BATCH_SIZE {self.batch_size} must be at least 1.")
-        if self.blend not in BLEND_MODES:
-            raise Pix2PixError(f"Blend mode '{self.blend}' is unknown; use one of {', '.join(BLEND_MODES)}.")
-        if self.dtype is not None and self.dtype not in OUTPUT_DTYPES:
-            raise Pix2PixError(f"Output dtype '{self.dtype}' is not supported; use one of {', '.join(OUTPUT_DTYPES)}.")
-        if self.tile_size is not None and self.tile_size < 8:
-            raise Pix2PixError(f"TILE_SIZE {self.tile_size} is too small.")
-        if self.part is not None:
+        if self.part is not None:  # first: its messages explain job-array indices
             check_part(*self.part, cog=self.cog)
+        TRANSLATE.check_object(self)  # ranges, choices and their messages: contract.tables
 
 
 def parse_creation_options(items: list[str] | None) -> dict[str, str]:
@@ -92,12 +80,12 @@ def parse_creation_options(items: list[str] | None) -> dict[str, str]:
     return options
 
 
-def _input_bands(src: Any, metadata: dict[str, Any], requested: tuple[int, ...] | None) -> list[int]:
-    expected = int(metadata["architecture"]["generator"]["in_channels"])
-    trained = [int(b) for b in metadata["input"].get("bands") or []]
+def _input_bands(src: Any, card: ModelCard, requested: tuple[int, ...] | None) -> list[int]:
+    expected = card.generator.in_channels
+    trained = list(card.input.bands or ())  # the card holds as many as the generator's channels, or none
     if requested:
         bands = list(requested)
-    elif trained and len(trained) == expected and max(trained) <= src.count:
+    elif trained and max(trained) <= src.count:
         bands = trained
     elif src.count == expected:
         bands = list(range(1, expected + 1))
@@ -147,25 +135,23 @@ def translate_raster(
     progress = progress or Progress()
     started = time.perf_counter()
     device = resolve_device(spec.device)
-    generator, metadata = load_model(model_path, device)
-    depth = int(metadata["architecture"]["generator"]["depth"])
-    tile = spec.tile_size or int(metadata["chip_size"])
-    check_chip_size(tile, tile, depth)
+    generator, card = load_model(model_path, device)
+    tile = spec.tile_size or card.chip_size
+    check_chip_size(tile, tile, card.generator.depth)
     overlap = tile // 4 if spec.overlap is None else spec.overlap
-    input_norm = input_normalization(metadata)
-    out_bands = int(metadata["architecture"]["generator"]["out_channels"])
-    dtype = spec.dtype or metadata["output"].get("dtype") or "float32"
-    nodata = output_nodata(metadata, dtype)
+    out_bands = card.generator.out_channels
+    dtype = spec.dtype or card.output.dtype or "float32"
+    nodata = output_nodata(card.output.nodata, dtype)
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=gdal_cache_mb()), \
             open_raster(input_path, "input") as src:
-        bands = _input_bands(src, metadata, spec.bands)
+        bands = _input_bands(src, card, spec.bands)
         window = _window(src, spec)
         height, width = int(window.height), int(window.width)
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
-        check_translation_memory(GeneratorSpec.from_dict(metadata["architecture"]["generator"]), tile, spec.batch_size,
-                                 width, len(plan.cols.starts), src.dtypes[bands[0] - 1], device, spec.tta)
+        check_translation_memory(card.generator, tile, spec.batch_size, width, len(plan.cols.starts),
+                                 src.dtypes[bands[0] - 1], device, spec.tta)
         progress.info(
             f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
             f"(compute factor {plan.compute_factor:.2f}); device {device}, batch {spec.batch_size}"
@@ -181,7 +167,7 @@ def translate_raster(
             "photometric": "RGB" if out_bands == 3 and dtype == "uint8" else "MINISBLACK",
             **{k.lower(): v for k, v in spec.creation_options.items()},
         }
-        model = make_backend(spec.backend, generator, metadata, device, spec.tta, spec.batch_size, tile, progress)
+        model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress)
         needed = width * band.height * out_bands * np.dtype(dtype).itemsize  # uncompressed: an upper bound
         with staged_file(Path(output_path), needed_bytes=needed) as staging:
             target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
@@ -189,7 +175,7 @@ def translate_raster(
                 with rasterio.open(target, "w", **profile) as dst:
                     writer = BlockWriter(dst, nodata, may_be_invalid)
                     try:
-                        counters = _Translator(plan, src, bands, window, input_norm, model, writer,
+                        counters = _Translator(plan, src, bands, window, card.input.normalization, model, writer,
                                                spec.batch_size, out_bands, progress, rows).run()
                     finally:
                         writer.close()

@@ -42,11 +42,13 @@ import torch
 
 from .. import __version__
 from ..contract.errors import Pix2PixError
+from ..contract.tables import EXPORT_ONNX
 from ..core.outputs import staged_file
 from ..core.progress import Progress
 from ..data.normalization import Normalization
+from ..model.card import GridCard, ModelCard, plain
 from ..model.networks import check_chip_size
-from ..model.package import input_normalization, load_model, output_normalization
+from ..model.package import load_model
 
 ONNX_FORMAT, ONNX_FORMAT_VERSION = "pix2pix-qgis-onnx", 1
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -104,17 +106,17 @@ def generator_to_onnx(generator: torch.nn.Module, in_channels: int, tile: int) -
     return proto
 
 
-def resolution_cm_per_px(grid: dict[str, Any] | None) -> float | None:
+def resolution_cm_per_px(grid: GridCard | None) -> float | None:
     """The training grid's cell size in cm per pixel, as Deepness' ``resolution`` means it; None if unknown.
 
     Deepness converts its cm/px into the layer's CRS units with QGIS's factor (metres, or
     degrees at 111,319.49 m each), so a raster on the training grid is not resampled.
     """
-    if not grid or not grid.get("crs_wkt") or not grid.get("cell_size"):
+    if grid is None or not grid.crs_wkt or not grid.cell_size:
         return None
     from rasterio.crs import CRS
 
-    crs = CRS.from_wkt(grid["crs_wkt"])
+    crs = CRS.from_wkt(grid.crs_wkt)
     if crs.is_geographic:
         metres = METRES_PER_DEGREE
     else:
@@ -122,17 +124,17 @@ def resolution_cm_per_px(grid: dict[str, Any] | None) -> float | None:
             metres = crs.linear_units_factor[1]
         except Exception:  # noqa: BLE001 - a CRS without linear units (rasterio raises CRSError)
             return None
-    return float(grid["cell_size"][0]) * metres * 100.0
+    return float(grid.cell_size[0]) * metres * 100.0
 
 
-def onnx_metadata(metadata: dict[str, Any], tile: int, deepness: str | None = None) -> dict[str, str]:
+def onnx_metadata(card: ModelCard, tile: int, deepness: str | None = None) -> dict[str, str]:
     """``metadata_props`` of the exported model: every value is JSON text.
 
     Deepness' keys (``model_base.py:184-314``): ``tile_size``, ``tiles_overlap`` (percent),
     ``standardization_mean/std``, ``resolution`` (cm/px) always; ``model_type`` only for a
     Deepness profile, whose outputs are in target units (the plain graph's are not).
     """
-    norm_in, norm_out = input_normalization(metadata), output_normalization(metadata)
+    norm_in, norm_out = card.input.normalization, card.output.normalization
     props: dict[str, Any] = {
         "model_format": ONNX_FORMAT,
         "model_version": ONNX_FORMAT_VERSION,
@@ -141,25 +143,25 @@ def onnx_metadata(metadata: dict[str, Any], tile: int, deepness: str | None = No
         "tiles_overlap": DEEPNESS_OVERLAP_PERCENT if deepness else TRANSLATE_OVERLAP_PERCENT,
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
-        "input_bands": metadata["input"].get("bands"),
-        "output_bands": metadata["output"].get("bands"),
-        "input_dtype": metadata["input"].get("dtype"),
-        "output_dtype": metadata["output"].get("dtype"),
-        "output_nodata": metadata["output"].get("nodata"),
+        "input_bands": plain(card.input.bands),
+        "output_bands": plain(card.output.bands),
+        "input_dtype": card.input.dtype,
+        "output_dtype": card.output.dtype,
+        "output_nodata": card.output.nodata,
         "input_normalization": norm_in.to_dict(),
         "output_normalization": norm_out.to_dict(),
         "normalization_formula": "input: x_norm = clip((x - low) / (high - low) * 2 - 1, -1, 1) per band; "
                                  "output: y = (y_norm + 1) / 2 * (high - low) + low per band",
-        "architecture": metadata["architecture"]["generator"],
-        "chip_size": metadata["chip_size"],
-        "grid": metadata.get("grid"),
-        "inference": metadata.get("inference"),
+        "architecture": card.generator.to_dict(),
+        "chip_size": card.chip_size,
+        "grid": None if card.grid is None else card.grid.to_dict(),
+        "inference": plain(card.inference),
     }
     # Deepness feeds x / 255 for every dtype, then (x - mean) / std: our map exactly, the clip aside.
     low, high = np.asarray(norm_in.low), np.asarray(norm_in.high)
     props["standardization_mean"] = ((low + high) / 2 / 255).tolist()
     props["standardization_std"] = ((high - low) / 2 / 255).tolist()
-    resolution = resolution_cm_per_px(metadata.get("grid"))
+    resolution = resolution_cm_per_px(card.grid)
     if resolution is not None:
         props["resolution"] = resolution
     if deepness:
@@ -222,18 +224,18 @@ def deepness_graph(proto: Any, norm_out: Normalization, kind: str) -> None:
                         for name in names)
 
 
-def deepness_warnings(metadata: dict[str, Any], kind: str) -> list[str]:
+def deepness_warnings(card: ModelCard, kind: str) -> list[str]:
     """What Deepness cannot do with this model, said before the user finds out in QGIS."""
     notes = []
-    norm_out = output_normalization(metadata)
-    dtype = metadata["output"].get("dtype")
+    norm_out = card.output.normalization
+    dtype = card.output.dtype
     if dtype != "uint8" or min(norm_out.low) < DEEPNESS_RANGE[0] or max(norm_out.high) > DEEPNESS_RANGE[1]:
         notes.append(
             f"The target is {dtype} in [{min(norm_out.low):g}, {max(norm_out.high):g}], but Deepness stores results "
             "as whole numbers 0-255 (map_processor.py:189): the graph rounds and clips to that, so other values are "
             "lost. For this model use translate instead of Deepness."
         )
-    if resolution_cm_per_px(metadata.get("grid")) is None:
+    if resolution_cm_per_px(card.grid) is None:
         notes.append("The model records no training grid, so the file has no 'resolution': set Deepness' "
                      "Resolution to the raster's pixel size in cm, or it resamples to its default 3 cm/px.")
     if kind == "superresolution":
@@ -292,7 +294,7 @@ def export_onnx(
     model_path: str | Path,
     output: str | Path,
     tile_size: int | None = None,
-    check: bool = True,
+    check: bool = EXPORT_ONNX["CHECK"].default,
     progress: Progress | None = None,
     deepness: str | None = None,
 ) -> dict[str, Any]:
@@ -300,30 +302,31 @@ def export_onnx(
 
     ``deepness``: None for the plain graph, or "regressor" / "superresolution" for a Deepness profile.
     """
+    EXPORT_ONNX.check(tile_size=tile_size, check=check, deepness=deepness)
     progress = progress or Progress()
     if deepness is not None and deepness not in DEEPNESS_MODEL_TYPES:
         raise Pix2PixError(f"Deepness model type '{deepness}' is unknown; use {' or '.join(DEEPNESS_MODEL_TYPES)}.")
     onnx = require("onnx")
-    generator, metadata = load_model(model_path, "cpu")
-    spec = metadata["architecture"]["generator"]
-    tile = tile_size or int(metadata["chip_size"])
-    check_chip_size(tile, tile, int(spec["depth"]))
-    progress.info(f"Exporting a U-Net of depth {spec['depth']} ({spec['in_channels']}→{spec['out_channels']} bands) "
+    generator, card = load_model(model_path, "cpu")
+    spec = card.generator
+    tile = tile_size or card.chip_size
+    check_chip_size(tile, tile, spec.depth)
+    progress.info(f"Exporting a U-Net of depth {spec.depth} ({spec.in_channels}→{spec.out_channels} bands) "
                   f"for tiles of {tile} px with a dynamic batch"
                   + (f", as a Deepness {DEEPNESS_MODEL_TYPES[deepness]}." if deepness else "."))
-    proto = generator_to_onnx(generator, int(spec["in_channels"]), tile)
-    norm_out = output_normalization(metadata)
+    proto = generator_to_onnx(generator, spec.in_channels, tile)
+    norm_out = card.output.normalization
     if deepness:
         deepness_graph(proto, norm_out, deepness)
-        for note in deepness_warnings(metadata, deepness):
+        for note in deepness_warnings(card, deepness):
             progress.warning(note)
-    for key, value in onnx_metadata(metadata, tile, deepness).items():
+    for key, value in onnx_metadata(card, tile, deepness).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     outputs = (f"'{OUTPUT_NAME}'" if deepness != "regressor" else
-               f"{spec['out_channels']} outputs band_1… (N, 1, {tile}, {tile})")
+               f"{spec.out_channels} outputs band_1… (N, 1, {tile}, {tile})")
     proto.doc_string = (f"Pix2Pix generator exported by pix2pix-qgis {__version__}: '{INPUT_NAME}' (N, "
-                        f"{spec['in_channels']}, {tile}, {tile}) normalised to [-1, 1] → {outputs} "
+                        f"{spec.in_channels}, {tile}, {tile}) normalised to [-1, 1] → {outputs} "
                         + ("in target units, rounded, 0..255 (Deepness profile)" if deepness else "in [-1, 1]")
                         + "; see metadata_props.")
     onnx.checker.check_model(proto)
@@ -336,14 +339,14 @@ def export_onnx(
                               "opset": max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                                            default=None),
                               "deepness": DEEPNESS_MODEL_TYPES.get(deepness or ""),
-                              "resolution_cm_per_px": resolution_cm_per_px(metadata.get("grid"))}
+                              "resolution_cm_per_px": resolution_cm_per_px(card.grid)}
     if check:
         try:
             require("onnxruntime")
         except Pix2PixError as exc:
             progress.warning(f"Not checked with ONNX Runtime: {exc}")
         else:
-            result["check"] = _check(generator, session(data), norm_out, int(spec["in_channels"]), tile, deepness,
+            result["check"] = _check(generator, session(data), norm_out, spec.in_channels, tile, deepness,
                                      progress)
     progress.update(1.0, "done")
     return result

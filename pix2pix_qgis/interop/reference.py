@@ -26,7 +26,6 @@ noise (per tile, so tiles are normalised separately; use it when ``--eval`` outp
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import pickle
 import re
@@ -37,12 +36,13 @@ from typing import Any
 import torch
 
 from ..contract.errors import Pix2PixError
+from ..contract.tables import IMPORT_REFERENCE
 from ..core.progress import Progress
 from ..data.normalization import Normalization
+from ..model.card import BandsCard, ModelCard
 from ..model.networks import GeneratorSpec, UnetGenerator, check_chip_size
-from ..model.package import MODEL_FORMAT, MODEL_VERSION, software_versions, write_package
+from ..model.package import write_package
 
-NORM_STATS = ("running", "per-image")
 _NORM_NAMES = {"batch": "batch norm", "instance-affine": "batch norm", "instance": "instance norm",
                "none": "no norm (--norm none)"}
 REFERENCE_SOURCE = "reference pix2pix: transforms.ToTensor() then Normalize(0.5, 0.5), i.e. x / 127.5 − 1"
@@ -146,38 +146,31 @@ def _adapt(state: dict[str, torch.Tensor], spec: GeneratorSpec, norm_stats: str)
     return spec, state
 
 
-def _metadata(spec: GeneratorSpec, chip_size: int, checkpoint: Path, digest: str, norm_stats: str) -> dict[str, Any]:
-    def role(bands: int) -> dict[str, Any]:
+def _card(spec: GeneratorSpec, chip_size: int, checkpoint: Path, digest: str, norm_stats: str) -> ModelCard:
+    def side(bands: int) -> BandsCard:
         norm = Normalization((0.0,) * bands, (255.0,) * bands, "fixed-range", REFERENCE_SOURCE)
-        return {"bands": list(range(1, bands + 1)), "dtype": "uint8", "nodata": None,
-                "normalization": norm.to_dict()}
+        return BandsCard(tuple(range(1, bands + 1)), "uint8", None, norm)
 
     note = ("BatchNorm uses its running statistics and dropout is off: the output equals the reference's "
             "test.py with --eval." if norm_stats == "running" else
             "Each BatchNorm uses the statistics of the tile it normalises (as the reference's test.py without "
             "--eval at batch size 1) and dropout is off, so runs repeat.")
-    return {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "architecture": {"generator": spec.to_dict(), "discriminator": None},
-        "chip_size": chip_size,
-        "input": role(spec.in_channels),
-        "output": role(spec.out_channels),
-        "grid": None,
-        "inference": {"mode": "eval", "norm_stats": norm_stats, "note": note},
-        "training": {"source": "reference pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix)",
-                     "checkpoint": checkpoint.name, "sha256": digest},
-        "metrics": {"best_epoch": None, "best_metric": None, "best": None, "history": []},
-        "software": software_versions(),
-    }
+    return ModelCard(
+        generator=spec,
+        chip_size=chip_size,
+        input=side(spec.in_channels),
+        output=side(spec.out_channels),
+        inference={"mode": "eval", "norm_stats": norm_stats, "note": note},
+        training={"source": "reference pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix)",
+                  "checkpoint": checkpoint.name, "sha256": digest},
+    )
 
 
 def import_reference(
     checkpoint: str | Path,
     output: str | Path,
     chip_size: int | None = None,
-    norm_stats: str = "running",
+    norm_stats: str = IMPORT_REFERENCE["NORM_STATS"].default,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write ``output`` (.p2p) from the reference generator checkpoint ``checkpoint``.
@@ -187,8 +180,7 @@ def import_reference(
     """
     progress = progress or Progress()
     checkpoint = Path(checkpoint)
-    if norm_stats not in NORM_STATS:
-        raise Pix2PixError(f"NORM_STATS '{norm_stats}' is unknown; use one of {', '.join(NORM_STATS)}.")
+    IMPORT_REFERENCE.check(chip_size=chip_size, norm_stats=norm_stats)
     state = load_state_dict(checkpoint)
     spec = infer_spec(state, checkpoint)
     spec, state = _adapt(state, spec, norm_stats)
@@ -207,8 +199,8 @@ def import_reference(
         f"chips of {chip} px, 8-bit [0, 255] ↔ [-1, 1]."
     )
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    metadata = _metadata(spec, chip, checkpoint, digest, norm_stats)
-    path = write_package(output, metadata, generator.state_dict())
+    card = _card(spec, chip, checkpoint, digest, norm_stats)
+    path = write_package(output, card, generator.state_dict())
     progress.update(1.0, "done")
     return {"output": str(path), "generator": spec.to_dict(), "chip_size": chip, "norm_stats": norm_stats,
             "tensors": len(state), "sha256": digest}

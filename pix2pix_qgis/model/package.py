@@ -1,7 +1,7 @@
 """The model package ``.p2p``: the contract between training and translation.
 
 A ``.p2p`` is one zip holding exactly ``model.json`` (everything translation needs: bands,
-normalisation, architecture, chip size, training grid, plus the training record),
+normalisation, architecture, chip size, training grid, plus the training record; read into a ``model.card.ModelCard``),
 ``weights.safetensors`` (the generator of the best epoch), ``preview.png``, ``losses.png``
 and ``metrics.csv``, read and written through ``model.archive``.
 """
@@ -9,72 +9,26 @@ and ``metrics.csv``, read and written through ``model.archive``.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
-import platform
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
 
-from .. import __version__
 from ..contract.errors import Pix2PixError
-from ..core.schema import MODEL_SCHEMA, validate
 from ..data.normalization import Normalization
 from .archive import cpu_tensors, parse_json, parse_safetensors, read_entries, to_json, write_zip
-from .networks import GeneratorSpec, UnetGenerator
-
-MODEL_FORMAT, MODEL_VERSION = "pix2pix-model", 1
-
+from .card import ModelCard
+from .networks import UnetGenerator
 
 MODEL_ENTRIES = ("model.json", "weights.safetensors", "preview.png", "losses.png", "metrics.csv")
 
 
-def software_versions() -> dict[str, str]:
-    import rasterio
-    import safetensors
-
-    return {"pix2pix_qgis": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__,
-            "safetensors": safetensors.__version__, "python": platform.python_version()}
-
-
-def model_metadata(
-    chips: dict[str, Any],
-    generator: GeneratorSpec,
-    discriminator: dict[str, Any],
-    training: dict[str, Any],
-    history: list[dict[str, Any]],
-    best_epoch: int | None,
-    best_metric: str,
-) -> dict[str, Any]:
-    """The ``model.json`` document; ``chips`` is :meth:`ChipsFolder.describe`."""
-    best = next((row for row in history if row.get("epoch") == best_epoch), None)
-    return {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "architecture": {"generator": generator.to_dict(), "discriminator": discriminator},
-        "chip_size": chips["chip_size"],
-        "input": chips["input"],
-        "output": chips["output"],
-        "grid": chips["grid"],
-        "inference": {
-            "mode": "eval",
-            "note": "BatchNorm uses its running statistics and dropout is off, so each tile's output does not "
-                    "depend on the other tiles in its batch and runs are repeatable.",
-        },
-        "training": {**training, "chips": chips["chips"]},
-        "metrics": {"best_epoch": best_epoch, "best_metric": best_metric, "best": best, "history": history},
-        "software": software_versions(),
-    }
-
-
 def write_package(
     path: str | Path,
-    metadata: dict[str, Any],
+    card: ModelCard,
     generator_state: dict[str, torch.Tensor],
     preview_png: bytes | None = None,
     losses_png: bytes | None = None,
@@ -86,11 +40,11 @@ def write_package(
     """
     weights = save_safetensors(cpu_tensors(generator_state), metadata={"format": "pix2pix-generator"})
     return write_zip(Path(path), {
-        "model.json": to_json(metadata),
+        "model.json": to_json(card.to_dict()),
         "weights.safetensors": weights,
         "preview.png": preview_png or _blank_png(),
         "losses.png": losses_png or _blank_png(),
-        "metrics.csv": metrics_csv(metadata["metrics"]["history"]).encode("utf-8"),
+        "metrics.csv": metrics_csv(card.metrics.history).encode("utf-8"),
     })
 
 
@@ -102,41 +56,24 @@ def _blank_png() -> bytes:
     return out.getvalue()
 
 
-def read_package(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``model.json`` and the generator's tensors of a ``.p2p``, checked but not yet built."""
+def read_package(path: str | Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
+    """The model card and the generator's tensors of a ``.p2p``, checked but not yet built."""
     path = Path(path)
     entries = read_entries(path, MODEL_ENTRIES, "model package (.p2p)")
-    metadata = parse_json(entries["model.json"], "model.json", path)
-    if metadata.get("format") != MODEL_FORMAT or not isinstance(metadata.get("format_version"), int):
-        raise Pix2PixError(f"{path} is not a Pix2Pix model package (model.json format {metadata.get('format')!r}).")
-    if metadata["format_version"] > MODEL_VERSION:
-        raise Pix2PixError(
-            f"{path} is model format version {metadata['format_version']}; this engine reads up to "
-            f"{MODEL_VERSION}. Update the plugin."
-        )
-    validate(metadata, MODEL_SCHEMA, path, "model.json", "The package is damaged or was not written by 'train'.")
-    return metadata, parse_safetensors(entries["weights.safetensors"], "weights.safetensors", path)
+    card = ModelCard.from_dict(parse_json(entries["model.json"], "model.json", path), path)
+    return card, parse_safetensors(entries["weights.safetensors"], "weights.safetensors", path)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UnetGenerator, dict[str, Any]]:
-    """The generator of a ``.p2p`` in eval mode on ``device``, and its ``model.json``."""
-    metadata, state = read_package(path)
-    spec = GeneratorSpec.from_dict(metadata["architecture"]["generator"])
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UnetGenerator, ModelCard]:
+    """The generator of a ``.p2p`` in eval mode on ``device``, and its model card."""
+    card, state = read_package(path)
     with torch.device("meta"):  # no random initialisation (0.4 s for NGF 64) that the weights replace
-        generator = UnetGenerator(spec)
+        generator = UnetGenerator(card.generator)
     try:
         generator.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         raise Pix2PixError(f"{path}: the weights do not match the architecture in model.json ({exc}).") from exc
-    return generator.to(device).eval(), metadata
-
-
-def output_normalization(metadata: dict[str, Any]) -> Normalization:
-    return Normalization.from_dict(metadata["output"]["normalization"])
-
-
-def input_normalization(metadata: dict[str, Any]) -> Normalization:
-    return Normalization.from_dict(metadata["input"]["normalization"])
+    return generator.to(device).eval(), card
 
 
 @torch.no_grad()
@@ -150,10 +87,12 @@ def predict(generator: UnetGenerator, batch: torch.Tensor, output_norm: Normaliz
     return output_norm.invert(out)
 
 
-def metrics_csv(history: list[dict[str, Any]]) -> str:
+def metrics_csv(history: Sequence[Mapping[str, Any]]) -> str:
+    """The epoch history as CSV: one row per epoch, one column per scalar (per-band lists stay in model.json)."""
     columns: list[str] = []
     for row in history:
-        columns += [key for key, value in row.items() if key not in columns and not isinstance(value, (list, dict))]
+        columns += [key for key, value in row.items()
+                    if key not in columns and not isinstance(value, (list, tuple, Mapping))]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -13,13 +13,8 @@ from typing import Any
 import torch
 
 from ..contract.errors import Pix2PixError
-from ..model.networks import MAX_DEPTH, NORMS, check_chip_size, deepest_fit, patchgan_output_size
-
-GAN_MODES = ("vanilla", "lsgan")
-
-
-BEST_METRICS = ("l1", "mae", "rmse", "psnr", "ssim")
-
+from ..contract.tables import TRAIN
+from ..model.networks import MAX_DEPTH, check_chip_size, deepest_fit, patchgan_output_size
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
 ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout")
@@ -38,58 +33,37 @@ class TrainConfig:
     epoch), when the run ends and when it is cancelled.
     """
 
-    epochs: int = 50
+    epochs: int = TRAIN["EPOCHS"].default
     epochs_decay: int | None = None
-    batch_size: int = 4
-    lr: float = 2e-4
-    beta1: float = 0.5
-    lambda_l1: float = 100.0
-    gan_mode: str = "vanilla"
-    ngf: int = 64
-    ndf: int = 64
+    batch_size: int = TRAIN["BATCH_SIZE"].default
+    lr: float = TRAIN["LR"].default
+    beta1: float = TRAIN["BETA1"].default
+    lambda_l1: float = TRAIN["LAMBDA_L1"].default
+    gan_mode: str = TRAIN["GAN_MODE"].default
+    ngf: int = TRAIN["NGF"].default
+    ndf: int = TRAIN["NDF"].default
     depth: int | None = None
-    norm: str = "batch"
-    dropout: bool = True
-    augment: bool = True
-    best_metric: str = "l1"
+    norm: str = TRAIN["NORM"].default
+    dropout: bool = TRAIN["DROPOUT"].default
+    augment: bool = TRAIN["AUGMENT"].default
+    best_metric: str = TRAIN["BEST_METRIC"].default
     patience: int | None = None
-    validation: float = 0.1
-    device: str = "auto"
+    validation: float = TRAIN["VALIDATION"].default
+    device: str = TRAIN["DEVICE"].default
     num_workers: int | None = None
-    seed: int = 0
-    amp: bool = True
-    channels_last: bool = True
-    preview_chips: int = 4
-    checkpoint_minutes: float = 2.0
+    seed: int = TRAIN["SEED"].default
+    amp: bool = TRAIN["AMP"].default
+    channels_last: bool = True  # internal: not a user parameter
+    preview_chips: int = 4  # internal: chips shown in the report's previews
+    checkpoint_minutes: float = TRAIN["CHECKPOINT_MINUTES"].default
 
     def __post_init__(self) -> None:
-        def need(ok: bool, message: str) -> None:
-            if not ok:
-                raise Pix2PixError(message)
-
-        need(self.epochs >= 1, f"EPOCHS {self.epochs} must be at least 1.")
-        need(self.epochs_decay is None or 0 <= self.epochs_decay <= self.epochs,
-             f"EPOCHS_DECAY {self.epochs_decay} must be between 0 and EPOCHS ({self.epochs}).")
-        need(self.batch_size >= 1, f"BATCH_SIZE {self.batch_size} must be at least 1 (1–16 is usual).")
-        need(0 < self.lr < 1, f"Learning rate {self.lr} must be in (0, 1); the reference uses 0.0002.")
-        need(0 <= self.beta1 < 1, f"BETA1 {self.beta1} must be in [0, 1); the reference uses 0.5.")
-        need(self.lambda_l1 >= 0, f"LAMBDA_L1 {self.lambda_l1} must not be negative; the reference uses 100.")
-        need(self.gan_mode in GAN_MODES, f"GAN mode '{self.gan_mode}' is unknown; use {' or '.join(GAN_MODES)}.")
-        need(self.ngf >= 1 and self.ndf >= 1, f"NGF/NDF ({self.ngf}/{self.ndf}) must be at least 1 (64 is usual).")
-        need(self.depth is None or 2 <= self.depth <= 10, f"DEPTH {self.depth} must be 2 to 10 (8 is the reference).")
-        need(self.norm in NORMS, f"Normalisation '{self.norm}' is unknown; use {' or '.join(NORMS)}.")
-        need(self.best_metric in BEST_METRICS,
-             f"Best metric '{self.best_metric}' is unknown; use one of {', '.join(BEST_METRICS)}.")
-        need(self.patience is None or self.patience >= 1, f"PATIENCE {self.patience} must be at least 1 epoch.")
-        need(0 <= self.validation < 1, f"VALIDATION {self.validation} must be a fraction in [0, 1), e.g. 0.1.")
-        need(self.num_workers is None or self.num_workers >= 0,
-             f"WORKERS {self.num_workers} must not be negative (0 reads in the main process).")
-        need(self.seed >= 0, f"SEED {self.seed} must not be negative.")
-        need(self.preview_chips >= 1, f"PREVIEW_CHIPS {self.preview_chips} must be at least 1.")
-        need(self.checkpoint_minutes >= 0, f"CHECKPOINT_MINUTES {self.checkpoint_minutes} must not be negative.")
-        device = self.device
-        need(device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()),
-             f"Device '{device}' is unknown; use auto, cpu, cuda or cuda:N.")
+        TRAIN.check_object(self)  # ranges, choices and their messages: contract.tables
+        if self.epochs_decay is not None and self.epochs_decay > self.epochs:
+            raise Pix2PixError(f"EPOCHS_DECAY {self.epochs_decay} (--epochs-decay) must be between 0 and EPOCHS "
+                               f"({self.epochs}); half of EPOCHS, the default, is typical.")
+        if self.preview_chips < 1:
+            raise Pix2PixError(f"PREVIEW_CHIPS {self.preview_chips} must be at least 1.")
 
     def workers_for(self, device: torch.device) -> int:
         """Chip-reading processes: as configured, else none on the CPU (they would compete with

@@ -32,11 +32,12 @@ from ..data.dataset import ChipDataset
 from ..data.folder import ChipsFolder, open_chips
 from ..data.sampling import EpochSampler, make_loader, training_loader
 from ..evaluate.metrics import is_better
+from ..model.card import ModelCard
 from ..model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, tensor_group
 from ..model.device import resolve_device
 from ..model.guards import check_training_memory
 from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
-from ..model.package import model_metadata, write_package
+from ..model.package import write_package
 from .config import ARCHITECTURE_FIELDS, TrainConfig, choose_depth
 from .figures import render_losses, render_preview
 from .losses import LOSS_NAMES
@@ -398,9 +399,9 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
     discriminator = {"type": "patchgan", "n_layers": 3, "ndf": config.ndf, "norm": config.norm,
                      "in_channels": spec.in_channels + spec.out_channels}
     metric = config.best_metric if validation is not None else "last epoch"
-    metadata = model_metadata(chips.describe(), spec, discriminator, training, history, state.best_epoch, metric)
-    path = write_package(output, metadata, best_weights, render_preview(rows), render_losses(history))
-    best = metadata["metrics"]["best"] or {}
+    card = ModelCard.from_training(chips, spec, discriminator, training, history, state.best_epoch, metric)
+    path = write_package(output, card, best_weights, render_preview(rows), render_losses(history))
+    best = card.metrics.best or {}
     progress.update(1.0, "done")
     progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")
     return {

@@ -1,7 +1,11 @@
-"""What every Pix2Pix algorithm shares: no sub-group, help link, translation, instancing."""
+"""What every Pix2Pix algorithm shares: no sub-group, help link, translation, instancing, and parameters
+declared from the engine's table of the algorithm's command."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,19 +13,35 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterRasterLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ...pix2pix_qgis.contract.errors import Pix2PixError
+from ...pix2pix_qgis.contract.params import QGIS_BUILT, Command, check, to_argv
+from ..interpreter import resolve_python
+from ..params import arguments, build, built, finish, read
 from ..raster_export import Grid, PreparedRaster, file_grid, layer_grid, prepare, temporary_geotiff
 
 HELP_URL = "https://github.com/pix2pix-qgis/pix2pix-qgis#readme"
 ICON = Path(__file__).resolve().parents[2] / "icon.svg"
 
 
+# A hand-written definition (layer, file, extent, destination) from its name and translated label.
+Declare = Callable[[str, str], QgsProcessingParameterDefinition]
+
+
 class EngineAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses declare parameters and build the engine command line."""
+    """Base class: subclasses declare parameters and build the engine command line.
+
+    ``COMMAND`` is the engine command's parameter table: :meth:`declare` adds its QGIS
+    parameters in table order, :meth:`table_arguments` turns their values into engine
+    words, and :meth:`checkParameterValues` refuses bad values with the engine's message.
+    """
+
+    COMMAND: Command | None = None  # None: the algorithm does not run an engine command
 
     def group(self) -> str:
         return ""
@@ -38,9 +58,51 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def shortHelpString(self) -> str:
         return self.help_text() + self.tr(
-            f"<p>Guide, examples and the meaning of every option: <a href='{HELP_URL}'>README</a>. "
+            "<p>Guide, examples and the meaning of every option: <a href='{0}'>README</a>. "
             "The engine runs in its own Python: if a tool says a dependency is missing, run "
-            "<i>Pix2Pix › Set up engine</i>.</p>")
+            "<i>Pix2Pix › Set up engine</i>.</p>").format(HELP_URL)
+
+    def canExecute(self) -> tuple[bool, str]:  # noqa: N802 (QGIS's name)
+        """Up front, without starting it: does the engine's interpreter exist?"""
+        if self.COMMAND is None:
+            return True, ""
+        python, source = resolve_python()
+        if os.path.isfile(python) or (os.sep not in python and shutil.which(python)):
+            return True, ""
+        return False, self.tr(
+            "The Python interpreter for the engine, {0} (from {1}), does not exist. Run Pix2Pix › Set up engine, "
+            "or choose an interpreter in Processing › Options › Providers › Pix2Pix › Python interpreter."
+        ).format(python, source)
+
+    def declare(self, hand_written: dict[str, Declare] | None = None) -> None:
+        """Add the QGIS parameters of ``COMMAND`` in table order: built from the table, or by
+        ``hand_written[name](name, label)`` for layers, files, extents and destinations."""
+        hand_written = hand_written or {}
+        for param in self.COMMAND or ():
+            if not param.qgis:
+                continue
+            if param.kind in QGIS_BUILT:
+                definition = build(param, self.tr)
+            else:
+                definition = hand_written[param.name](param.name, self.tr(param.label))
+            self.addParameter(finish(definition, param, self.tr))
+
+    def table_arguments(self, parameters: dict[str, Any], context: Any) -> list[str]:
+        """The engine words of every parameter built from the table (``--tile-size 256 …``)."""
+        return arguments(self, self.COMMAND or (), parameters, context)
+
+    def argv(self, name: str, value: Any) -> list[str]:
+        """The engine words giving the hand-written parameter ``name`` the value ``value`` (none for None/'')."""
+        return to_argv(self.COMMAND[name], value or None) if self.COMMAND else []
+
+    def checkParameterValues(self, parameters: dict[str, Any], context: Any) -> tuple[bool, str]:  # noqa: N802
+        """The engine's own check and message for every built parameter, then QGIS's checks."""
+        for param in built(self.COMMAND or ()):
+            try:
+                check(param, read(self, param, parameters, context))
+            except Pix2PixError as exc:
+                return False, str(exc)
+        return super().checkParameterValues(parameters, context)
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON))
@@ -52,7 +114,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return QCoreApplication.translate("Pix2Pix", text)
 
     def set_help(self, texts: dict[str, str]) -> None:
-        """Tooltip and ``qgis_process help`` text of each parameter."""
+        """Tooltip and ``qgis_process help`` text of parameters that no engine table describes."""
         for parameter, text in texts.items():
             self.parameterDefinition(parameter).setHelp(self.tr(text))
 
@@ -87,11 +149,15 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         target = grid or layer_grid(raster, name, extent, resolution)
         return temporary_geotiff(raster, target, name, feedback, context.transformContext()), target, True
 
+    def resolution(self, parameters: dict[str, Any], context: Any) -> float | None:
+        """``RESOLUTION`` (cell size of layers that are not local files), None for native."""
+        param = self.COMMAND["RESOLUTION"] if self.COMMAND else None
+        return (read(self, param, parameters, context) or None) if param else None
+
     def extent_arguments(self, parameters: dict[str, Any], name: str, context: Any,
                          crs: QgsCoordinateReferenceSystem) -> list[str]:
         """``--extent XMIN YMIN XMAX YMAX`` in ``crs`` (QGIS reprojects it), or nothing when unset."""
         if not parameters.get(name):
             return []
         extent = self.parameterAsExtent(parameters, name, context, crs)
-        values = (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
-        return ["--extent", *(repr(v) for v in values)]
+        return self.argv(name, (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()))

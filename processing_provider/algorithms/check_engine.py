@@ -82,8 +82,9 @@ class CheckEngineAlgorithm(EngineAlgorithm):
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(check_report(report, error, fix_hint(python)), encoding="utf-8")
         ok = bool(report.get("ok")) and not error
-        feedback.pushInfo(self.tr(f"Interpreter {report.get('python_executable', python)} (from {source}): "
-                                  f"torch {report.get('torch')}, CUDA {'yes' if report.get('cuda_available') else 'no'}"
-                                  f", {'ready' if ok else 'NOT ready'}."))
+        feedback.pushInfo(self.tr("Interpreter {0} (from {1}): torch {2}, CUDA {3}, {4}.").format(
+            report.get("python_executable", python), source, report.get("torch"),
+            self.tr("yes") if report.get("cuda_available") else self.tr("no"),
+            self.tr("ready") if ok else self.tr("NOT ready")))
         return {self.OUTPUT_HTML: output, self.PYTHON: report.get("python_executable", python),
                 self.TORCH: report.get("torch") or "", self.CUDA: bool(report.get("cuda_available")), self.OK: ok}

@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from ...pix2pix_qgis.contract.tables import EVALUATE
 from ..compat import SOURCE_POLYGON
 from ..engine import run_engine
 from ..layers import mask_to_geojson
@@ -25,6 +26,7 @@ METRICS = ("MAE", "RMSE", "BIAS", "PSNR", "SSIM", "R2")
 
 
 class EvaluateAlgorithm(EngineAlgorithm):
+    COMMAND = EVALUATE
     PREDICTION, REFERENCE, MASK, EXTENT = "PREDICTION", "REFERENCE", "MASK", "EXTENT"
     OUTPUT_REPORT, ERROR_RASTER, OUTPUT_HTML = "OUTPUT_REPORT", "ERROR_RASTER", "OUTPUT_HTML"
 
@@ -53,31 +55,22 @@ class EvaluateAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        add = self.addParameter
-        add(QgsProcessingParameterRasterLayer(self.PREDICTION, self.tr("Translated raster")))
-        add(QgsProcessingParameterRasterLayer(self.REFERENCE, self.tr("Reference raster")))
-        add(QgsProcessingParameterFeatureSource(self.MASK, self.tr("Only inside these polygons"), [SOURCE_POLYGON],
-                                                optional=True))
-        add(QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True))
-        add(QgsProcessingParameterFileDestination(self.OUTPUT_REPORT, self.tr("Metrics report (JSON)"),
-                                                  self.tr("JSON files (*.json)"), optional=True))
-        add(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Metrics report (HTML)"),
-                                                  self.tr("HTML files (*.html)"), optional=True))
-        add(QgsProcessingParameterRasterDestination(self.ERROR_RASTER, self.tr("Absolute error raster"),
-                                                    optional=True, createByDefault=False))
-        for metric in METRICS:
-            self.addOutput(QgsProcessingOutputNumber(metric, self.tr(f"{metric} (mean over bands)")))
-        self.addOutput(QgsProcessingOutputString("BANDS_JSON", self.tr("Per-band metrics (JSON)")))
-        self.set_help({
-            "PREDICTION": "The output of Translate raster (or any raster on the reference's grid).",
-            "REFERENCE": "The real target raster over the same area, on the same grid. A layer that is not a local "
-                         "file (WMS, XYZ, GeoPackage) is read onto the prediction's grid first.",
-            "MASK": "Count only pixels inside these polygons (e.g. held-out areas).",
-            "EXTENT": "Count only pixels inside this rectangle.",
-            "OUTPUT_REPORT": "Metrics per band and overall as JSON, for scripts and comparisons between models.",
-            "OUTPUT_HTML": "The same metrics as an HTML page that opens in the Results Viewer.",
-            "ERROR_RASTER": "|prediction − reference| per band, to see where the model is wrong.",
+        self.declare({
+            self.PREDICTION: QgsProcessingParameterRasterLayer,
+            self.REFERENCE: QgsProcessingParameterRasterLayer,
+            self.MASK: lambda name, label: QgsProcessingParameterFeatureSource(name, label, [SOURCE_POLYGON],
+                                                                               optional=True),
+            self.EXTENT: lambda name, label: QgsProcessingParameterExtent(name, label, optional=True),
+            self.OUTPUT_REPORT: lambda name, label: QgsProcessingParameterFileDestination(
+                name, label, self.tr("JSON files (*.json)"), optional=True),
+            self.OUTPUT_HTML: lambda name, label: QgsProcessingParameterFileDestination(
+                name, label, self.tr("HTML files (*.html)"), optional=True),
+            self.ERROR_RASTER: lambda name, label: QgsProcessingParameterRasterDestination(
+                name, label, optional=True, createByDefault=False),
         })
+        for metric in METRICS:
+            self.addOutput(QgsProcessingOutputNumber(metric, self.tr("{0} (mean over bands)").format(metric)))
+        self.addOutput(QgsProcessingOutputString("BANDS_JSON", self.tr("Per-band metrics (JSON)")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
         prediction_path, grid, _ = self.raster_file(self.PREDICTION, context, feedback)
@@ -88,22 +81,20 @@ class EvaluateAlgorithm(EngineAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         html = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         errors = self.parameterAsOutputLayer(parameters, self.ERROR_RASTER, context)
-        for flag, path, key in (("--report", report, self.OUTPUT_REPORT), ("--html", html, self.OUTPUT_HTML),
-                                ("--error-raster", errors, self.ERROR_RASTER)):
+        for name, path in ((self.OUTPUT_REPORT, report), (self.OUTPUT_HTML, html), (self.ERROR_RASTER, errors)):
             if path:
-                command += [flag, path]
-                outputs[key] = path
+                command += self.argv(name, path)
+                outputs[name] = path
         mask = self.parameterAsSource(parameters, self.MASK, context)
         if mask is not None:
-            command += ["--mask", mask_to_geojson(mask, reference_crs, context)]
+            command += self.argv(self.MASK, mask_to_geojson(mask, reference_crs, context))
         command += self.extent_arguments(parameters, self.EXTENT, context, reference_crs)
         result = run_engine(command, feedback, [p for p in (report, html, errors) if p])
         style_on_load(context, errors)
         for band in result["bands"]:
             feedback.pushInfo(self.tr(
                 "Band {band}: MAE {mae:.4g}, RMSE {rmse:.4g}, bias {bias:.4g}, PSNR {psnr:.2f} dB, SSIM {ssim:.4f}, "
-                "R² {r2:.4f}".format(**{k: (v if v is not None else float("nan")) for k, v in band.items()})
-            ))
+                "R² {r2:.4f}").format(**{k: (v if v is not None else float("nan")) for k, v in band.items()}))
         outputs.update({metric: result.get(metric.lower()) for metric in METRICS})
         outputs["BANDS_JSON"] = json.dumps(result["bands"])
         return outputs

@@ -15,11 +15,10 @@ from qgis.core import (
 )
 
 from ..compat import FILE_FILE, FILE_FOLDER, make_advanced
+from ..engine_setup import BUILDS
 from ..interpreter import ENV_VARIABLE, SETTING_KEY, managed_environment
 from ..setup_run import run_setup
 from .base import EngineAlgorithm
-
-SETUP_DEVICES = ["auto", "cpu", "cuda"]
 
 
 class SetupEngineAlgorithm(EngineAlgorithm):
@@ -62,7 +61,7 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         add = self.addParameter
         add(make_advanced(QgsProcessingParameterFolderDestination(
             self.FOLDER, self.tr("Environment folder"), defaultValue=str(managed_environment()), optional=True)))
-        add(QgsProcessingParameterEnum(self.DEVICE, self.tr("PyTorch build"), SETUP_DEVICES, defaultValue="auto",
+        add(QgsProcessingParameterEnum(self.DEVICE, self.tr("PyTorch build"), list(BUILDS), defaultValue=BUILDS[0],
                                        usesStaticStrings=True))
         add(QgsProcessingParameterFile(self.WHEELS, self.tr("Wheels folder (offline install)"),
                                        behavior=FILE_FOLDER, optional=True))
@@ -73,9 +72,10 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.PYTHON, self.tr("Engine interpreter")))
         self.addOutput(QgsProcessingOutputString(self.TORCH, self.tr("PyTorch version")))
         self.addOutput(QgsProcessingOutputBoolean(self.CUDA, self.tr("CUDA available")))
+        self.parameterDefinition(self.FOLDER).setHelp(self.tr(
+            "Where the environment lives. Default: a per-user folder outside the plugin ({0}), which the tools find "
+            "by themselves.").format(managed_environment()))
         self.set_help({
-            "FOLDER": "Where the environment lives. Default: a per-user folder outside the plugin "
-                      f"({managed_environment()}), which the tools find by themselves.",
             "DEVICE": "auto: CUDA build when nvidia-smi finds an NVIDIA GPU, else CPU build. cpu: always the small "
                       "CPU build. cuda: the CUDA build even if no GPU is visible now.",
             "WHEELS": "Offline install: a folder with the wheels of torch and requirements.txt "
@@ -99,14 +99,12 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         result = run_setup(arguments, feedback, base)
         self._interpreter = result["interpreter"]
         feedback.pushInfo(self.tr(
-            f"Engine ready: {result['interpreter']} — Python {result['python']}, torch {result['torch']}, "
-            f"rasterio {result['rasterio']} (GDAL {result['gdal']}), devices: "
-            + ", ".join(d["name"] for d in result["devices"])
-        ))
+            "Engine ready: {interpreter} — Python {python}, torch {torch}, rasterio {rasterio} (GDAL {gdal}), "
+            "devices: {0}").format(", ".join(d["name"] for d in result["devices"]), **result))
         if os.environ.get(ENV_VARIABLE):
             feedback.reportError(self.tr(
-                f"The environment variable {ENV_VARIABLE} is set ({os.environ[ENV_VARIABLE]}) and wins over this "
-                "environment; unset it to use the new one."), False)
+                "The environment variable {0} is set ({1}) and wins over this environment; unset it to use the new "
+                "one.").format(ENV_VARIABLE, os.environ[ENV_VARIABLE]), False)
         return {self.PYTHON: result["interpreter"], self.TORCH: result["torch"],
                 self.CUDA: bool(result["cuda_available"])}
 
@@ -116,6 +114,6 @@ class SetupEngineAlgorithm(EngineAlgorithm):
             from processing.core.ProcessingConfig import ProcessingConfig
 
             ProcessingConfig.setSettingValue(SETTING_KEY, self._interpreter)
-            feedback.pushInfo(self.tr(f"Processing › Options › Providers › Pix2Pix › Python interpreter is now "
-                                      f"{self._interpreter}."))
+            feedback.pushInfo(self.tr("Processing › Options › Providers › Pix2Pix › Python interpreter is now "
+                                      "{0}.").format(self._interpreter))
         return {}

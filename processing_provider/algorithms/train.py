@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from qgis.core import (
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
-)
+from qgis.core import QgsProcessingOutputNumber, QgsProcessingParameterFile, QgsProcessingParameterFileDestination
 
-from ..compat import FILE_FOLDER, NUMBER_DOUBLE, NUMBER_INTEGER, make_advanced
+from ...pix2pix_qgis.contract.tables import TRAIN
+from ..compat import FILE_FOLDER
 from ..engine import run_engine
 from .base import EngineAlgorithm
 
-DEVICES = ["auto", "cpu", "cuda"]
 TRAIN_GRACE_S = 120.0  # a cancelled run finishes its step and saves its checkpoint
 
 
 class TrainAlgorithm(EngineAlgorithm):
-    CHIPS, OUTPUT_MODEL, EPOCHS, BATCH_SIZE = "CHIPS", "OUTPUT_MODEL", "EPOCHS", "BATCH_SIZE"
-    LR, LAMBDA_L1, NGF, DEVICE, RESUME, SEED = "LR", "LAMBDA_L1", "NGF", "DEVICE", "RESUME", "SEED"
-    OUTPUT_HTML = "OUTPUT_HTML"
+    COMMAND = TRAIN
+    CHIPS, OUTPUT_MODEL, OUTPUT_HTML = "CHIPS", "OUTPUT_MODEL", "OUTPUT_HTML"
 
     def name(self) -> str:
         return "train"
@@ -52,67 +44,24 @@ class TrainAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        add = self.addParameter
-        add(QgsProcessingParameterFile(self.CHIPS, self.tr("Chips folder (from Export paired chips)"),
-                                       behavior=FILE_FOLDER))
-        add(QgsProcessingParameterNumber(self.EPOCHS, self.tr("Epochs"), NUMBER_INTEGER, 50, minValue=1,
-                                         maxValue=100000))
-        add(QgsProcessingParameterNumber(self.BATCH_SIZE, self.tr("Batch size"), NUMBER_INTEGER, 4, minValue=1,
-                                         maxValue=1024))
-        add(QgsProcessingParameterEnum(self.DEVICE, self.tr("Device"), DEVICES, defaultValue="auto",
-                                       usesStaticStrings=True))
-        add(QgsProcessingParameterBoolean(self.RESUME, self.tr("Resume from the checkpoint"), False))
-        add(make_advanced(QgsProcessingParameterNumber(self.LR, self.tr("Learning rate"), NUMBER_DOUBLE, 2e-4,
-                                                       minValue=1e-7, maxValue=1.0)))
-        add(make_advanced(QgsProcessingParameterNumber(self.LAMBDA_L1, self.tr("λ L1 (weight of the L1 loss)"),
-                                                       NUMBER_DOUBLE, 100.0, minValue=0.0)))
-        add(make_advanced(QgsProcessingParameterNumber(self.NGF, self.tr("NGF (generator filters)"),
-                                                       NUMBER_INTEGER, 64, minValue=1, maxValue=512)))
-        add(make_advanced(QgsProcessingParameterNumber(self.SEED, self.tr("Random seed"), NUMBER_INTEGER, 0,
-                                                       minValue=0)))
-        add(QgsProcessingParameterFileDestination(self.OUTPUT_MODEL, self.tr("Model file"),
-                                                  self.tr("Pix2Pix model (*.p2p)")))
-        add(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Training report"),
-                                                  self.tr("HTML files (*.html)"), optional=True))
+        self.declare({
+            self.CHIPS: lambda name, label: QgsProcessingParameterFile(name, label, behavior=FILE_FOLDER),
+            self.OUTPUT_MODEL: lambda name, label: QgsProcessingParameterFileDestination(
+                name, label, self.tr("Pix2Pix model (*.p2p)")),
+            self.OUTPUT_HTML: lambda name, label: QgsProcessingParameterFileDestination(
+                name, label, self.tr("HTML files (*.html)"), optional=True),
+        })
         self.addOutput(QgsProcessingOutputNumber("BEST_EPOCH", self.tr("Best epoch")))
         self.addOutput(QgsProcessingOutputNumber("VAL_MAE", self.tr("Validation MAE (target units)")))
         self.addOutput(QgsProcessingOutputNumber("VAL_PSNR", self.tr("Validation PSNR (dB)")))
         self.addOutput(QgsProcessingOutputNumber("VAL_SSIM", self.tr("Validation SSIM")))
-        for parameter, text in {
-            "CHIPS": "The OUTPUT folder of Export paired chips (with chips.json), or a folder with images/ and "
-                     "images2/ exported by ArcGIS Pro.",
-            "EPOCHS": "Passes over the training chips. The learning rate is constant for the first half, then "
-                      "decays linearly to zero.",
-            "BATCH_SIZE": "Chips per optimisation step.",
-            "DEVICE": "auto uses the first CUDA GPU when PyTorch sees one, else the CPU.",
-            "RESUME": "Continue the training saved in MODEL.p2p.ckpt (after a cancel or to add epochs).",
-            "LR": "Adam learning rate (β1 0.5), 0.0002 in the pix2pix paper.",
-            "LAMBDA_L1": "Weight of the L1 term against the adversarial term (100 in the paper).",
-            "NGF": "Filters in the generator's first layer; cost grows with its square.",
-            "SEED": "Seed of initialisation, chip order and augmentation: the same seed repeats a CPU run.",
-            "OUTPUT_MODEL": "The .p2p model file that Translate raster uses.",
-            "OUTPUT_HTML": "A report with the metrics per epoch, loss curves and validation previews.",
-        }.items():
-            self.parameterDefinition(parameter).setHelp(self.tr(text))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
         chips = self.parameterAsFile(parameters, self.CHIPS, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
-        command = [
-            "train", chips, output,
-            "--epochs", str(self.parameterAsInt(parameters, self.EPOCHS, context)),
-            "--batch-size", str(self.parameterAsInt(parameters, self.BATCH_SIZE, context)),
-            "--lr", repr(self.parameterAsDouble(parameters, self.LR, context)),
-            "--lambda-l1", repr(self.parameterAsDouble(parameters, self.LAMBDA_L1, context)),
-            "--ngf", str(self.parameterAsInt(parameters, self.NGF, context)),
-            "--device", self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
-            "--seed", str(self.parameterAsInt(parameters, self.SEED, context)),
-        ]
-        if self.parameterAsBoolean(parameters, self.RESUME, context):
-            command.append("--resume")
-        if report:
-            command += ["--report", report]
+        command = ["train", chips, output, *self.table_arguments(parameters, context),
+                   *self.argv(self.OUTPUT_HTML, report)]
         result = run_engine(command, feedback, [output, report] if report else [output], TRAIN_GRACE_S)
         outputs = {
             self.OUTPUT_MODEL: output,

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 
 from pix2pix_qgis.data.normalization import Normalization
+from pix2pix_qgis.model.card import BandsCard, GridCard, ModelCard
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator, init_weights
-from pix2pix_qgis.model.package import model_metadata, write_package
+from pix2pix_qgis.model.package import write_package
 
 
 def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 4, ngf: int = 8,
@@ -24,14 +25,13 @@ def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 
     init_weights(generator, gain=0.06, generator=torch.Generator().manual_seed(seed))
     norm_in = Normalization((in_range[0],) * in_bands, (in_range[1],) * in_bands)
     norm_out = Normalization((out_range[0],) * out_bands, (out_range[1],) * out_bands)
-    chips = {
-        "chip_size": chip,
-        "input": {"bands": list(range(1, in_bands + 1)), "dtype": in_dtype, "nodata": None,
-                  "normalization": norm_in.to_dict()},
-        "output": {"bands": list(range(1, out_bands + 1)), "dtype": out_dtype, "nodata": out_nodata,
-                   "normalization": norm_out.to_dict()},
-        "grid": grid,
-        "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0},
-    }
-    metadata = model_metadata(chips, spec, {"ndf": 8, "n_layers": 3}, {"epochs": 0}, [], None, "l1")
-    return write_package(path, metadata, generator.state_dict(), b"", b"")
+    card = ModelCard(
+        generator=spec,
+        chip_size=chip,
+        input=BandsCard(tuple(range(1, in_bands + 1)), in_dtype, None, norm_in),
+        output=BandsCard(tuple(range(1, out_bands + 1)), out_dtype, out_nodata, norm_out),
+        grid=None if grid is None else GridCard.from_dict(grid),
+        discriminator={"ndf": 8, "n_layers": 3},
+        training={"epochs": 0, "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0}},
+    )
+    return write_package(path, card, generator.state_dict(), b"", b"")

@@ -31,7 +31,7 @@ def test_prepare_data_describes_the_chips(fitted):
 def test_each_fit_continues_the_previous_one(fitted):
     model, _, first, second, _ = fitted
     assert first["epochs"] == 1 and second["epochs"] == 2
-    assert [row["epoch"] for row in model.metadata["metrics"]["history"]] == [1, 2]
+    assert [row["epoch"] for row in model.card.metrics.history] == [1, 2]
 
 
 def test_save_load_and_predict_agree(fitted, tmp_path):
@@ -43,7 +43,7 @@ def test_save_load_and_predict_agree(fitted, tmp_path):
     prediction = loaded.predict(array)
     assert prediction.shape == (3, 40, 50) and prediction.dtype == np.float32
     np.testing.assert_array_equal(prediction, model.predict(array))
-    low, high = loaded.metadata["output"]["normalization"]["low"], loaded.metadata["output"]["normalization"]["high"]
+    low, high = loaded.card.output.normalization.low, loaded.card.output.normalization.high
     assert all(low[b] <= prediction[b].min() and prediction[b].max() <= high[b] for b in range(3))
     batch = loaded.predict(np.stack([array, array]))
     assert batch.shape == (2, 3, 40, 50)

@@ -31,7 +31,7 @@ def test_train_runs_with_the_options_given(tmp_path):
     ])
     result = args.handler(args, Progress())
     assert Path(result["output"]).is_file() and result["epochs"] == 2 and result["best_metric"] == "psnr"
-    config = read_package(result["output"])[0]["training"]["config"]
+    config = read_package(result["output"])[0].training["config"]
     assert (config["epochs_decay"], config["batch_size"], config["lr"], config["lambda_l1"]) == (1, 2, 0.001, 50)
     assert (config["norm"], config["dropout"], config["gan_mode"], config["seed"], config["augment"]) == (
         "instance", False, "lsgan", 3, False)

@@ -22,7 +22,7 @@ from rasterio.crs import CRS
 
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.interop.onnx import METRES_PER_DEGREE, export_onnx
-from pix2pix_qgis.model.package import load_model, output_normalization
+from pix2pix_qgis.model.package import load_model
 
 from . import ort117
 from .conftest import write_raster
@@ -117,8 +117,8 @@ def test_the_regressor_runs_at_a_users_overlap_on_any_raster_size(site, tmp_path
     source = raster(tmp_path, "uint8", rng, shape=(150, 170))
     deepness, read = in_deepness(tmp_path / "m.onnx", source, "regressor", tmp_path, overlap=25)
     assert read["overlap"] == 25 and deepness.shape == (3, 150, 170)
-    generator, metadata = load_model(model)
-    norm_out = output_normalization(metadata)
+    generator, card = load_model(model)
+    norm_out = card.output.normalization
 
     def translate_arithmetic(batch: np.ndarray) -> list[np.ndarray]:
         with torch.no_grad():

@@ -172,16 +172,16 @@ def test_the_placeholder_case_trains_a_model_whose_normalisation_covers_the_data
     recorder = Recorder()
     config = TrainConfig(epochs=1, ngf=4, ndf=4, batch_size=2, lr=2e-3, validation=0.2, seed=0, device="cpu")
     result = train(root, tmp_path / "pro.p2p", config, recorder)
-    metadata, _ = read_package(result["output"])
-    for role, folder in (("input", "images"), ("output", "images2")):
-        norm = metadata[role]["normalization"]
+    card, _ = read_package(result["output"])
+    for side, folder in ((card.input, "images"), (card.output, "images2")):
+        norm = side.normalization
         for name in NAMES:
             with rasterio.open(root / folder / name) as src:
                 data = src.read()
-            assert (data.min(axis=(1, 2)) >= np.array(norm["low"])).all()
-            assert (data.max(axis=(1, 2)) <= np.array(norm["high"])).all()
-        assert "BandStatsState" in norm["source"] and norm["method"] == "fixed-range"
-    assert metadata["training"]["chips"]["layout"] == "esri"
+            assert (data.min(axis=(1, 2)) >= np.array(norm.low)).all()
+            assert (data.max(axis=(1, 2)) <= np.array(norm.high)).all()
+        assert "BandStatsState" in norm.source and norm.method == "fixed-range"
+    assert card.training["chips"]["layout"] == "esri"
     infos = [e["message"] for e in recorder.events if e["type"] == "info"]
     assert any(f"Min/Max per band from {root / ACCUMULATED} BandStatsState2: band 1 [0, 255]" in m for m in infos)
 

@@ -135,8 +135,8 @@ def test_training_killed_resumes_from_its_last_checkpoint(tmp_path):
                for e in events)
     first_step = next(e for e in events if e["type"] == "progress" and "epoch" in e)
     assert first_step["epoch"] == saved_epoch  # continues, does not start over
-    _, metadata = load_model(model)
-    assert [row["epoch"] for row in metadata["metrics"]["history"]] == list(range(1, 7))
+    _, card = load_model(model)
+    assert [row["epoch"] for row in card.metrics.history] == list(range(1, 7))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "b.tif", "chips", "model.p2p", "model.p2p.ckpt"]
 
 

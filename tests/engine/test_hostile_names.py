@@ -51,7 +51,7 @@ def test_hostile_names_work_end_to_end_and_nothing_is_evaluated(tmp_path, rng):
     trained = cli(tmp_path, "train", str(chips), str(model), "--epochs", "1", "--ngf", "4", "--ndf", "4",
                   "--device", "cpu", "--report", str(html))
     assert trained["output"] == str(model) and Path(trained["report"]) == html and html.is_file()
-    assert load_model(model)[1]["training"]["chips"]["path"] == str(chips)
+    assert load_model(model)[1].training["chips"]["path"] == str(chips)
     translated = cli(tmp_path, "translate", str(path_a), str(model), str(out), "--device", "cpu")
     assert translated["output"] == str(out)
     evaluated = cli(tmp_path, "evaluate", str(out), str(path_b), "--report", str(report), "--error-raster",

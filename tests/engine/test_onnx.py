@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import torch
 from pix2pix_qgis.contract.errors import Pix2PixError
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.interop.onnx import compare_with_torch, export_onnx, session, within_tolerance
-from pix2pix_qgis.model.package import input_normalization, load_model
+from pix2pix_qgis.model.package import load_model
 
 from .conftest import write_raster
 from .models import write_model
@@ -44,7 +45,7 @@ def test_the_onnx_file_has_a_dynamic_batch_and_the_metadata_other_tools_read(mod
     assert [d.dim_value for d in dims[1:]] == [3, 64, 64]
     assert [d.dim_value for d in proto.graph.output[0].type.tensor_type.shape.dim[1:]] == [2, 64, 64]
     props = {p.key: json.loads(p.value) for p in proto.metadata_props}
-    _, metadata = load_model(model)
+    metadata = json.loads(zipfile.ZipFile(model).read("model.json"))
     assert props["tile_size"] == 64 and props["tiles_overlap"] == 25
     assert props["model_format"] == "pix2pix-qgis-onnx" and props["model_version"] == 1
     assert props["input_normalization"] == metadata["input"]["normalization"]
@@ -57,11 +58,11 @@ def test_the_onnx_file_has_a_dynamic_batch_and_the_metadata_other_tools_read(mod
 def test_deepness_standardisation_is_our_input_normalisation_for_8_bit_input(model, exported):
     _, path = exported
     props = {p.key: json.loads(p.value) for p in onnx.load(path).metadata_props}
-    _, metadata = load_model(model)
+    _, card = load_model(model)
     pixels = np.random.default_rng(0).integers(0, 256, (3, 8, 8)).astype(np.float32)
     mean = np.asarray(props["standardization_mean"])[:, None, None]
     std = np.asarray(props["standardization_std"])[:, None, None]
-    np.testing.assert_allclose((pixels / 255 - mean) / std, input_normalization(metadata).apply(pixels), atol=1e-5)
+    np.testing.assert_allclose((pixels / 255 - mean) / std, card.input.normalization.apply(pixels), atol=1e-5)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -152,31 +153,31 @@ def test_the_exported_graph_is_cached_per_model_and_tile_and_a_damaged_entry_is_
     from pix2pix_qgis.infer.onnxruntime import OnnxRuntimeBackend
 
     monkeypatch.setenv("PIX2PIX_CACHE_DIR", str(tmp_path / "cache"))
-    generator, metadata = load_model(model)
-    batch = input_normalization(metadata).apply(rng.integers(0, 256, (2, 3, 64, 64)).astype(np.float32))
-    first = OnnxRuntimeBackend(generator, metadata, 64, tta=False)
+    generator, card = load_model(model)
+    batch = card.input.normalization.apply(rng.integers(0, 256, (2, 3, 64, 64)).astype(np.float32))
+    first = OnnxRuntimeBackend(generator, card, 64, tta=False)
     entries = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
     assert not first.from_cache and len(entries) == 1
 
     exports = []
     real_export = onnx_backend.generator_to_onnx
     monkeypatch.setattr(onnx_backend, "generator_to_onnx", lambda *a: exports.append(a) or real_export(*a))
-    second = OnnxRuntimeBackend(generator, metadata, 64, tta=False)
+    second = OnnxRuntimeBackend(generator, card, 64, tta=False)
     assert second.from_cache and not exports
     assert np.array_equal(first(batch), second(batch))
 
-    OnnxRuntimeBackend(generator, metadata, 32, tta=False)  # another tile size: another graph
+    OnnxRuntimeBackend(generator, card, 32, tta=False)  # another tile size: another graph
     assert len(exports) == 1 and len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
 
     entries[0].write_bytes(b"not an onnx graph")
-    repaired = OnnxRuntimeBackend(generator, metadata, 64, tta=False)
+    repaired = OnnxRuntimeBackend(generator, card, 64, tta=False)
     assert not repaired.from_cache and len(exports) == 2 and entries[0].read_bytes()[:4] != b"not "
     assert np.array_equal(first(batch), repaired(batch))
 
     with torch.no_grad():
         next(generator.parameters()).add_(1.0)  # other weights: never served the old graph
-    changed = OnnxRuntimeBackend(generator, metadata, 64, tta=False)
+    changed = OnnxRuntimeBackend(generator, card, 64, tta=False)
     assert not changed.from_cache and not np.array_equal(first(batch), changed(batch))
 
     monkeypatch.setenv("PIX2PIX_CACHE_DIR", "off")
-    assert not OnnxRuntimeBackend(generator, metadata, 64, tta=False).from_cache
+    assert not OnnxRuntimeBackend(generator, card, 64, tta=False).from_cache

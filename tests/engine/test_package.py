@@ -6,6 +6,7 @@ import io
 import json
 import pickle
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,6 @@ from PIL import Image
 
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
-from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.model.checkpoint import (
     checkpoint_path,
     flatten_optimizer,
@@ -79,7 +79,8 @@ def test_the_package_holds_exactly_its_five_entries(trained):
 def test_model_json_records_what_translation_needs(trained):
     model, chips = trained
     manifest = load_manifest(chips)
-    metadata, tensors = read_package(model)
+    metadata = json.loads(zipfile.ZipFile(model).read("model.json"))  # the file itself: the on-disk contract
+    tensors = read_package(model)[1]
     assert metadata["format"] == "pix2pix-model" and metadata["format_version"] == 1
     assert metadata["chip_size"] == 32
     assert metadata["architecture"]["generator"] == {"type": "unet", "in_channels": 3, "out_channels": 3,
@@ -101,27 +102,27 @@ def test_model_json_records_what_translation_needs(trained):
 
 def test_a_round_trip_gives_identical_outputs(trained, tmp_path):
     model, _ = trained
-    metadata, _ = read_package(model)
+    card, _ = read_package(model)
     spec = GeneratorSpec(3, 3, 5, 4)
     original = build_generator(spec, torch.Generator().manual_seed(7))
     with torch.no_grad():  # give BatchNorm running statistics that differ from their defaults
         for _ in range(3):
             original(torch.rand(4, 3, 32, 32) * 2 - 1)
     original.eval()
-    path = write_package(tmp_path / "copy.p2p", metadata, original.state_dict(), b"png", b"png")
-    loaded, loaded_metadata = load_model(path)
-    assert not loaded.training and loaded_metadata["chip_size"] == metadata["chip_size"]
+    path = write_package(tmp_path / "copy.p2p", card, original.state_dict(), b"png", b"png")
+    loaded, loaded_card = load_model(path)
+    assert not loaded.training and loaded_card.chip_size == card.chip_size
     x = torch.rand(2, 3, 64, 32) * 2 - 1
     with torch.no_grad():
         assert torch.equal(loaded(x), original(x))
-    norm = Normalization.from_dict(metadata["output"]["normalization"])
+    norm = card.output.normalization
     assert torch.equal(predict(loaded, x, norm), norm.invert(original(x).detach()))
 
 
 def test_predict_returns_the_target_units_within_the_training_range(trained):
     model, _ = trained
-    generator, metadata = load_model(model)
-    norm = Normalization.from_dict(metadata["output"]["normalization"])
+    generator, card = load_model(model)
+    norm = card.output.normalization
     out = predict(generator, torch.rand(3, 3, 32, 32) * 2 - 1, norm)
     assert out.shape == (3, 3, 32, 32) and out.dtype == torch.float32
     for band in range(3):
@@ -225,9 +226,9 @@ def test_a_failed_write_leaves_the_previous_package_untouched(trained, tmp_path)
     model, _ = trained
     target = tmp_path / "keep.p2p"
     target.write_bytes(model.read_bytes())
-    metadata, tensors = read_package(model)
+    card, tensors = read_package(model)
     with pytest.raises(TypeError):
-        write_package(target, {**metadata, "bad": object()}, tensors, b"", b"")
+        write_package(target, replace(card, training={**card.training, "bad": object()}), tensors, b"", b"")
     assert target.read_bytes() == model.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.p2p"]
 

@@ -59,11 +59,11 @@ def test_the_re_creation_has_the_reference_layout_of_appendix_a():
 def test_the_imported_model_gives_the_reference_output(tmp_path, options):
     net, pth = saved(tmp_path, **options)
     result = import_reference(pth, tmp_path / "model.p2p")
-    generator, metadata = load_model(result["output"])
+    generator, card = load_model(result["output"])
     size = 2 ** options["num_downs"]
-    assert result["chip_size"] == metadata["chip_size"] == size
-    spec = metadata["architecture"]["generator"]
-    assert (spec["in_channels"], spec["out_channels"], spec["depth"], spec["ngf"], spec["norm"]) == (
+    assert result["chip_size"] == card.chip_size == size
+    spec = card.generator
+    assert (spec.in_channels, spec.out_channels, spec.depth, spec.ngf, spec.norm) == (
         options["input_nc"], options["output_nc"], options["num_downs"], options["ngf"], options["norm"])
     x = torch.rand(2, options["input_nc"], size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
     expected = reference_output(net, x, "eval")
@@ -94,9 +94,8 @@ def test_a_norm_none_generator_imports_and_runs_like_the_reference(tmp_path, spe
     """--norm none: Identity norm layers, no conv bias but the outermost up-conv's (17 / 15 tensors)."""
     pth = checkpoint_like(spec, tmp_path / spec / "latest_net_G.pth")
     result = import_reference(pth, tmp_path / "m.p2p")
-    generator, metadata = load_model(result["output"])
-    architecture = metadata["architecture"]["generator"]
-    assert (architecture["norm"], architecture["depth"], architecture["ngf"]) == ("none", depth, 8)
+    generator, card = load_model(result["output"])
+    assert (card.generator.norm, card.generator.depth, card.generator.ngf) == ("none", depth, 8)
     ours = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in generator.state_dict().items()}
     assert ours == REFERENCE_FILES[spec]["keys"]
     net = ref.UnetGenerator(3, 3, depth, 8, ref.get_norm_layer("none"), use_dropout=True)
@@ -128,9 +127,9 @@ def test_a_resnet_generator_gets_a_specific_refusal(tmp_path, spec, answer):
 def test_per_image_statistics_reproduce_the_references_default_test_mode(tmp_path):
     net, pth = saved(tmp_path, input_nc=3, output_nc=3, ngf=8, num_downs=8, norm="batch")
     running = load_model(import_reference(pth, tmp_path / "running.p2p")["output"])[0]
-    per_image, metadata = load_model(import_reference(pth, tmp_path / "image.p2p", norm_stats="per-image")["output"])
-    assert metadata["architecture"]["generator"]["norm"] == "instance-affine"
-    assert metadata["inference"]["norm_stats"] == "per-image"
+    per_image, card = load_model(import_reference(pth, tmp_path / "image.p2p", norm_stats="per-image")["output"])
+    assert card.generator.norm == "instance-affine"
+    assert card.inference["norm_stats"] == "per-image"
     x = torch.rand(2, 3, 256, 256, generator=torch.Generator().manual_seed(2)) * 2 - 1
     train_mode = reference_output(net, x, "train")
     with torch.no_grad():
@@ -140,13 +139,13 @@ def test_per_image_statistics_reproduce_the_references_default_test_mode(tmp_pat
 
 def test_the_normalisation_is_the_references_fixed_8_bit_range(tmp_path):
     _, pth = saved(tmp_path, input_nc=3, output_nc=1, ngf=4, num_downs=6)
-    metadata, _ = read_package(import_reference(pth, tmp_path / "m.p2p")["output"])
-    for role, bands in (("input", 3), ("output", 1)):
-        norm = metadata[role]["normalization"]
-        assert norm["method"] == "fixed-range" and norm["low"] == [0.0] * bands and norm["high"] == [255.0] * bands
-        assert "Normalize(0.5, 0.5)" in norm["source"]
-        assert metadata[role]["dtype"] == "uint8"
-    assert metadata["training"]["checkpoint"] == "latest_net_G.pth" and len(metadata["training"]["sha256"]) == 64
+    card, _ = read_package(import_reference(pth, tmp_path / "m.p2p")["output"])
+    for side, bands in ((card.input, 3), (card.output, 1)):
+        norm = side.normalization
+        assert norm.method == "fixed-range" and norm.low == (0.0,) * bands and norm.high == (255.0,) * bands
+        assert "Normalize(0.5, 0.5)" in norm.source
+        assert side.dtype == "uint8"
+    assert card.training["checkpoint"] == "latest_net_G.pth" and len(card.training["sha256"]) == 64
 
 
 def test_dataparallel_prefixes_and_missing_batch_counters_are_tolerated(tmp_path):

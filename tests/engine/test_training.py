@@ -107,11 +107,11 @@ def test_progress_carries_losses_every_step_and_metrics_every_epoch(learned):
 
 def test_the_package_keeps_the_best_epoch(learned):
     result, _, _ = learned
-    metadata, _ = read_package(result["output"])
-    history = metadata["metrics"]["history"]
+    card, _ = read_package(result["output"])
+    history = card.metrics.history
     assert [row["epoch"] for row in history] == list(range(1, 13))
     best = min(history, key=lambda row: row["val_l1"])
-    assert metadata["metrics"]["best_epoch"] == best["epoch"] == result["best_epoch"]
+    assert card.metrics.best_epoch == best["epoch"] == result["best_epoch"]
     assert result["val_l1"] == best["val_l1"]
 
 
@@ -266,7 +266,7 @@ def test_chip_sizes_choose_the_depth_or_fail_clearly():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"epochs": 0}, "EPOCHS 0"), ({"epochs": 5, "epochs_decay": 6}, "EPOCHS_DECAY 6"),
+    ({"epochs": 0}, r"Epochs 0 is invalid \(EPOCHS, --epochs\)"), ({"epochs": 5, "epochs_decay": 6}, "EPOCHS_DECAY 6"),
     ({"batch_size": 0}, "BATCH_SIZE"), ({"lr": 0}, "Learning rate"), ({"gan_mode": "wgan"}, "GAN mode 'wgan'"),
     ({"norm": "group"}, "Normalisation 'group'"), ({"best_metric": "fid"}, "Best metric 'fid'"),
     ({"patience": 0}, "PATIENCE"), ({"device": "gpu"}, "Device 'gpu'"), ({"validation": 1.0}, "VALIDATION"),
@@ -295,8 +295,8 @@ def test_lsgan_instance_norm_without_dropout_or_augmentation_trains(small_chips,
     config = TrainConfig(epochs=1, gan_mode="lsgan", norm="instance", dropout=False, augment=False, **TINY)
     result = train(small_chips, tmp_path / "m.p2p", config, Recorder())
     assert np.isfinite(result["val_l1"])
-    metadata, tensors = read_package(result["output"])
-    assert metadata["architecture"]["generator"]["norm"] == "instance"
+    card, tensors = read_package(result["output"])
+    assert card.generator.norm == "instance"
     assert not any("running_mean" in key for key in tensors)
 
 
@@ -324,8 +324,8 @@ def test_an_esri_folder_trains_with_a_seeded_hold_out(tmp_path):
     folder = esri_folder(tmp_path / "esri", a, b)
     result = train(folder, tmp_path / "m.p2p", TrainConfig(epochs=1, validation=0.2, **TINY), Recorder())
     assert (result["train_chips"], result["validation_chips"]) == (8, 2)
-    metadata, _ = read_package(result["output"])
-    assert metadata["training"]["chips"]["layout"] == "esri" and metadata["grid"]["crs"] == "EPSG:32633"
+    card, _ = read_package(result["output"])
+    assert card.training["chips"]["layout"] == "esri" and card.grid.crs == "EPSG:32633"
 
 
 def test_the_model_path_must_be_a_p2p_file(small_chips, tmp_path):

@@ -14,7 +14,7 @@ from pix2pix_qgis import Cancelled, Pix2PixError, Progress
 from pix2pix_qgis.infer.backends import TorchBackend
 from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
 from pix2pix_qgis.infer.translate import TranslateSpec, _Translator, translate_raster
-from pix2pix_qgis.model.package import input_normalization, load_model
+from pix2pix_qgis.model.package import load_model
 
 from .conftest import UTM_TRANSFORM, write_raster
 from .models import write_model
@@ -131,12 +131,12 @@ def test_every_output_row_is_written_once_in_whole_blocks(tmp_path_factory, heig
     folder = tmp_path_factory.mktemp("prop")
     model_path = write_model(folder / "m.p2p", in_bands=1, out_bands=1, depth=3, ngf=2, chip=tile)
     source = write_raster(folder / "in.tif", np.arange(height * width, dtype="float32").reshape(1, height, width))
-    generator, metadata = load_model(model_path)
+    generator, card = load_model(model_path)
     writer = RecordingWriter()
     plan = TilePlan.build(height, width, tile, overlap)
     with rasterio.open(source) as src:
-        counters = _Translator(plan, src, [1], Window(0, 0, width, height), input_normalization(metadata),
-                               TorchBackend(generator, metadata, generator_device(generator), False, 4, tile), writer,
+        counters = _Translator(plan, src, [1], Window(0, 0, width, height), card.input.normalization,
+                               TorchBackend(generator, card, generator_device(generator), False, 4, tile), writer,
                                4, 1, Progress()).run()
     assert counters.tiles == len(plan)
     assert writer.bands[0][0] == 0 and writer.bands[-1][1] == height

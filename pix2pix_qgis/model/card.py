@@ -1,0 +1,314 @@
+"""The model card: ``model.json`` of a ``.p2p`` read once into frozen, validated objects.
+
+``model.json`` is the contract between training and translation. :meth:`ModelCard.from_dict`
+checks its format and version, then its JSON Schema (types, ranges, required fields), and
+builds the card, whose constructor checks what a schema cannot say: each normalisation holds
+one finite ``low < high`` pair per channel of the generator, the recorded bands match those
+channels, and the chip size fits the U-Net (a multiple of 2^depth). Code after that reads the
+card's fields, never key paths into the JSON.
+
+What translation needs is typed (:class:`BandsCard` per side, :class:`GridCard`,
+``GeneratorSpec``, :class:`MetricsCard`). Records it does not need (the training run, the
+discriminator, the inference note, software versions, history rows) stay JSON objects, made
+read-only. :meth:`ModelCard.to_dict` writes the typed fields over the document the card was
+read from, so fields a newer engine added survive a read and a rewrite, and a ``model.json``
+this engine wrote comes back unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..contract.errors import Pix2PixError
+from ..core.schema import MODEL_SCHEMA, validate
+from ..data.normalization import Normalization
+from .networks import GeneratorSpec
+
+if TYPE_CHECKING:
+    from ..data.folder import ChipsFolder
+
+MODEL_FORMAT, MODEL_VERSION = "pix2pix-model", 1
+
+
+DAMAGED = "The package is damaged or was not written by 'train' or 'import-reference'; train or import it again."
+
+
+EVAL_INFERENCE = {
+    "mode": "eval",
+    "note": "BatchNorm uses its running statistics and dropout is off, so each tile's output does not "
+            "depend on the other tiles in its batch and runs are repeatable.",
+}
+
+
+def frozen(value: Any) -> Any:
+    """A JSON value with its objects made read-only mappings and its arrays tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: frozen(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(frozen(item) for item in value)
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A :func:`frozen` value as plain JSON types again (dicts and lists), as ``json.dumps`` takes them."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def _overlay(base: Any, top: Any) -> Any:
+    """``top`` written over ``base``: objects merged key by key (``base``'s keys and order kept), else ``top``."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        merged = dict(base)
+        for key, value in top.items():
+            merged[key] = _overlay(base.get(key), value)
+        return merged
+    return top
+
+
+def _numbers(value: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if value is None else tuple(float(v) for v in value)
+
+
+def _invalid(where: str, problem: str, fix: str) -> Pix2PixError:
+    return Pix2PixError(f"model.json is invalid at {where}: {problem}. {fix}")
+
+
+def software_versions() -> dict[str, str]:
+    """The versions that wrote a model, recorded in its card for whoever has to reproduce it."""
+    import numpy as np
+    import rasterio
+    import safetensors
+    import torch
+
+    return {"pix2pix_qgis": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__,
+            "safetensors": safetensors.__version__, "python": platform.python_version()}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class BandsCard:
+    """One side of the model: the raster it reads (``input``, A) or the one it predicts (``output``, B).
+
+    ``bands`` are the 1-based bands of the training raster (None: not recorded), ``dtype``
+    and ``nodata`` its data type and nodata value (in its units), and ``normalization`` the
+    per-band map between its units and the network's [-1, 1].
+    """
+
+    bands: tuple[int, ...] | None
+    dtype: str | None
+    nodata: float | None
+    normalization: Normalization
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BandsCard:
+        norm, bands, nodata = data["normalization"], data.get("bands"), data.get("nodata")
+        # Built field by field: the card, not Normalization.from_dict, says what is wrong and where.
+        return cls(
+            None if bands is None else tuple(int(band) for band in bands), data.get("dtype"),
+            None if nodata is None else float(nodata),
+            Normalization(tuple(float(v) for v in norm["low"]), tuple(float(v) for v in norm["high"]),
+                          norm["method"], norm.get("source")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bands": None if self.bands is None else list(self.bands), "dtype": self.dtype,
+                "nodata": self.nodata, "normalization": self.normalization.to_dict()}
+
+    def check(self, side: str, channels: int, channels_field: str) -> None:
+        """Raise unless the normalisation (and the bands, when recorded) fit ``channels`` generator channels."""
+        norm, where = self.normalization, f"{side}.normalization"
+        if len(norm.low) != len(norm.high):
+            raise _invalid(where, f"it has {len(norm.low)} low but {len(norm.high)} high value(s)",
+                           f"A normalisation needs one low and one high value per band. {DAMAGED}")
+        if len(norm.low) != channels:
+            raise _invalid(where, f"it covers {len(norm.low)} band(s) but the generator has {channels} "
+                                  f"(architecture.generator.{channels_field})",
+                           f"A normalisation needs one low/high pair per generator channel. {DAMAGED}")
+        for band, (low, high) in enumerate(zip(norm.low, norm.high), start=1):
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise _invalid(where, f"band {band} maps [{low}, {high}]",
+                               f"Each band needs finite values with low below high. {DAMAGED}")
+        if self.bands is not None and len(self.bands) != channels:
+            raise _invalid(f"{side}.bands", f"it lists {len(self.bands)} band(s) but the generator has {channels} "
+                                            f"(architecture.generator.{channels_field})",
+                           f"The bands must match the generator's channels. {DAMAGED}")
+
+
+@dataclass(frozen=True)
+class GridCard:
+    """The training raster's grid: where the model learned, for people and other tools (ONNX metadata).
+
+    ``cell_size`` is (x, y) in CRS units. ``transform`` (the affine's 6 numbers), ``width`` and
+    ``height`` (pixels) and ``bounds`` (CRS units) describe the exported area; a bare Esri
+    chips folder records only CRS and cell size, so they are None for its models.
+    """
+
+    crs: str | None = None
+    crs_wkt: str | None = None
+    transform: tuple[float, ...] | None = None
+    cell_size: tuple[float, ...] | None = None
+    width: int | None = None
+    height: int | None = None
+    bounds: tuple[float, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GridCard:
+        return cls(data.get("crs"), data.get("crs_wkt"), _numbers(data.get("transform")),
+                   _numbers(data.get("cell_size")), data.get("width"), data.get("height"), _numbers(data.get("bounds")))
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {"crs": self.crs, "crs_wkt": self.crs_wkt, "transform": self.transform, "cell_size": self.cell_size,
+                  "width": self.width, "height": self.height, "bounds": self.bounds}
+        always = ("crs", "crs_wkt", "cell_size")
+        return {key: plain(value) for key, value in values.items() if value is not None or key in always}
+
+
+@dataclass(frozen=True)
+class MetricsCard:
+    """How training went: one history row per epoch (losses; validation metrics in target units).
+
+    ``best_epoch`` is the epoch whose generator the package holds, chosen by the validation
+    metric ``best_metric`` (or "last epoch" without validation chips); ``best`` is its row.
+    An imported model has no history.
+    """
+
+    best_epoch: int | None = None
+    best_metric: str | None = None
+    best: Mapping[str, Any] | None = None
+    history: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "best", frozen(self.best))
+        object.__setattr__(self, "history", frozen(self.history))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricsCard:
+        return cls(data.get("best_epoch"), data.get("best_metric"), data.get("best"), data.get("history", ()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_epoch": self.best_epoch, "best_metric": self.best_metric, "best": plain(self.best),
+                "history": plain(self.history)}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything a ``.p2p`` says about its generator: how to feed it, what it predicts, how it was made.
+
+    ``chip_size`` is the side of the training chips in pixels (translation's default tile).
+    """
+
+    generator: GeneratorSpec
+    chip_size: int
+    input: BandsCard
+    output: BandsCard
+    grid: GridCard | None = None
+    metrics: MetricsCard = field(default_factory=MetricsCard)
+    discriminator: Mapping[str, Any] | None = None
+    inference: Mapping[str, Any] = field(default_factory=lambda: EVAL_INFERENCE)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    software: Mapping[str, Any] = field(default_factory=software_versions)
+    created: str | None = field(default_factory=_now)
+    format_version: int = MODEL_VERSION
+    # The model.json this card was read from (empty for a new card): to_dict keeps its unknown fields.
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("discriminator", "inference", "training", "software", "document"):
+            object.__setattr__(self, name, frozen(getattr(self, name)))
+        spec = self.generator
+        self.input.check("input", spec.in_channels, "in_channels")
+        self.output.check("output", spec.out_channels, "out_channels")
+        if self.chip_size % spec.multiple:
+            raise _invalid("chip_size", f"{self.chip_size} px is not a multiple of 2^depth = {spec.multiple} px "
+                                        f"(architecture.generator.depth {spec.depth})",
+                           f"A U-Net of depth {spec.depth} takes chips of a multiple of {spec.multiple} px. {DAMAGED}")
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], path: str | Path) -> ModelCard:
+        """The card of ``document``, the ``model.json`` of the package at ``path`` (named in every error)."""
+        path = Path(path)
+        if document.get("format") != MODEL_FORMAT or not isinstance(document.get("format_version"), int):
+            raise Pix2PixError(f"{path} is not a Pix2Pix model package (model.json format {document.get('format')!r}).")
+        if document["format_version"] > MODEL_VERSION:
+            raise Pix2PixError(
+                f"{path} is model format version {document['format_version']}; this engine reads up to "
+                f"{MODEL_VERSION}. Update the plugin."
+            )
+        validate(document, MODEL_SCHEMA, path, "model.json", DAMAGED)
+        architecture, grid = document["architecture"], document.get("grid")
+        try:
+            return cls(
+                generator=GeneratorSpec.from_dict(architecture["generator"]),
+                chip_size=document["chip_size"],
+                input=BandsCard.from_dict(document["input"]),
+                output=BandsCard.from_dict(document["output"]),
+                grid=None if grid is None else GridCard.from_dict(grid),
+                metrics=MetricsCard.from_dict(document.get("metrics", {})),
+                discriminator=architecture.get("discriminator"),
+                inference=document.get("inference", {}),
+                training=document.get("training", {}),
+                software=document.get("software", {}),
+                created=document.get("created"),
+                format_version=document["format_version"],
+                document=document,
+            )
+        except Pix2PixError as exc:
+            raise Pix2PixError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_training(
+        cls,
+        chips: ChipsFolder,
+        generator: GeneratorSpec,
+        discriminator: Mapping[str, Any],
+        training: Mapping[str, Any],
+        history: Sequence[Mapping[str, Any]],
+        best_epoch: int | None,
+        best_metric: str,
+    ) -> ModelCard:
+        """The card of a generator trained on ``chips``: their bands, normalisation and grid, plus the run."""
+        described = chips.describe()
+        best = next((row for row in history if row.get("epoch") == best_epoch), None)
+        return cls(
+            generator=generator,
+            chip_size=chips.tile_size,
+            input=BandsCard.from_dict(described["input"]),
+            output=BandsCard.from_dict(described["output"]),
+            grid=None if described["grid"] is None else GridCard.from_dict(described["grid"]),
+            metrics=MetricsCard(best_epoch, best_metric, best, tuple(history)),
+            discriminator=discriminator,
+            training={**training, "chips": described["chips"]},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``model.json`` document: the typed fields over the document read, whose other fields are kept."""
+        typed = {
+            "format": MODEL_FORMAT,
+            "format_version": self.format_version,
+            "created": self.created,
+            "architecture": {"generator": self.generator.to_dict(), "discriminator": plain(self.discriminator)},
+            "chip_size": self.chip_size,
+            "input": self.input.to_dict(),
+            "output": self.output.to_dict(),
+            "grid": None if self.grid is None else self.grid.to_dict(),
+            "inference": plain(self.inference),
+            "training": plain(self.training),
+            "metrics": self.metrics.to_dict(),
+            "software": plain(self.software),
+        }
+        return _overlay(plain(self.document), typed)
