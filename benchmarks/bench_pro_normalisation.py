@@ -78,13 +78,14 @@ def run(epochs: int, ngf: int, batch: int, tile: int, stride: int, work: Path) -
         started = time.perf_counter()
         if not model.exists():
             train(folder, model, config, Progress(), resume=checkpoint_path(model).exists())
-        metadata, _ = read_package(model)
+        card, _ = read_package(model)
         opened = open_chips(folder, config.validation, config.seed)
         entry: dict[str, Any] = {
             "train_seconds_this_run": round(time.perf_counter() - started, 1),
             "chips": [len(opened.train), len(opened.validation)],
-            "normalization": {role: {k: metadata[role]["normalization"].get(k) for k in ("method", "low", "high")}
-                              for role in ("input", "output")},
+            "normalization": {role: {"method": side.normalization.method, "low": list(side.normalization.low),
+                                     "high": list(side.normalization.high)}
+                              for role, side in (("input", card.input), ("output", card.output))},
         }
         for region, (a, b) in held_out.items():
             prediction = work / f"{name}_{region}.tif"

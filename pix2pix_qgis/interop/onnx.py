@@ -304,8 +304,6 @@ def export_onnx(
     """
     EXPORT_ONNX.check(tile_size=tile_size, check=check, deepness=deepness)
     progress = progress or Progress()
-    if deepness is not None and deepness not in DEEPNESS_MODEL_TYPES:
-        raise Pix2PixError(f"Deepness model type '{deepness}' is unknown; use {' or '.join(DEEPNESS_MODEL_TYPES)}.")
     onnx = require("onnx")
     generator, card = load_model(model_path, "cpu")
     spec = card.generator
