@@ -218,6 +218,7 @@ class ProBand:
     std: float | None
 
     def describe(self) -> str:
+        """The range and, when Pro wrote them, the moments, as the training log shows them."""
         moments = "" if self.mean is None or self.std is None else f" (mean {self.mean:.6g}, std {self.std:.6g})"
         return f"[{self.minimum:.6g}, {self.maximum:.6g}]{moments}"
 

@@ -177,6 +177,7 @@ def onnx_metadata(card: ModelCard, tile: int, deepness: str | None = None) -> di
 
 
 def band_output_names(bands: int) -> list[str]:
+    """Names of the Regressor profile's outputs, one per band: what Deepness names its layers."""
     return [f"band_{i}" for i in range(1, bands + 1)]
 
 
