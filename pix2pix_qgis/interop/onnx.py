@@ -100,6 +100,8 @@ def generator_to_onnx(generator: torch.nn.Module, in_channels: int, tile: int) -
             )
     finally:
         registration.setLevel(level)
+    if program is None:  # only without dynamo=True; kept for the type checker
+        raise RuntimeError("torch.onnx.export(dynamo=True) returned no ONNX program")
     proto = program.model_proto
     # The exporter stamps the newest IR version its onnx knows; the graph uses nothing beyond IR 9.
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
@@ -196,7 +198,7 @@ def deepness_graph(proto: Any, norm_out: Normalization, kind: str) -> None:
         node.output[:] = [normalised if name == OUTPUT_NAME else name for name in node.output]
     bands = norm_out.bands
     low, high = np.asarray(norm_out.low, np.float32), np.asarray(norm_out.high, np.float32)
-    constants = {
+    constants: dict[str, np.ndarray] = {
         "deepness_minus_one": np.array(-1.0, np.float32), "deepness_one": np.array(1.0, np.float32),
         "deepness_scale": ((high - low) / 2).reshape(1, bands, 1, 1),
         "deepness_offset": ((high + low) / 2).reshape(1, bands, 1, 1),
