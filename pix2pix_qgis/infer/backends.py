@@ -27,7 +27,9 @@ from ..model.card import ModelCard
 def _onednn(enabled: bool) -> Iterator[None]:
     """Switch oneDNN (mkldnn) kernels on or off for the block, restoring the previous state."""
     previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = enabled
+    # torch types this module attribute as its ContextProp descriptor, yet assigning a bool is
+    # how torch documents switching oneDNN (the descriptor's setter takes it).
+    torch.backends.mkldnn.enabled = enabled  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -43,7 +45,8 @@ class TorchBackend:
         self.output_norm = card.output.normalization
         self.cuda = device.type == "cuda"
         if self.cuda:
-            self.generator = self.generator.to(memory_format=torch.channels_last)
+            # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
+            self.generator = self.generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             channels = card.generator.in_channels
             self.pinned = torch.empty((batch, channels, tile, tile), dtype=torch.float32).pin_memory()
 
@@ -55,6 +58,7 @@ class TorchBackend:
         return torch.cat([self.generator(tile[None]) for tile in x])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised (B, C_in, T, T) float32 → (B, C_out, T, T) float32 in target units (TTA: mean of 8 views)."""
         # On the CPU, oneDNN picks kernels by batch size, so a tile's output would change in the
         # last bits with BATCH_SIZE. PyTorch's native kernels compute each sample alone: the same
         # input gives the same output, bit for bit, whatever the batch (measured cost in BENCHMARKS.md).
@@ -66,14 +70,17 @@ class TorchBackend:
             else:
                 x = torch.from_numpy(batch)
             views = range(8) if self.tta else range(1)
-            total = None
-            for k in views:
-                with torch.autocast("cuda", dtype=torch.float16, enabled=self.cuda):
-                    y = self._forward(dihedral(x, k)).float()
-                y = dihedral(y, k, inverse=True)
-                total = y if total is None else total + y
+            total = self._view(x, 0)
+            for k in views[1:]:
+                total = total + self._view(x, k)
             out = self.output_norm.invert(total / len(views))
             return out.cpu().numpy()
+
+    def _view(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """The prediction for dihedral view ``k`` of ``x``, turned back to ``x``'s orientation (float32)."""
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.cuda):
+            y = self._forward(dihedral(x, k)).float()
+        return dihedral(y, k, inverse=True)
 
 
 def make_backend(name: str, generator: torch.nn.Module, card: ModelCard, device: torch.device, tta: bool,

@@ -19,11 +19,12 @@ from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.interop.reference import import_reference
 from pix2pix_qgis.model.package import load_model, read_package
 
-from . import reference_pix2pix as ref
-from .conftest import write_raster
+from .. import reference_pix2pix as ref
+from ..conftest import write_raster
 
 # Tensor names, shapes and dtypes of files the real reference code wrote (fixtures/reference/README.md).
-REFERENCE_FILES = json.loads((Path(__file__).parent / "fixtures" / "reference" / "keys.json").read_text())["specs"]
+REFERENCE_KEYS = Path(__file__).parent.parent / "fixtures" / "reference" / "keys.json"
+REFERENCE_FILES = json.loads(REFERENCE_KEYS.read_text())["specs"]
 
 
 def reference_output(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:

@@ -36,10 +36,10 @@ from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from .conftest import write_raster
-from .test_training import Recorder
+from ..conftest import write_raster
+from ..train.test_training import Recorder
 
-PRO = Path(__file__).parent / "fixtures" / "pro"
+PRO = Path(__file__).parent.parent / "fixtures" / "pro"
 PRO33 = PRO / "drawinggui_export_tiles_pro33"  # Export Tiles, Pro 3.3: both statistics
 TEMPLATE = PRO / "daremitsu_classified_tiles"  # template .emd, accumulated stats without BandStatsState
 TRIAL = PRO / "esri_sample_trial"  # Esri's sample: BandStatsState with Mean/StdDev placeholders

@@ -16,8 +16,8 @@ from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
 from pix2pix_qgis.infer.translate import TranslateSpec, _Translator, translate_raster
 from pix2pix_qgis.model.package import load_model
 
-from .conftest import UTM_TRANSFORM, write_raster
-from .models import write_model
+from ..conftest import UTM_TRANSFORM, write_raster
+from ..models import write_model
 
 
 @pytest.fixture(scope="module")
