@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .contract.errors import Pix2PixError
 from .contract.tables import TRAIN
 from .core.outputs import staged_file
+from .core.paths import check_run_paths
 from .core.progress import Progress
 from .data.dataset import ChipDataset
 from .data.folder import ChipsFolder, open_chips
@@ -130,6 +131,7 @@ class Pix2Pix:
         target = Path(path).absolute()
         if target.suffix.lower() != ".p2p":
             raise Pix2PixError(f"{target} must end in .p2p.")
+        check_run_paths(inputs={"trained model": self._package}, files={"model": target})
         with staged_file(target) as staging:
             shutil.copyfile(self._package, staging)
         return target

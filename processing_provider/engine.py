@@ -4,7 +4,8 @@ No shell is involved (arguments go to the OS as a list, so names with spaces, qu
 or ``$()`` are just names). Cancel sends SIGTERM, which the engine turns into a clean stop
 that removes its staging output; after a grace period (1.5 s by default) the engine's whole
 process group is killed and its staging outputs are removed here (``.<name>.partial-<pid>``,
-the engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there).
+the engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there), and
+so is its output lock ``.<name>.lock`` once no other run holds it.
 
 The engine is trusted code but its output is not: a library may print stray text, a crash
 may cut a line, a bug may print a line of gigabytes, and a child process may keep the pipe
@@ -30,7 +31,7 @@ from typing import Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from ..pix2pix_qgis.contract.protocol import partial_paths
+from ..pix2pix_qgis.contract.protocol import lock_path, partial_paths
 from .interpreter import engine_environment, fix_hint, resolve_python
 
 TERMINATE_GRACE_S = 1.5
@@ -82,6 +83,33 @@ def _remove_partials(outputs: list[str], pid: int) -> None:
                 shutil.rmtree(partial, ignore_errors=True)
             elif partial.exists():
                 partial.unlink()
+
+
+def _remove_abandoned_locks(outputs: list[str]) -> None:
+    """Remove the lock files a killed engine left, unless another run holds one now.
+
+    The kernel released the dead engine's ``flock``; taking it (without waiting) proves
+    nobody else writes the output, and unlinking before unlocking makes a run that opened
+    the old file retry on a fresh one, as the engine itself does.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: the engine takes no lock there
+        return
+    for output in outputs:
+        path = lock_path(Path(output))
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:  # absent, or not ours to open: nothing to remove
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                path.unlink()
+        except OSError:  # another run holds it (or replaced it): it is that run's lock
+            pass
+        finally:
+            os.close(fd)
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
@@ -276,6 +304,7 @@ class EngineRun:
             if process.poll() is None:
                 _kill_tree(process)
                 _remove_partials(self.outputs, process.pid)
+                _remove_abandoned_locks(self.outputs)
         raise QgsProcessingException("Cancelled by the user; no output was written.")
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..contract.errors import Pix2PixError
+from ..core.documents import read_document
 
 EMD = "esri_model_definition.emd"
 ACCUMULATED = "esri_accumulated_stats.json"
@@ -191,13 +191,9 @@ def arcgis_learn_caveats(tile: int, bands_a: int, bands_b: int) -> list[str]:
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))  # tolerate a BOM from a hand-edited file
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Pix2PixError(
-            f"{path} is not valid JSON ({exc}). Re-export from ArcGIS Pro, or delete the file to have the "
-            "statistics computed from the chips instead."
-        ) from exc
+    # Pro on Windows may write a byte-order mark; a band without statistics may read NaN (then unused).
+    value = read_document(path, "statistics file", str(path), "Re-export from ArcGIS Pro, or delete the file to have "
+                           "the statistics computed from the chips instead.", finite=False)
     return value if isinstance(value, dict) else None
 
 

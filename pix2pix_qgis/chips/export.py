@@ -3,12 +3,14 @@
 Data flow: open both rasters → processing window (overlap ∩ extent) → chip origins on a
 stride lattice → mask filter → read one strip of chips at a time (bounded memory) → nodata
 filter → write chips into a staging folder → spatial split → statistics over training
-chips (``chips.json``) and over all chips (the Esri side files) → carry over what other tools
+chips (``chips.json``) and over all chips (the Esri side files) → carry over what arcgis.learn
 saved in a previous export's folder → rename the staging folder into place.
 
-An export replaces only what an export writes (:data:`EXPORT_OWNED`). arcgis.learn trains in
-the data folder and saves there (``models/``, ``esri_normalization_stats_{a,b}.json``); those
-and anything else the user put there survive a re-export.
+A re-export replaces only what an export wrote. arcgis.learn trains in the data folder and
+saves there (``models/``, ``esri_normalization_stats_{a,b}.json``:
+:func:`~.manifest.arcgis_learn_entries`); those are kept untouched and logged. Anything else
+in the folder (the user's files) makes the export refuse before any work, naming the entries
+(:func:`~.manifest.refuse_foreign_entries`), so nothing of the user's is ever deleted.
 """
 
 from __future__ import annotations
@@ -42,16 +44,23 @@ from ..core.grid import (
 )
 from ..core.mask import inside_mask, load_mask
 from ..core.outputs import check_written, staged_directory
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
-from .esri import ESRI_FILES, arcgis_learn_caveats, write_esri_files
-from .manifest import FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, is_chips_folder, write_manifest
+from .esri import arcgis_learn_caveats, write_esri_files
+from .manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    arcgis_learn_entries,
+    is_previous_export,
+    refuse_foreign_entries,
+    write_manifest,
+)
 from .spec import ChipSpec, chip_bounds, plan_origins, select_bands
 from .split import spatial_split
 from .stats import BandStatsAccumulator
 
 STRIP_BUDGET_BYTES = 256 * 2**20  # per raster; wider rasters are read in several segments
 SAMPLE_BUDGET = 2_000_000  # pooled pixels per band kept for percentiles
-EXPORT_OWNED = frozenset({"images", "images2", MANIFEST_NAME, *ESRI_FILES})  # all else in the folder is kept
 
 
 def export_chips(
@@ -68,6 +77,9 @@ def export_chips(
     """
     spec = spec or ChipSpec()
     progress = progress or Progress()
+    check_run_paths(rasters={"input raster (A)": input_a, "target raster (B)": input_b}, inputs={"mask": spec.mask},
+                    folders={"output folder": output})
+    refuse_foreign_entries(Path(output))
     with ExitStack() as stack:
         # Chip masks inside the .tif; a block cache sized for strips, not GDAL's 5 % of RAM.
         stack.enter_context(rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True, GDAL_CACHEMAX=gdal_cache_mb()))
@@ -99,7 +111,7 @@ def export_chips(
                 "Check that the mask covers the rasters, or lower the tile size."
             )
         progress.info(f"{len(origins)} candidate chips of {spec.tile_size} px at stride {spec.stride} px.")
-        with staged_directory(Path(output), may_replace=is_chips_folder) as staging:
+        with staged_directory(Path(output), may_replace=is_previous_export) as staging:
             writer = _ChipWriter(staging, grid, spec.tile_size, a, b_reader, bands_a, bands_b, len(origins), spec.seed)
             try:
                 skipped_nodata = _export_all(writer, a, b_reader, bands_a, bands_b, origins, spec, progress)
@@ -125,8 +137,7 @@ def export_chips(
             carried = _carry_over(Path(output), staging)
             write_manifest(staging, manifest)
     if carried:
-        progress.info(f"Kept what the previous export's folder held besides the export's own files: "
-                      f"{', '.join(carried)}.")
+        progress.info(f"Kept what arcgis.learn saved in the previous export's folder: {', '.join(carried)}.")
     counts = manifest["counts"]
     if counts["dropped_split_buffer"]:
         progress.warning(
@@ -163,22 +174,24 @@ def _link_or_copy(source: str | Path, destination: str | Path) -> None:
 
 
 def _carry_over(previous: Path, staging: Path) -> list[str]:
-    """Put into the new export everything of ``previous`` that no export writes; returns the names.
+    """Put into the new export what arcgis.learn saved in ``previous``; returns the names.
 
-    Links, not moves: until the new folder replaces the old one, the old one stays whole,
-    so a failed or cancelled export loses nothing.
+    Only arcgis.learn's entries come across: anything else was refused before any work
+    (and again by :func:`staged_directory` just before the swap). Links, not moves: until
+    the new folder replaces the old one, the old one stays whole, so a failed or
+    cancelled export loses nothing.
     """
     if not previous.is_dir():
         return []
     carried = []
-    for entry in sorted(previous.iterdir(), key=lambda p: p.name):
-        if entry.name in EXPORT_OWNED:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, staging / entry.name, symlinks=True, copy_function=_link_or_copy)
+    for name in arcgis_learn_entries(previous):
+        entry = previous / name
+        if entry.is_dir():
+            shutil.copytree(entry, staging / name, symlinks=True, copy_function=_link_or_copy)
+            carried.append(name + "/")
         else:
-            _link_or_copy(entry, staging / entry.name)
-        carried.append(entry.name + ("/" if entry.is_dir() and not entry.is_symlink() else ""))
+            _link_or_copy(entry, staging / name)
+            carried.append(name)
     return carried
 
 

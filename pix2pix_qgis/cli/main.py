@@ -1,8 +1,9 @@
 """Command line: ``pix2pix-qgis <command> ...`` / ``python -m pix2pix_qgis <command> ...``.
 
 Exit codes: 0 success, 1 internal error (a bug: please report), 2 bad input
-(:class:`Pix2PixError`), 3 missing dependency (see ``bootstrap``; also ``doctor`` when a
-check fails), 130 cancelled.
+(:class:`Pix2PixError`, and the failures of the OS, GDAL, PROJ or memory that ``core.failures``
+explains), 3 missing dependency (see ``bootstrap``; also ``doctor`` when a check fails),
+130 cancelled (SIGTERM, SIGINT, SIGHUP, or a closed stdout).
 With ``--progress json`` stdout carries only protocol lines (``progress.py``).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,6 +23,7 @@ from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
 from ..contract.protocol import wants_json
 from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
+from ..core.failures import explain
 from ..core.launch import rank_zero_reports
 from ..core.progress import JsonLinesProgress, Progress, TerminalProgress
 from .interop import add_interop_parsers
@@ -68,10 +71,15 @@ def _add_evaluate(commands: argparse._SubParsersAction[Parser], common: Parser) 
 
 
 def _run_evaluate(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..core.paths import check_run_paths
     from ..evaluate.rasters import evaluate_rasters
 
     given = values(EVALUATE, args)
     html = given.pop("html")
+    # The HTML report is written here, not by evaluate_rasters: the run's paths are checked together.
+    check_run_paths(rasters={"prediction": given["prediction"], "reference": given["reference"]},
+                    inputs={"mask": given["mask"]},
+                    files={"error raster": given["error_raster"], "report": given["report"], "HTML report": html})
     result = evaluate_rasters(**given, progress=progress)
     if html:
         from ..core.html import write_html
@@ -116,13 +124,24 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
 
 
 def _install_cancel_handlers(event: threading.Event) -> None:
-    """SIGTERM (the provider's cancel) and SIGINT request a cooperative stop."""
+    """SIGTERM (the provider's cancel), SIGINT and SIGHUP (a closed terminal or SSH session) request a
+    cooperative stop: partial outputs are removed and training saves its checkpoint."""
 
     def handler(signum: int, _frame: Any) -> None:
         event.set()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            signal.signal(getattr(signal, name), handler)
+
+
+def _silence_stdout() -> None:
+    """Whoever read stdout is gone: send the rest (and Python's final flush) nowhere instead of raising again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _print_result(result: dict[str, Any]) -> None:
@@ -149,27 +168,36 @@ def main(argv: list[str] | None = None) -> int:
     progress = rank_zero_reports(progress)  # under torchrun, other ranks report errors only
 
     def fail(kind: str, message: str, code: int) -> int:
-        if json_mode:
-            progress.emit({"type": "error", "kind": kind, "message": message})
-        else:
-            print(f"error: {message}", file=sys.stderr)
+        try:
+            if json_mode:
+                progress.emit({"type": "error", "kind": kind, "message": message})
+            else:
+                print(f"error: {message}", file=sys.stderr)
+        except OSError:  # the reader is gone (SIGHUP of a closed terminal): the exit code still tells
+            _silence_stdout()
         return code
 
     handler: Callable[[argparse.Namespace, Progress], dict[str, Any]] = args.handler
     try:
         result = handler(args, progress)
+        if json_mode:
+            progress.emit({"type": "result", "result": result})
+        else:
+            _print_result(result)
     except Pix2PixError as exc:
         return fail(ErrorKind.BAD_INPUT, str(exc), ExitCode.BAD_INPUT)
     except ModuleNotFoundError:
         raise  # bootstrap.run reports it with the fix
     except (Cancelled, KeyboardInterrupt):
         return fail(ErrorKind.CANCELLED, "Cancelled; nothing was written at the output path.", ExitCode.CANCELLED)
-    except Exception as exc:  # a bug: keep the traceback for the report
-        traceback.print_exc(file=sys.stderr)
+    except BrokenPipeError:  # whoever read our output closed it: stop as if cancelled (outputs are staged)
+        _silence_stdout()
+        return ExitCode.CANCELLED
+    except Exception as exc:
+        explained = explain(exc)  # the OS, GDAL, PROJ or memory, caused by the data or the machine
+        if explained is not None:
+            return fail(ErrorKind.BAD_INPUT, explained, ExitCode.BAD_INPUT)
+        traceback.print_exc(file=sys.stderr)  # a bug: keep the traceback for the report
         return fail(ErrorKind.INTERNAL, f"Internal error ({type(exc).__name__}: {exc}). Please report it with the log.",
                     ExitCode.INTERNAL)
-    if json_mode:
-        progress.emit({"type": "result", "result": result})
-    else:
-        _print_result(result)
     return ExitCode.MISSING_DEPENDENCY if result.get("ok") is False else ExitCode.OK

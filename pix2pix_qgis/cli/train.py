@@ -30,12 +30,17 @@ def add_train_parser(commands: argparse._SubParsersAction[Parser], common: Parse
 
 
 def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..core.paths import check_run_paths
+    from ..model.checkpoint import checkpoint_path
     from ..train.config import TrainConfig
     from ..train.loop import train
 
     given = values(TRAIN, args)
     config = options_of(TrainConfig, given)
     chips, output, resume = given["chips"], given["output_model"], given["resume"]
+    # The report is written after training: its path is checked now, not after hours of work.
+    check_run_paths(inputs={"chips folder": chips}, files={
+        "model": output, "checkpoint": checkpoint_path(output), "report": given["report"]})
     launch = Launch.from_env()
     if launch is None:
         result = train(chips, output, config, progress, resume=resume)

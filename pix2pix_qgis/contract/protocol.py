@@ -10,7 +10,8 @@ With ``--progress json`` every line on the engine's stdout is one JSON object wh
   dependency also ``module``, ``python`` and ``fix``.
 
 Outputs are written under a hidden partial name beside the target and renamed on success
-(:func:`partial_paths`); the provider removes the partials of an engine it had to kill.
+(:func:`partial_paths`); the provider removes the partials of an engine it had to kill,
+and its output lock (:func:`lock_path`) once nobody holds it.
 Standard library only: the QGIS side imports this.
 """
 
@@ -53,3 +54,13 @@ def suffixed_partial_path(target: Path, pid: int | None = None) -> Path:
 def partial_paths(target: Path, pid: int) -> tuple[Path, Path]:
     """Both staging names ``pid`` may have used for ``target``: what to remove after killing it."""
     return partial_path(target, pid), suffixed_partial_path(target, pid)
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of ``target``'s writer: ``.<name>.lock`` beside it (``flock``-ed while a run writes).
+
+    The engine removes it when its run ends; an engine killed with SIGKILL cannot, so the
+    provider takes the (then free) lock and removes it.
+    """
+    target = Path(target).absolute()
+    return target.parent / f".{target.name}.lock"

@@ -94,8 +94,9 @@ EXPORT = Command("export", (
           default=False, qgis=True, advanced=True),
     _positional("OUTPUT", "Output folder",
                 "A new or empty folder. A previous export there is replaced only when this one succeeds, and only "
-                "the export's own files: what else is there (arcgis.learn's models/ and statistics caches, your "
-                "files) is kept. Any other non-empty folder is refused.", qgis=True),
+                "the export's own files; what arcgis.learn saved there (models/, esri_normalization_stats*.json) "
+                "is kept. A previous export folder that holds anything else (your files), or any other non-empty "
+                "folder, is refused, naming what is there.", qgis=True),
 ))
 
 # ---------------------------------------------------------------- train

@@ -16,14 +16,17 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import CRSError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from ..contract.errors import Pix2PixError
 from ..contract.tables import EXPORT
+from .paths import check_raster_node
 
 Bounds = tuple[float, float, float, float]  # (left, bottom, right, top) in map units
 
@@ -45,7 +48,7 @@ RESAMPLING = {name: Resampling[name] for name in EXPORT["RESAMPLING"].choices}
 
 @dataclass(frozen=True)
 class Grid:
-    """A north-up pixel grid: CRS, affine transform (pixel → map) and size in pixels."""
+    """A pixel grid without rotation: CRS, affine transform (pixel → map) and size in pixels."""
 
     crs: CRS | None
     transform: Affine
@@ -78,13 +81,28 @@ class Grid:
         return all(math.isclose(a, b, rel_tol=0, abs_tol=tolerance) for a, b in zip(self.transform, other.transform))
 
     def window_of(self, bounds: Bounds) -> Window:
-        """The smallest window of whole pixels covering ``bounds``, clipped to the grid."""
-        window = from_bounds(*bounds, transform=self.transform)
+        """The smallest window of whole pixels covering ``bounds``, clipped to the grid.
+
+        Any grid without rotation: north-up, south-up (a positive pixel height, which GDAL
+        allows) or with columns running west. The others are read as their north-up mirror
+        image, so a north-up grid's windows are exactly what they always were.
+        """
+        flip_cols, flip_rows = self.transform.a < 0, self.transform.e > 0
+        north_up = self.transform
+        if flip_cols:
+            north_up = north_up * Affine.translation(self.width, 0) * Affine.scale(-1, 1)
+        if flip_rows:
+            north_up = north_up * Affine.translation(0, self.height) * Affine.scale(1, -1)
+        window = from_bounds(*bounds, transform=north_up)
         window = window.round_offsets(op="floor").round_lengths(op="ceil")
         col0 = max(0, int(window.col_off))
         row0 = max(0, int(window.row_off))
         col1 = min(self.width, int(math.ceil(window.col_off + window.width - 1e-9)))
         row1 = min(self.height, int(math.ceil(window.row_off + window.height - 1e-9)))
+        if flip_cols:
+            col0, col1 = self.width - col1, self.width - col0
+        if flip_rows:
+            row0, row1 = self.height - row1, self.height - row0
         return Window(col0, row0, max(0, col1 - col0), max(0, row1 - row0))
 
     def describe(self) -> dict[str, Any]:
@@ -106,28 +124,66 @@ def _same_crs(a: CRS | None, b: CRS | None) -> bool:
     return a == b
 
 
-def open_raster(path: str | Path, role: str) -> Any:
-    """Open a raster for reading with an error that names its role (input A / target B)."""
-    path = Path(path)
-    if not path.exists():
-        raise Pix2PixError(f"The {role} raster {path} does not exist. Check the path.")
+def open_raster(name: str | Path, role: str) -> Any:
+    """Open a raster for reading, with errors that name its role (input A / target B) and the fix.
+
+    ``name`` goes to GDAL as it is, so ``/vsizip/``, ``/vsicurl/`` and subdataset names
+    (``NETCDF:"f.nc":var``, ``GTIFF_DIR:2:f.tif``) work or fail with GDAL's reason; only a
+    plain path that is absent is reported as missing. Refused up front, before any pixel is
+    read: a rotated grid, no georeferencing, complex pixels, and a VRT whose sources are gone.
+    """
+    name = os.fspath(name)
+    check_raster_node(name, f"{role} raster")
     try:
-        dataset = rasterio.open(path)
+        dataset = rasterio.open(name)
     except rasterio.errors.RasterioIOError as exc:
-        raise Pix2PixError(f"The {role} raster {path} cannot be read as a raster: {exc}") from exc
+        raise Pix2PixError(_unopenable(name, role, exc)) from exc
+    try:
+        _check_readable(dataset, name, role)
+    except BaseException:
+        dataset.close()
+        raise
+    return dataset
+
+
+def _unopenable(name: str, role: str, exc: Exception) -> str:
+    long_parts = [part for part in Path(name).parts if len(os.fsencode(part)) > 255]
+    if long_parts:
+        return (f"The {role} raster {name} cannot exist: its name {long_parts[0][:40]}… is "
+                f"{len(os.fsencode(long_parts[0]))} bytes long, more than a file name can be (255). Check the path.")
+    plain = not name.startswith("/vsi") and ":" not in name  # else a GDAL name: GDAL's reason says more
+    if plain and not os.path.lexists(name):
+        return f"The {role} raster {name} does not exist. Check the path."
+    return f"The {role} raster {name} cannot be read as a raster: {exc}"
+
+
+def _check_readable(dataset: Any, name: str, role: str) -> None:
     transform = dataset.transform
     if transform.b != 0 or transform.d != 0:
-        dataset.close()
         raise Pix2PixError(
-            f"The {role} raster {path} has a rotated geotransform; chips need a north-up grid. "
+            f"The {role} raster {name} has a rotated geotransform; chips need a grid without rotation. "
             "Warp it first (Raster › Projections › Warp)."
         )
     if transform.is_identity and dataset.crs is None:
-        dataset.close()
         raise Pix2PixError(
-            f"The {role} raster {path} has no georeferencing. Georeference it or assign a CRS first."
+            f"The {role} raster {name} has no georeferencing. Georeference it or assign a CRS first."
         )
-    return dataset
+    complex_types = sorted({t for t in dataset.dtypes if t.startswith("complex")})
+    if complex_types:
+        raise Pix2PixError(
+            f"The {role} raster {name} has complex pixels ({', '.join(complex_types)}); the model needs real "
+            "numbers, and reading them as real would silently drop the imaginary part. Make real bands first: the "
+            "amplitude (e.g. Raster Calculator abs(), or gdal_translate through a VRT 'mod' pixel function), or the "
+            "real and imaginary parts as separate bands, and use that raster."
+        )
+    sources = [f for f in dataset.files[1:] if not f.startswith("/vsi") and not os.path.lexists(f)]
+    if sources:
+        raise Pix2PixError(
+            f"The {role} raster {name} refers to {len(sources)} file(s) that do not exist: "
+            f"{', '.join(sources[:5])}. Restore them, or rebuild {Path(name).name} from files that exist."
+        )
+    for source in dataset.files[1:]:  # a VRT's source that is a FIFO or device would block or never end
+        check_raster_node(source, f"source of the {role} raster {name},")
 
 
 def bounds_in(bounds: Bounds, src_crs: CRS | None, dst_crs: CRS | None) -> Bounds:
@@ -137,10 +193,35 @@ def bounds_in(bounds: Bounds, src_crs: CRS | None, dst_crs: CRS | None) -> Bound
     return transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
 
 
+def parse_crs(text: str, what: str) -> CRS:
+    """A CRS from a user's text (``EPSG:4326``, WKT, PROJ), or an error naming ``what`` it is and the fix."""
+    try:
+        return CRS.from_user_input(text)
+    except CRSError as exc:
+        raise Pix2PixError(f"The {what} {text!r} is not a CRS that PROJ knows ({exc}). Give an authority code such "
+                           "as EPSG:4326, or a WKT or PROJ definition.") from exc
+
+
 def extent_in(extent: Bounds, extent_crs: str | None, crs: CRS | None) -> Bounds:
     """A user's extent (in ``extent_crs``, e.g. "EPSG:4326"; None: already in ``crs``) in ``crs``."""
-    source = CRS.from_user_input(extent_crs) if extent_crs else crs
-    return bounds_in(extent, source, crs)
+    if not extent_crs:
+        return extent
+    source = parse_crs(extent_crs, "extent CRS")
+    if crs is None:
+        raise Pix2PixError(
+            f"The raster has no CRS, so an extent given in {extent_crs} cannot be placed on it. Give the extent in "
+            "the raster's own coordinates (without an extent CRS), or assign the raster a CRS first "
+            "(Raster › Projections › Assign Projection)."
+        )
+    try:
+        bounds = bounds_in(extent, source, crs)
+    except (CRSError, CPLE_BaseError) as exc:
+        raise Pix2PixError(f"The extent {list(extent)} in {extent_crs} cannot be expressed in the raster's CRS "
+                           f"({exc}). Give an extent inside the area where both CRSs are defined.") from exc
+    if not all(math.isfinite(v) for v in bounds):
+        raise Pix2PixError(f"The extent {list(extent)} in {extent_crs} lies outside the area where the raster's CRS "
+                           "is defined. Give an extent over the raster.")
+    return bounds
 
 
 def intersect(a: Bounds, b: Bounds) -> Bounds | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..contract.errors import Pix2PixError
+from ..contract.protocol import lock_path
 from .launch import Launch
 
 try:
@@ -36,12 +37,6 @@ _held: dict[str, list[int]] = {}  # lock path → [fd, depth, owning thread]
 _guard = threading.Lock()
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def lock_path(target: Path) -> Path:
-    """The hidden lock file beside ``target`` that guards it against a second writer."""
-    target = Path(target).absolute()
-    return target.parent / f".{target.name}.lock"
 
 
 def _holder(path: Path) -> str:

@@ -9,7 +9,9 @@ rule to remove the leftovers of an engine it had to SIGKILL. Besides:
 - partials left by runs that died (SIGKILL, power loss) are removed by the next run;
 - a staged file is fsynced before the rename and the folder after it, so a model or a
   checkpoint that exists after a crash is complete;
-- a full disk becomes a :class:`Pix2PixError` naming the path and the free space.
+- a full disk becomes a :class:`Pix2PixError` naming the path and the free space;
+- an output that is a device, FIFO or socket, or a folder where a file goes (and the
+  reverse), is refused (``paths.check_output``): the rename would replace it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from ..contract.errors import Cancelled, Pix2PixError
 from ..contract.protocol import partial_path, suffixed_partial_path
 from .locking import output_lock
+from .paths import check_output
 
 _DISK_FULL_TEXT = ("no space left on device", "disk full", "free disk space", "not enough space")
 
@@ -209,6 +212,14 @@ def _explain_disk_full(target: Path, needed: int | None) -> Iterator[None]:
         ) from exc
 
 
+def _refuse_unless_replaceable(target: Path, may_replace: Callable[[Path], bool]) -> None:
+    if target.is_dir() and any(target.iterdir()) and not may_replace(target):
+        raise Pix2PixError(
+            f"The output folder {target} is not empty and does not hold a previous export and nothing else. "
+            "Choose a new or empty folder; nothing was written."
+        )
+
+
 @contextmanager
 def staged_directory(
     target: Path, may_replace: Callable[[Path], bool] = lambda _path: False, needed_bytes: int | None = None
@@ -216,18 +227,13 @@ def staged_directory(
     """Yield an empty temporary folder that becomes ``target`` when the block succeeds.
 
     An existing empty ``target`` is replaced. A non-empty one is replaced only if
-    ``may_replace(target)`` says it is a previous output of the same kind; otherwise the
-    run is refused before any work, so nothing of the user's is ever deleted.
+    ``may_replace(target)`` says it holds nothing but a previous output of the same kind,
+    checked before any work and again just before the swap; otherwise the run is refused,
+    so nothing of the user's is ever deleted.
     """
     target = Path(target).absolute()
-    if target.exists():
-        if not target.is_dir():
-            raise Pix2PixError(f"The output {target} exists and is a file; choose a folder path.")
-        if any(target.iterdir()) and not may_replace(target):
-            raise Pix2PixError(
-                f"The output folder {target} is not empty and does not hold a previous export. "
-                "Choose a new or empty folder; nothing was written."
-            )
+    check_output(target, folder=True)
+    _refuse_unless_replaceable(target, may_replace)
     _ensure_parent_writable(target)
     with output_lock(target):
         remove_stale_partials(target)
@@ -239,6 +245,7 @@ def staged_directory(
                 yield staging
             old = None
             if target.exists():
+                _refuse_unless_replaceable(target, may_replace)  # again: the user may have added files meanwhile
                 old = target.parent / f".{target.name}.old-{os.getpid()}"
                 os.replace(target, old)
             os.replace(staging, target)
@@ -258,8 +265,7 @@ def staged_file(target: Path, needed_bytes: int | None = None) -> Iterator[Path]
     or the complete new one. ``needed_bytes`` (an upper estimate) goes into a disk-full error.
     """
     target = Path(target).absolute()
-    if target.is_dir():
-        raise Pix2PixError(f"The output {target} is a folder; give a file path.")
+    check_output(target)
     _ensure_parent_writable(target)
     with output_lock(target):
         remove_stale_partials(target)

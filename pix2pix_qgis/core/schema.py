@@ -1,4 +1,4 @@
-"""JSON Schemas of ``model.json``, ``checkpoint.json`` and ``chips.json``, checked on every read.
+"""JSON Schemas of ``model.json``, ``checkpoint.json``, ``chips.json`` and part sidecars, checked on every read.
 
 A model package or a chips folder may come from anyone; what later code takes as given
 (bands, normalisation, architecture, grid, metrics, chip names) is validated here first, so a
@@ -184,7 +184,43 @@ CHIPS_SCHEMA: dict[str, Any] = {
     },
 }
 
-_VALIDATORS = {id(schema): Draft202012Validator(schema) for schema in (MODEL_SCHEMA, CHECKPOINT_SCHEMA, CHIPS_SCHEMA)}
+_RASTER_SIDE = 2**31 - 1  # GDAL's largest raster width or height
+
+PART_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "sidecar of a translated part (part-IIII-of-NNNN.json)",
+    "type": "object",
+    "required": ["format", "format_version", "part", "parts", "rows", "file", "run", "raster", "tiles", "seconds"],
+    "properties": {
+        "format": {"const": "pix2pix-qgis-part"},
+        "format_version": _INT_POS,
+        "part": {"type": "integer", "minimum": 0},
+        "parts": {"type": "integer", "minimum": 1, "maximum": _RASTER_SIDE},
+        "rows": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 0}},
+        "file": _PLAIN_NAME,
+        "run": {"type": "string"},
+        "raster": {
+            "type": "object",
+            "required": ["width", "height", "count", "dtype", "crs", "transform", "nodata", "mask", "colorinterp"],
+            "properties": {
+                "width": {"type": "integer", "minimum": 1, "maximum": _RASTER_SIDE},
+                "height": {"type": "integer", "minimum": 1, "maximum": _RASTER_SIDE},
+                "count": {"type": "integer", "minimum": 1, "maximum": 4096},
+                "dtype": {"enum": ["uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"]},
+                "crs": {"type": ["string", "null"]},
+                "transform": {"type": "array", "minItems": 6, "maxItems": 6, "items": {"type": "number"}},
+                "nodata": {"anyOf": [{"type": ["number", "null"]}, {"const": "nan"}]},
+                "mask": {"type": "boolean"},
+                "colorinterp": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z]+$"}},
+            },
+        },
+        "tiles": {"type": "integer", "minimum": 0},
+        "seconds": {"type": "number", "minimum": 0},
+    },
+}
+
+_VALIDATORS = {id(schema): Draft202012Validator(schema)
+               for schema in (MODEL_SCHEMA, CHECKPOINT_SCHEMA, CHIPS_SCHEMA, PART_SCHEMA)}
 
 
 def _where(error: ValidationError) -> str:

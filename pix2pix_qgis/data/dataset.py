@@ -42,7 +42,8 @@ class ChipDataset(Dataset[dict[str, torch.Tensor]]):
         """A sample by index, or by (epoch, index) as :class:`EpochSampler` yields them."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         chips = self.chips
-        a, b, valid = read_pair(chips.folder_a, chips.folder_b, self.names[index], chips.tile_size)
+        a, b, valid = read_pair(chips.folder_a, chips.folder_b, self.names[index], chips.tile_size,
+                                (chips.bands_a, chips.bands_b))
         invalid = ~valid
         a_norm = chips.norm_a.apply(np.nan_to_num(a))
         b_norm = chips.norm_b.apply(np.nan_to_num(b))

@@ -114,6 +114,10 @@ def _open_manifest(root: Path) -> ChipsFolder:
         raise Pix2PixError(f"chips.json lists {len(listed)} chips but {'; '.join(parts)}. Re-run the export.")
     info = {role: {"bands": list(manifest[role]["bands"]), "dtype": manifest[role]["dtype"],
                    "nodata": manifest[role].get("nodata")} for role in ("a", "b")}
+    for role in ("a", "b"):
+        if len(manifest[role]["statistics"]) != len(manifest[role]["bands"]):
+            raise Pix2PixError(f"{root / 'chips.json'} lists {len(manifest[role]['bands'])} band(s) for {role} but "
+                               f"statistics for {len(manifest[role]['statistics'])}. Re-run the export.")
     return ChipsFolder(
         root=root, folder_a=folder_a, folder_b=folder_b, tile_size=int(manifest["tile_size"]),
         train=tuple(names["train"]), validation=tuple(names["validation"]),
@@ -188,7 +192,8 @@ def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
                       for r in (range_a, range_b))
     if norm_a is None or norm_b is None:
         sample = [train[i] for i in rng.permutation(len(train))[:STATS_CHIPS]]
-        stats_a, stats_b = _percentiles(folder_a, folder_b, sample, tile, rng)
+        counts = (len(info["a"]["bands"]), len(info["b"]["bands"]))
+        stats_a, stats_b = _percentiles(folder_a, folder_b, sample, tile, counts, rng)
         for role, norm, stats in (("input", norm_a, stats_a), ("target", norm_b, stats_b)):
             if norm is None:
                 notes.append(f"The {role}'s 1st–99th percentiles over {len(sample)} training chips: " + "; ".join(
@@ -203,13 +208,13 @@ def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
 
 
 def _percentiles(
-    folder_a: Path, folder_b: Path, names: Sequence[str], tile: int, rng: np.random.Generator
+    folder_a: Path, folder_b: Path, names: Sequence[str], tile: int, bands: tuple[int, int], rng: np.random.Generator
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """p01/p99 per band over valid pixels (valid in A and B) of a sample of training chips."""
     pooled_a: list[list[np.ndarray]] = []
     pooled_b: list[list[np.ndarray]] = []
     for name in names:
-        a, b, valid = read_pair(folder_a, folder_b, name, tile)
+        a, b, valid = read_pair(folder_a, folder_b, name, tile, bands)
         values = np.flatnonzero(valid.ravel())
         if values.size > STATS_PIXELS:
             values = rng.choice(values, STATS_PIXELS, replace=False)
@@ -228,10 +233,15 @@ def _percentiles(
     return summarize(pooled_a), summarize(pooled_b)
 
 
-def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One chip pair in source units as float32 (C, H, W) arrays plus the (H, W) mask valid in both."""
+def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int,
+              bands: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chip pair in source units as float32 (C, H, W) arrays plus the (H, W) mask valid in both.
+
+    ``bands`` is the folder's (A, B) band counts: a chip with other bands is refused by
+    name, never broadcast (a 1-band chip in a 3-band folder) or failed on deep in training.
+    """
     arrays, masks = [], []
-    for folder in (folder_a, folder_b):
+    for folder, count, role in ((folder_a, bands[0], "input (A)"), (folder_b, bands[1], "target (B)")):
         path = folder / name
         try:
             with rasterio.open(path) as src:
@@ -245,5 +255,13 @@ def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int) -> tuple[np.
                 f"Chip {path} is {data.shape[2]}×{data.shape[1]} px but the folder's chips are {tile}×{tile}. "
                 "All chips must have the same size; re-export."
             )
+        if data.shape[0] != count:
+            raise Pix2PixError(
+                f"Chip {path} has {data.shape[0]} band(s) but the folder's {role} chips have {count}. All chips of a "
+                "folder must have the same bands; remove that chip or re-export."
+            )
+        if np.iscomplexobj(data):
+            raise Pix2PixError(f"Chip {path} has complex pixels ({data.dtype}); chips must hold real numbers. "
+                               "Re-export from real bands (e.g. the amplitude).")
         arrays.append(data.astype(np.float32))
     return arrays[0], arrays[1], masks[0] & masks[1]

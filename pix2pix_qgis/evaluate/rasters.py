@@ -27,6 +27,7 @@ from ..contract.tables import EVALUATE
 from ..core.grid import Bounds, Grid, extent_in, format_bounds, intersect, open_raster, valid_mask
 from ..core.mask import load_mask
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from .metrics import SSIM_WINDOW, MetricAccumulator
 
@@ -43,6 +44,9 @@ def _aligned_windows(pred: Any, ref: Any, extent: Bounds | None) -> tuple[Window
     if pred.crs != ref.crs or not np.allclose(gp.cell_size, gr.cell_size, rtol=1e-9, atol=0):
         raise Pix2PixError(f"The rasters are on different grids ({described}). Evaluate on one grid: "
                            "translate the reference's area, or warp one raster onto the other first.")
+    if (gp.transform.a > 0) != (gr.transform.a > 0) or (gp.transform.e > 0) != (gr.transform.e > 0):
+        raise Pix2PixError(f"One raster is stored south-up or mirrored and the other is not ({described}), so their "
+                           "rows or columns run in opposite directions. Warp one onto the other's grid first.")
     offset = ~gr.transform * (gp.transform.c, gp.transform.f)  # prediction origin in reference pixels
     if not all(abs(v - round(v)) < 1e-6 for v in offset):
         raise Pix2PixError(f"The rasters' pixels are not aligned ({described}). Warp one onto the other's grid.")
@@ -94,6 +98,8 @@ def evaluate_rasters(
     """Compare ``prediction`` with ``reference``; optionally write an absolute-error raster and a JSON report."""
     EVALUATE.check(extent=extent, extent_crs=extent_crs, data_range=data_range)
     progress = progress or Progress()
+    check_run_paths(rasters={"prediction": prediction, "reference": reference}, inputs={"mask": mask},
+                    files={"error raster": error_raster, "report": report})
     with ExitStack() as stack:
         pred = stack.enter_context(open_raster(prediction, "prediction"))
         ref = stack.enter_context(open_raster(reference, "reference"))

@@ -26,13 +26,16 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio._err import CPLE_BaseError
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from ..contract.errors import Pix2PixError
+from ..contract.protocol import partial_path
 from ..contract.tables import TRANSLATE
 from ..core.grid import Bounds, Grid, extent_in, format_bounds, gdal_cache_mb, intersect, open_raster
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..model.card import ModelCard
 from ..model.device import resolve_device
@@ -117,6 +120,18 @@ def _window(src: Any, spec: TranslateSpec) -> Window:
     return window
 
 
+def _create_output(path: Path, profile: dict[str, Any], options: dict[str, str]) -> Any:
+    """The output dataset open for writing; GDAL's refusal of the user's creation options becomes their fix."""
+    try:
+        return rasterio.open(path, "w", **profile)
+    except (rasterio.errors.RasterioError, CPLE_BaseError) as exc:
+        if not options:
+            raise
+        given = " ".join(f"{key}={value}" for key, value in options.items())
+        raise Pix2PixError(f"GDAL cannot create the output with the creation options {given} ({exc}). Fix or remove "
+                           "them (--co, CREATION_OPTIONS); see https://gdal.org/drivers/raster/gtiff.html.") from exc
+
+
 @dataclass
 class _Counters:
     tiles: int = 0
@@ -134,6 +149,7 @@ def translate_raster(
     """Translate ``input_path`` with the model at ``model_path`` into ``output_path`` (GeoTIFF/COG)."""
     spec = spec or TranslateSpec()
     progress = progress or Progress()
+    check_run_paths(rasters={"input raster": input_path}, inputs={"model": model_path}, files={"output": output_path})
     started = time.perf_counter()
     device = resolve_device(spec.device)
     generator, card = load_model(model_path, device)
@@ -171,9 +187,11 @@ def translate_raster(
         model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress)
         needed = width * band.height * out_bands * np.dtype(dtype).itemsize  # uncompressed: an upper bound
         with staged_file(Path(output_path), needed_bytes=needed) as staging:
-            target = staging.with_name(staging.stem + ".gtiff.tif") if spec.cog else staging
+            # A COG is copied from a plain GeoTIFF written first under the other staging name: no longer than
+            # the names core.paths checks, and removed by the provider if it has to kill the engine.
+            target = partial_path(Path(output_path).absolute()) if spec.cog else staging
             try:
-                with rasterio.open(target, "w", **profile) as dst:
+                with _create_output(target, profile, spec.creation_options) as dst:
                     writer = BlockWriter(dst, nodata, may_be_invalid)
                     try:
                         counters = _Translator(plan, src, bands, window, card.input.normalization, model, writer,

@@ -44,6 +44,7 @@ from .. import __version__
 from ..contract.errors import Pix2PixError
 from ..contract.tables import EXPORT_ONNX
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.card import GridCard, ModelCard, plain
@@ -307,6 +308,7 @@ def export_onnx(
     """
     EXPORT_ONNX.check(tile_size=tile_size, check=check, deepness=deepness)
     progress = progress or Progress()
+    check_run_paths(inputs={"model": model_path}, files={"ONNX file": output})
     onnx = require("onnx")
     generator, card = load_model(model_path, "cpu")
     spec = card.generator

@@ -37,6 +37,7 @@ import torch
 
 from ..contract.errors import Pix2PixError
 from ..contract.tables import IMPORT_REFERENCE
+from ..core.paths import check_input_file, check_run_paths
 from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.card import BandsCard, ModelCard
@@ -54,8 +55,7 @@ _RUNNING = (".running_mean", ".running_var", ".num_batches_tracked")
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a reference checkpoint, loaded without unpickling arbitrary objects."""
-    if not path.is_file():
-        raise Pix2PixError(f"The checkpoint {path} does not exist. Give the reference's latest_net_G.pth.")
+    check_input_file(path, "checkpoint", "Give the reference's latest_net_G.pth.")
     with path.open("rb") as handle:
         head = handle.read(2)
     if not zipfile.is_zipfile(path) and head[:1] != b"\x80":  # torch.save's zip, or a legacy pickle
@@ -181,6 +181,7 @@ def import_reference(
     progress = progress or Progress()
     checkpoint = Path(checkpoint)
     IMPORT_REFERENCE.check(chip_size=chip_size, norm_stats=norm_stats)
+    check_run_paths(inputs={"reference checkpoint": checkpoint}, files={"model": output})
     state = load_state_dict(checkpoint)
     spec = infer_spec(state, checkpoint)
     spec, state = _adapt(state, spec, norm_stats)

@@ -69,6 +69,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Un
     card, state = read_package(path)
     with torch.device("meta"):  # no random initialisation (0.4 s for NGF 64) that the weights replace
         generator = UnetGenerator(card.generator)
+    expected = generator.state_dict()
+    wrong = [f"{key} ({tensor.dtype})" for key, tensor in state.items()
+             if key in expected and tensor.is_floating_point() != expected[key].is_floating_point()]
+    if wrong:
+        raise Pix2PixError(f"{path}: the weights have the wrong type for the network: {', '.join(wrong[:5])}. The "
+                           "package is damaged or was not written by this engine.")
     try:
         generator.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:

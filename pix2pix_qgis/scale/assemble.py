@@ -10,6 +10,7 @@ VRT, so the folder can move; the COG is GDAL's COG driver reading that VRT, as
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import xml.etree.ElementTree as ET
@@ -24,6 +25,7 @@ from affine import Affine
 from ..contract.errors import Pix2PixError
 from ..core.grid import gdal_cache_mb
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..infer.tiling import part_rows
 from .parts import PART_NAME, read_sidecar
@@ -70,18 +72,22 @@ def check_parts(sidecars: list[Path]) -> list[dict[str, Any]]:
     by_index: dict[int, dict[str, Any]] = {}
     for document in documents:
         by_index.setdefault(document["part"], document)
-    missing = sorted(set(range(count)) - set(by_index))
-    if missing:
-        names = ", ".join(f"{i}/{count}" for i in missing)
+    missing = count - len(by_index)
+    if missing:  # listed lazily: a damaged sidecar may claim millions of parts
+        first = list(itertools.islice((i for i in range(count) if i not in by_index), 10))
+        names = ", ".join(f"{i}/{count}" for i in first) + (", …" if missing > len(first) else "")
         raise Pix2PixError(
-            f"{len(missing)} of {count} parts are missing or unfinished: {names}. Run translate with --part "
-            f"{names.split(', ')[0]} (and the others), or re-run those array tasks, then assemble again."
+            f"{missing} of {count} parts are missing or unfinished: {names}. Run translate with --part "
+            f"{first[0]}/{count} (and the others), or re-run those array tasks, then assemble again."
         )
     ordered = [by_index[i] for i in range(count)]
     raster = ordered[0]["raster"]
     for document in ordered:
         if document["raster"] != raster:
             raise Pix2PixError(f"Part {document['part']} is on another grid than part 0; run all parts again.")
+        if len(document["raster"]["colorinterp"]) != raster["count"]:
+            raise Pix2PixError(f"The sidecar of part {document['part']} is damaged (its colour interpretations do "
+                               "not match its band count); run that part again.")
         expected = list(part_rows(raster["height"], document["part"], count))
         if document["rows"] != expected:
             raise Pix2PixError(f"Part {document['part']} covers rows {document['rows']}, not {expected}: "
@@ -146,7 +152,11 @@ def assemble_parts(sources: Sequence[str | Path], output_vrt: str | Path, cog: s
         raise Pix2PixError(f"The output {output} must end in .vrt; give --cog OUTPUT.tif for a single GeoTIFF too.")
     if cog is not None and Path(cog).suffix.lower() not in (".tif", ".tiff"):
         raise Pix2PixError(f"The COG {cog} must end in .tif or .tiff.")
-    parts = check_parts(find_sidecars(sources))
+    sidecars = find_sidecars(sources)
+    parts = check_parts(sidecars)
+    check_run_paths(inputs={**{f"part sidecar {s.name}": s for s in sidecars},
+                            **{f"part {d['path'].name}": d["path"] for d in parts}},
+                    files={"VRT": output, "COG": cog})
     raster = parts[0]["raster"]
     progress.info(f"{len(parts)} parts make a {raster['width']}×{raster['height']} px raster; writing {output}.")
     with staged_file(output) as staging:

@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.errors import Pix2PixError
+from ..core.documents import read_document
 from ..core.outputs import staged_file
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
+from ..core.schema import PART_SCHEMA, validate
 from ..infer.tiling import check_part
 from ..infer.translate import translate_raster
 
@@ -104,8 +107,10 @@ def translate_part(input_path: str | Path, model_path: str | Path, folder: str |
             f"With a part, OUTPUT is the folder all parts go to (shared by the jobs), not a file like {folder.name}. "
             "Give a folder, e.g. parts/, then build the raster with: pix2pix-qgis assemble parts/ OUTPUT.vrt"
         )
-    folder.mkdir(parents=True, exist_ok=True)
     tif, sidecar = part_paths(folder, index, count)
+    check_run_paths(rasters={"input raster": input_path}, inputs={"model": model_path},
+                    files={"part": tif, "part's sidecar": sidecar})
+    folder.mkdir(parents=True, exist_ok=True)
     sidecar.unlink(missing_ok=True)  # until the new sidecar is written, this part counts as missing
     fingerprint = run_fingerprint(Path(input_path).absolute(), Path(model_path).absolute(), spec)
     progress.info(f"Translating part {index}/{count} (counted from 0) into {folder}.")
@@ -117,11 +122,19 @@ def translate_part(input_path: str | Path, model_path: str | Path, folder: str |
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
-    """A part's JSON sidecar, checked to be a part sidecar of a version this engine reads."""
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise Pix2PixError(f"The part sidecar {path} cannot be read ({exc}); run that part again.") from exc
-    if document.get("format") != PART_FORMAT or document.get("format_version", 99) > PART_VERSION:
+    """A part's sidecar, checked: schema, and ``file`` naming that very part's GeoTIFF beside it (never a path
+    that leaves the folder, which assemble would otherwise open and put into the VRT)."""
+    fix = "Run that part again."
+    document = read_document(path, "part sidecar", str(path), fix)
+    version = document.get("format_version", 99) if isinstance(document, dict) else None
+    if not isinstance(document, dict) or document.get("format") != PART_FORMAT or not isinstance(version, int) \
+            or version > PART_VERSION:
         raise Pix2PixError(f"{path} is not a part sidecar this engine knows; run that part again with this version.")
+    validate(document, PART_SCHEMA, path, "the part sidecar", fix)
+    match = PART_NAME.match(path.name)
+    own = (int(match[1]), int(match[2])) if match else None
+    expected = part_paths(path.parent, document["part"], document["parts"])[0].name
+    if own != (document["part"], document["parts"]) or document["file"] != expected:
+        raise Pix2PixError(f"{path} describes part {document['part']}/{document['parts']} in {document['file']!r}; "
+                           f"a sidecar describes its own part, named like itself ({expected}). {fix}")
     return document

@@ -27,6 +27,7 @@ import torch
 
 from ..contract.errors import Cancelled, Pix2PixError
 from ..core.locking import holds_output_lock
+from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..data.dataset import ChipDataset
 from ..data.folder import ChipsFolder, open_chips
@@ -141,6 +142,7 @@ def train(
     _require_pillow()
     output = _check_output(output_model)
     ckpt = checkpoint_path(output)
+    check_run_paths(inputs={"chips folder": chips_folder}, files={"model": output, "checkpoint": ckpt})
     topology = topology or SingleProcess(resolve_device(config.device))
     device = topology.device
     chips = open_chips(chips_folder, config.validation, config.seed)

@@ -15,10 +15,10 @@ from pix2pix_qgis.model.package import write_package
 def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 4, ngf: int = 8,
                 chip: int = 64, in_dtype: str = "uint8", out_dtype: str = "uint8",
                 out_nodata: float | None = None, in_range: tuple[float, float] = (0.0, 255.0),
-                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0,
+                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0, norm: str = "batch",
                 grid: dict | None = None) -> Path:
     """An untrained but complete model package: random generator weights (seeded), eval-ready."""
-    spec = GeneratorSpec(in_bands, out_bands, depth, ngf, "batch", True)
+    spec = GeneratorSpec(in_bands, out_bands, depth, ngf, norm, True)
     generator = build_generator(spec, torch.Generator().manual_seed(seed))
     # Weights 10× the training init, so the untrained net's output varies strongly with its
     # input and context (like a trained one) instead of sitting at tanh(0).

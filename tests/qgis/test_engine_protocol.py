@@ -71,6 +71,20 @@ FAKE_ENGINE = textwrap.dedent('''\
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         emit({"type": "progress", "fraction": 0.1, "message": "stubborn"})
         time.sleep(600)
+    elif scenario == "locks_and_ignores_sigterm":  # argv[5]: the output; staged and locked as the engine does
+        import fcntl
+        target = sys.argv[5]
+        folder, name = os.path.split(target)
+        open(os.path.join(folder, f".{name}.partial-{os.getpid()}"), "w").write("half a raster")
+        lock = os.open(os.path.join(folder, f".{name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(lock, f"{os.getpid()}\\n".encode())
+        except BlockingIOError:
+            pass  # held by the test (another run): work on regardless, as a bug might
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        emit({"type": "progress", "fraction": 0.1, "message": "stubborn"})
+        time.sleep(600)
     ''')
 
 
@@ -108,7 +122,8 @@ def recording_feedback(cancel_on_progress: bool = False) -> Any:
     return Recording()
 
 
-def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, **options: Any) -> Any:
+def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, command_tail: tuple[str, ...] = (),
+                      **options: Any) -> Any:
     """Run the fake engine through the provider's runner; fail the test if it hangs."""
     from pix2pix_toolbox.processing_provider.engine import EngineRun
 
@@ -116,7 +131,7 @@ def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, **
 
     def target() -> None:
         try:
-            outcome["result"] = EngineRun([scenario], feedback, **options).run()
+            outcome["result"] = EngineRun([scenario, *command_tail], feedback, **options).run()
         except Exception as exc:  # noqa: BLE001 - the test inspects whatever the runner raised
             outcome["error"] = exc
 
@@ -226,3 +241,34 @@ def test_engine_output_lines_are_read_in_bounded_pieces(tmp_path):
         lines = list(_read_lines(stream, limit=10))
     assert lines == [("short\n", 0), ("y" * 10, 15), ("last witho", 10)]
     assert os.path.getsize(path) == 6 + 26 + 20
+
+
+def test_cancel_removes_the_partial_and_the_lock_of_an_engine_it_had_to_kill(qgis_app, fake_engine, tmp_path):
+    """SIGKILL leaves the engine no chance to clean up: the provider removes its partial and its lock file."""
+    from pix2pix_toolbox.pix2pix_qgis.contract.protocol import lock_path
+    from qgis.core import QgsProcessingException
+
+    out = tmp_path / "out" / "chips.tif"
+    out.parent.mkdir()
+    outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+                                deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
+    assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20  # the engine ran and was killed
+    assert lock_path(out).name == ".chips.tif.lock"
+    assert sorted(p.name for p in out.parent.iterdir()) == []
+
+
+def test_cancel_keeps_a_lock_that_another_run_holds(qgis_app, fake_engine, tmp_path):
+    """The lock is removed only when taking it proves nobody writes the output; another run's lock stays."""
+    import fcntl
+
+    from pix2pix_toolbox.pix2pix_qgis.contract.protocol import lock_path
+
+    out = tmp_path / "chips.tif"
+    lock = lock_path(out)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+                                    deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
+        assert "Cancelled" in str(outcome.get("error")), outcome
+        assert lock.exists() and [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []

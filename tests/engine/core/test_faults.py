@@ -8,6 +8,7 @@ succeeds and removes them, and a training that resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -276,3 +277,46 @@ def test_another_thread_of_the_same_process_is_refused(tmp_path):
     assert errors and errors[0].startswith(f"Another run in this process is writing {target} right now.")
     assert not target.exists()
 
+
+
+def test_sighup_cancels_like_sigterm_and_leaves_nothing(tmp_path, raster):
+    """A closed terminal or SSH session sends SIGHUP: it used to kill the run silently, leaving a hidden partial."""
+    model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
+    out = tmp_path / "out.tif"
+    proc = start("translate", str(raster), str(model), str(out), "--overlap", "8", "--device", "cpu")
+    for line in proc.stdout:
+        if json.loads(line)["type"] == "progress":
+            break
+    os.kill(proc.pid, signal.SIGHUP)
+    rest, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    last = json.loads(rest.splitlines()[-1])
+    assert last["type"] == "error" and last["kind"] == "cancelled" and "Traceback" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "m.p2p"]  # no output, partial or lock
+
+
+def test_a_raster_damaged_past_its_header_fails_clearly_mid_run(tmp_path, rng):
+    """GDAL opens it (the header is whole) and fails on a later block: exit 2 with GDAL's reason, no traceback."""
+    source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 256, 256), dtype="uint8"), photometric="RGB")
+    data = source.read_bytes()
+    source.write_bytes(data[: len(data) * 2 // 3])
+    model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
+    code, events = run("translate", str(source), str(model), str(tmp_path / "out.tif"), "--device", "cpu")
+    assert code == 2 and events[-1]["kind"] == "bad_input", events[-1]
+    assert events[-1]["message"].startswith("GDAL could not read or write a raster (") and "re-create" in \
+        events[-1]["message"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "m.p2p"]
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (OSError(errno.ENAMETOOLONG, "File name too long", "/x/" + "n" * 300), "File name too long: /x/nnn"),
+    (OSError(errno.EROFS, "Read-only file system", "/mnt/out.tif"), "read-only. Choose an output location"),
+    (PermissionError(errno.EACCES, "Permission denied", "/root/a.tif"), "Permission denied: /root/a.tif. Choose"),
+    (MemoryError(), "ran out of memory. Lower the tile size"),
+    (UnicodeEncodeError("utf-8", "/x/caf\udce9.tif", 6, 7, "surrogates not allowed"), "(/x/caf\\xe9.tif); GDAL"),
+])
+def test_failures_from_the_os_and_memory_are_explained_with_the_fix(error, expected):
+    from pix2pix_qgis.core.failures import explain
+
+    assert expected in explain(error)
+    assert explain(ValueError("a bug")) is None and explain(KeyError("x")) is None  # bugs keep their traceback
