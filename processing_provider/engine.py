@@ -1,11 +1,14 @@
 """Run one engine command in a subprocess and map its JSON-lines protocol onto QGIS feedback.
 
 No shell is involved (arguments go to the OS as a list, so names with spaces, quotes, ``;``
-or ``$()`` are just names). Cancel sends SIGTERM, which the engine turns into a clean stop
-that removes its staging output; after a grace period (1.5 s by default) the engine's whole
-process group is killed and its staging outputs are removed here (``.<name>.partial-<pid>``,
-the engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there), and
-so is its output lock ``.<name>.lock`` once no other run holds it.
+or ``$()`` are just names). Cancel writes the protocol's cancel line on the engine's stdin
+(``contract.protocol.CANCEL_LINE``), the same on every OS; the engine turns it into a clean
+stop that saves training's checkpoint and removes its staging output. Where signals can be
+caught (POSIX) SIGTERM follows after :data:`SIGNAL_AFTER_S`, for an engine that does not read
+its stdin. After a grace period (1.5 s by default) the engine's whole process tree is killed
+(``process_tree``) and its staging outputs are removed here (``.<name>.partial-<pid>``, the
+engine's naming rule in ``pix2pix_qgis/contract/protocol.py``, imported from there), and so
+is its output lock ``.<name>.lock`` once no other run holds it.
 
 The engine is trusted code but its output is not: a library may print stray text, a crash
 may cut a line, a bug may print a line of gigabytes, and a child process may keep the pipe
@@ -22,7 +25,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -31,10 +33,12 @@ from typing import Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from ..pix2pix_qgis.contract.protocol import lock_path, partial_paths
+from ..pix2pix_qgis.contract.protocol import CANCEL_LINE, lock_path, partial_paths
 from .interpreter import engine_environment, fix_hint, resolve_python
+from .process_tree import ask_to_stop, kill_tree, start_options
 
 TERMINATE_GRACE_S = 1.5
+SIGNAL_AFTER_S = 1.0  # the cancel line's head start over SIGTERM (capped at half the grace period)
 MAX_LINE_CHARS = 1 << 20  # protocol lines are a few hundred bytes; longer ones are cut, never buffered whole
 DRAIN_AFTER_EXIT_S = 5.0  # a grandchild may hold stdout open after the engine exited
 EXIT_AFTER_RESULT_S = 30.0  # an engine that reported its result but does not exit is stopped
@@ -76,6 +80,25 @@ def _collect(stream: Any, tail: deque[str]) -> None:
         pass
 
 
+def _send_cancel_line(process: subprocess.Popen) -> None:
+    """Write the protocol's cancel line on the engine's stdin (``contract.protocol``), if it has one."""
+    if process.stdin is None:  # a run that does not speak the cancel line (set-up)
+        return
+    try:
+        process.stdin.write(CANCEL_LINE + "\n")
+        process.stdin.flush()
+    except (OSError, ValueError):  # the engine exited or closed its stdin: the signal and the kill remain
+        pass
+
+
+def _close(stream: Any) -> None:
+    try:
+        if stream is not None:
+            stream.close()
+    except OSError:  # flushing into a pipe the engine no longer reads
+        pass
+
+
 def _remove_partials(outputs: list[str], pid: int) -> None:
     for output in outputs:
         for partial in partial_paths(Path(output), pid):
@@ -94,7 +117,12 @@ def _remove_abandoned_locks(outputs: list[str]) -> None:
     """
     try:
         import fcntl
-    except ImportError:  # Windows: the engine takes no lock there
+    except ImportError:  # Windows: a file another run has open cannot be removed, so removing is the test
+        for output in outputs:
+            try:
+                lock_path(Path(output)).unlink()
+            except OSError:
+                pass
         return
     for output in outputs:
         path = lock_path(Path(output))
@@ -112,18 +140,6 @@ def _remove_abandoned_locks(outputs: list[str]) -> None:
             os.close(fd)
 
 
-def _kill_tree(process: subprocess.Popen) -> None:
-    """SIGKILL the engine, if still running, and everything it started (data-loader workers, a stuck child)."""
-    if os.name == "posix":
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    if process.poll() is None:
-        process.kill()
-    process.wait()
-
-
 def exit_description(code: int) -> str:
     """Say how the engine ended in words an analyst can act on."""
     if code >= 0:
@@ -132,7 +148,7 @@ def exit_description(code: int) -> str:
         name = signal.Signals(-code).name
     except ValueError:
         name = f"signal {-code}"
-    if -code == signal.SIGKILL:
+    if -code == getattr(signal, "SIGKILL", None):  # POSIX only; Windows exit codes are never negative
         return (f"{name} (killed from outside; when nobody stopped it, the system usually ran out of memory: "
                 "lower the tile or batch size)")
     return name
@@ -161,15 +177,10 @@ class EngineRun:
     def _start(self) -> subprocess.Popen:
         argv = [self.python, "-u", "-m", "pix2pix_qgis", *self.command, "--progress", "json"]
         self.feedback.pushCommandInfo(" ".join(argv))
-        options: dict[str, Any] = {}
-        if sys.platform == "win32":
-            options["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
-        else:
-            options["start_new_session"] = True  # one process group, so a kill reaches its children too
         try:
             return subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=engine_environment(), text=True, encoding="utf-8", errors="replace", **options,
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=engine_environment(), text=True, encoding="utf-8", errors="replace", **start_options(),
             )
         except OSError as exc:
             raise QgsProcessingException(
@@ -188,7 +199,8 @@ class EngineRun:
         try:
             return self._follow(process)
         finally:
-            _kill_tree(process)  # also when the engine exited: a child it left behind must not outlive the run
+            kill_tree(process)  # also when the engine exited: a child it left behind must not outlive the run
+            _close(process.stdin)
             for reader, stream in zip(self._readers, (process.stdout, process.stderr)):
                 reader.join(timeout=2)
                 if not reader.is_alive():  # closing a pipe a thread still reads from could block on its lock
@@ -218,7 +230,7 @@ class EngineRun:
                     break
             elif result_at is not None and now - result_at > EXIT_AFTER_RESULT_S:
                 self.feedback.pushConsoleInfo("The engine reported its result but did not exit; stopping it.")
-                _kill_tree(process)
+                kill_tree(process)
                 break
             try:
                 line = lines.get(timeout=0.1)
@@ -296,13 +308,20 @@ class EngineRun:
         return message
 
     def _cancel(self, process: subprocess.Popen) -> None:
+        """Ask the engine to stop (cancel line, then SIGTERM where it can be caught); kill its tree
+        and remove its partials if it has not stopped within the grace period."""
         if process.poll() is None:
-            process.terminate()
-            deadline = time.monotonic() + self.grace_seconds
-            while process.poll() is None and time.monotonic() < deadline:
+            _send_cancel_line(process)
+            started = time.monotonic()
+            signal_at = started + min(SIGNAL_AFTER_S, self.grace_seconds / 2)
+            signalled = False
+            while process.poll() is None and time.monotonic() < started + self.grace_seconds:
+                if not signalled and time.monotonic() >= signal_at:
+                    ask_to_stop(process)
+                    signalled = True
                 time.sleep(0.05)
             if process.poll() is None:
-                _kill_tree(process)
+                kill_tree(process)
                 _remove_partials(self.outputs, process.pid)
                 _remove_abandoned_locks(self.outputs)
         raise QgsProcessingException("Cancelled by the user; no output was written.")

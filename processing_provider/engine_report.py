@@ -9,7 +9,7 @@ FIELDS = (
     ("Interpreter", "python_executable"), ("Chosen from", "source"), ("Python", "python"),
     ("Engine (pix2pix_qgis)", "pix2pix_qgis"), ("PyTorch", "torch"), ("PyTorch CUDA build", "torch_cuda_build"),
     ("CUDA available", "cuda_available"), ("NumPy", "numpy"), ("rasterio", "rasterio"), ("GDAL (rasterio's)", "gdal"),
-    ("shapely", "shapely"), ("safetensors", "safetensors"), ("Pillow", "PIL"), ("Platform", "platform"),
+    ("shapely", "shapely"), ("safetensors", "safetensors"), ("matplotlib", "matplotlib"), ("Platform", "platform"),
 )
 
 

@@ -31,7 +31,7 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_INDEX = "https://download.pytorch.org/whl/cu128"  # Windows only: PyPI's Linux wheels are CUDA builds
 PYPI = "https://pypi.org/simple"
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 4
-CHECK_IMPORTS = ("torch", "numpy", "rasterio", "shapely", "safetensors", "PIL")
+CHECK_IMPORTS = ("torch", "numpy", "rasterio", "shapely", "safetensors", "matplotlib")
 BUILDS = ("auto", "cpu", "cuda")  # which PyTorch build to install; the Set up engine algorithm offers the same
 
 
@@ -230,7 +230,7 @@ def set_up(venv: Path, report: Reporter, wheels: Path | None = None, device: str
     offline = ["--no-index", "--find-links", str(wheels)] if wheels is not None else []
     report.progress(0.1, f"Installing {torch} (the largest download)")
     pip(python, torch_source(python, torch, wheels, device, index, report), report, torch)
-    report.progress(0.7, "Installing rasterio, shapely, safetensors, Pillow")
+    report.progress(0.7, "Installing rasterio, shapely, safetensors, matplotlib")
     pip(python, [*offline, "-r", str(requirements)], report, f"the requirements in {requirements}")
     report.progress(0.9, "Checking the environment")
     result = check(python, report)

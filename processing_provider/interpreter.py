@@ -33,6 +33,18 @@ def managed_python() -> Path:
     return venv / "Scripts" / "python.exe" if sys.platform == "win32" else venv / "bin" / "python"
 
 
+def check_interpreter(value: str) -> None:
+    """Validator of the provider setting: empty, or an executable file.
+
+    Processing's own check for FILE settings asks, from QGIS 3.44 on, for a file the user may
+    *write*, which an interpreter (root-owned, or on a read-only mount) seldom is: with it,
+    *Set up engine* could not save the environment it made.
+    """
+    if value and not (os.path.isfile(value) and os.access(value, os.X_OK)):
+        raise ValueError(f"The Python interpreter '{value}' does not exist or cannot be run. Give the python of "
+                         "the engine's environment (Pix2Pix › Set up engine makes one), or leave it empty.")
+
+
 def configured_setting() -> str:
     """The provider setting (Processing › Options › Providers › Pix2Pix), or '' when unset."""
     try:

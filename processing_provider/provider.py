@@ -13,7 +13,7 @@ from .algorithms.export_chips import ExportChipsAlgorithm
 from .algorithms.setup_engine import SetupEngineAlgorithm
 from .algorithms.train import TrainAlgorithm
 from .algorithms.translate import TranslateAlgorithm
-from .interpreter import SETTING_KEY
+from .interpreter import SETTING_KEY, check_interpreter
 
 ICON = Path(__file__).resolve().parent.parent / "icon.svg"
 
@@ -63,7 +63,7 @@ class Pix2PixProvider(QgsProcessingProvider):
             ProcessingConfig.addSetting(Setting(
                 self.name(), SETTING_KEY,
                 "Python interpreter for the engine (empty: PIX2PIX_PYTHON, the managed environment, or python3)",
-                "", valuetype=Setting.FILE,
+                "", valuetype=Setting.FILE, validator=check_interpreter,
             ))
             ProcessingConfig.readSettings()
         self.refreshAlgorithms()

@@ -17,6 +17,7 @@ from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
 from .engine import EngineRun
 from .interpreter import engine_environment
+from .process_tree import start_options
 
 SETUP_SCRIPT = Path(__file__).resolve().parent / "engine_setup.py"
 
@@ -49,13 +50,10 @@ class SetupRun(EngineRun):
     def _start(self) -> subprocess.Popen:
         argv = [self.python, "-u", str(SETUP_SCRIPT), *self.command, "--progress", "json"]
         self.feedback.pushCommandInfo(" ".join(argv))
-        options: dict[str, Any] = {}
-        if sys.platform == "win32":
-            options["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
         try:
             return subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=engine_environment(), text=True, encoding="utf-8", errors="replace", bufsize=1, **options,
+                env=engine_environment(), text=True, encoding="utf-8", errors="replace", bufsize=1, **start_options(),
             )
         except OSError as exc:
             raise QgsProcessingException(

@@ -11,11 +11,16 @@ PYTHON=${2:-python3}
 TORCH_VERSION=2.13.0
 PY="$VENV/bin/python"
 
-if [ -x "$PY" ] && "$PY" -c "
-import importlib.metadata as m, torch, rasterio, shapely, safetensors, PIL, jsonschema, pytest, ruff, mypy, mpl_toolkits.basemap_data, onnx, onnxscript, onnxruntime
+# Complete means: every dependency imports, torch is the pinned one, and the editable engine is this
+# checkout (-I keeps the current folder off sys.path; a venv kept outside the clone, as in the QGIS
+# chroots, would otherwise still point at the clone it was made from).
+if [ -x "$PY" ] && "$PY" -I -c "
+import importlib.metadata as m, os, torch, rasterio, shapely, safetensors, matplotlib, jsonschema, pytest, ruff, mypy, mpl_toolkits.basemap_data, onnx, onnxscript, onnxruntime, nbclient, ipykernel
+import pix2pix_qgis
 assert m.version('types-shapely') and m.version('types-jsonschema')
 assert torch.__version__.split('+')[0] == '$TORCH_VERSION'
 assert m.version('pix2pix-qgis')
+assert os.path.samefile(os.path.dirname(pix2pix_qgis.__file__), 'pix2pix_qgis')
 " >/dev/null 2>&1; then
   echo "Engine environment: $VENV is complete"
   exit 0

@@ -18,7 +18,7 @@ from ..contract.protocol import wants_json
 def fix_command() -> str:
     """The pip command that installs the engine's dependencies into this interpreter."""
     requirements = Path(__file__).resolve().parents[2] / "requirements.txt"
-    packages = '"torch==2.13.0" rasterio shapely numpy safetensors pillow jsonschema'
+    packages = '"torch==2.13.0" rasterio shapely numpy safetensors matplotlib jsonschema'
     target = f'-r "{requirements}"' if requirements.is_file() else packages
     return f'"{sys.executable}" -m pip install {target}'
 

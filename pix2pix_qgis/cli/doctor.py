@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 
-REQUIRED = ("numpy", "rasterio", "shapely", "torch", "safetensors", "PIL", "jsonschema")
+REQUIRED = ("numpy", "rasterio", "shapely", "torch", "safetensors", "matplotlib", "jsonschema")
 
 
 def _version(module: str) -> str | None:

@@ -3,8 +3,9 @@
 Exit codes: 0 success, 1 internal error (a bug: please report), 2 bad input
 (:class:`Pix2PixError`, and the failures of the OS, GDAL, PROJ or memory that ``core.failures``
 explains), 3 missing dependency (see ``bootstrap``; also ``doctor`` when a check fails),
-130 cancelled (SIGTERM, SIGINT, SIGHUP, or a closed stdout).
-With ``--progress json`` stdout carries only protocol lines (``progress.py``).
+130 cancelled (the ``cancel`` line on stdin, SIGTERM, SIGINT, SIGHUP, or a closed stdout).
+With ``--progress json`` stdout carries only protocol lines (``progress.py``), and a ``cancel``
+line on stdin stops the run as SIGTERM does (``core.cancel``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import traceback
@@ -23,6 +23,7 @@ from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
 from ..contract.protocol import wants_json
 from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
+from ..core.cancel import install_signal_handlers, watch_stdin
 from ..core.failures import explain
 from ..core.launch import rank_zero_reports
 from ..core.progress import JsonLinesProgress, Progress, TerminalProgress
@@ -123,18 +124,6 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
-def _install_cancel_handlers(event: threading.Event) -> None:
-    """SIGTERM (the provider's cancel), SIGINT and SIGHUP (a closed terminal or SSH session) request a
-    cooperative stop: partial outputs are removed and training saves its checkpoint."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        event.set()
-
-    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
-        if hasattr(signal, name):  # no SIGHUP on Windows
-            signal.signal(getattr(signal, name), handler)
-
-
 def _silence_stdout() -> None:
     """Whoever read stdout is gone: send the rest (and Python's final flush) nowhere instead of raising again."""
     try:
@@ -157,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(json_errors=wants_json(argv)).parse_args(argv)
     cancel = threading.Event()
-    _install_cancel_handlers(cancel)
+    install_signal_handlers(cancel)
     json_mode = args.progress == "json"
+    if json_mode and not os.isatty(0):  # a program's pipe; a terminal's reader in the background would be stopped
+        watch_stdin(cancel)
     if json_mode:
         progress: Progress = JsonLinesProgress(sys.stdout, cancel)
     elif args.progress == "none":

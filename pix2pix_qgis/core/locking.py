@@ -2,19 +2,22 @@
 
 Two runs that write the same output (two QGIS dialogs, a script and the toolbox) would
 otherwise both stage a partial and the later rename would silently win. The lock is
-``.<name>.lock`` in the output's folder, taken with ``flock`` (released by the kernel when
-the process dies, even on SIGKILL, so a crashed run never blocks the next one). The second
+``.<name>.lock`` in the output's folder, taken with ``flock`` on POSIX and ``msvcrt.locking``
+(one byte, far past the pid it holds) on Windows; either is released by the OS when the
+process dies, even when killed, so a crashed run never blocks the next one. The second
 run **refuses at once**, naming the process that holds the lock: waiting would hang a
 QGIS dialog with no explanation, and the user can simply run again.
 
 The lock is re-entrant within a thread (training holds the model's lock for the whole
 run, and the final write of the same path takes it again); another thread of the same
 process is refused like another process. Where locking is impossible
-(a filesystem without ``flock``) the run goes on unlocked rather than failing.
+(a filesystem without ``flock``, a share without byte-range locks) the run goes on unlocked
+rather than failing. The Windows implementation has not run on Windows here.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import os
@@ -32,6 +35,16 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
+try:
+    import msvcrt
+except ImportError:  # POSIX
+    msvcrt = None  # type: ignore[assignment]
+
+# Windows locks byte ranges, and a locked range cannot be read by others: lock one byte far
+# past the pid written at the start, so the refused run can still name the holder.
+_WINDOWS_LOCKED_BYTE = 1 << 20
+# What msvcrt.locking raises when another process holds the range (EDEADLOCK is Windows' name).
+_HELD_ELSEWHERE = {errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK)}
 
 _held: dict[str, list[int]] = {}  # lock path → [fd, depth, owning thread]
 _guard = threading.Lock()
@@ -47,23 +60,66 @@ def _holder(path: Path) -> str:
     return f"process {text}" if text.isdigit() else "another process"
 
 
+def _lock(fd: int) -> None:
+    """Lock ``fd`` exclusively without waiting; ``BlockingIOError`` when another process holds it,
+    another ``OSError`` when this filesystem cannot lock."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    os.lseek(fd, _WINDOWS_LOCKED_BYTE, os.SEEK_SET)
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as exc:
+        if exc.errno in _HELD_ELSEWHERE:
+            raise BlockingIOError(exc.errno, exc.strerror) from exc
+        raise
+    finally:
+        os.lseek(fd, 0, os.SEEK_SET)  # the pid is written from the start
+
+
+def _release(fd: int, path: Path) -> None:
+    """Unlock and remove the lock file.
+
+    POSIX: removed before unlocking, so a run waiting to open it retries on a fresh file.
+    Windows cannot remove an open file: unlocked and closed first, then removed, which fails
+    harmlessly when another run has opened it meanwhile (that run then holds the same file).
+    """
+    if fcntl is not None:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        os.close(fd)
+        return
+    try:
+        os.lseek(fd, _WINDOWS_LOCKED_BYTE, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    except OSError:  # closing releases it all the same
+        pass
+    os.close(fd)
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
 def _acquire(path: Path, target: Path) -> int | None:
     """An open, exclusively locked fd of ``path`` (None when the filesystem cannot lock)."""
     while True:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)  # Windows: no CRLF
         except OSError:  # unwritable or full: the write itself will fail with the clear error
             return None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd)
         except BlockingIOError:
             os.close(fd)
             raise Pix2PixError(
                 f"Another run ({_holder(path)}) is writing {target} right now. Wait until it has finished, or "
                 f"choose another output path; this run wrote nothing."
             ) from None
-        except OSError:  # no flock here (some network filesystems): go on without the lock
+        except OSError:  # no locks here (some network filesystems): go on without the lock
             os.close(fd)
             return None
         try:
@@ -83,7 +139,7 @@ def _acquire(path: Path, target: Path) -> int | None:
 @contextmanager
 def output_lock(target: str | Path) -> Iterator[None]:
     """Hold the lock of ``target`` for the block; refuse at once if another process holds it."""
-    if fcntl is None:
+    if fcntl is None and msvcrt is None:
         yield
         return
     path = lock_path(Path(target))
@@ -113,11 +169,7 @@ def output_lock(target: str | Path) -> Iterator[None]:
             if last:
                 del _held[key]
         if last:
-            try:
-                path.unlink()  # before unlocking, so a waiting opener retries on a fresh file
-            except OSError:
-                pass
-            os.close(entry[0])
+            _release(entry[0], path)
 
 
 def holds_output_lock(argument: str) -> Callable[[F], F]:

@@ -1,7 +1,10 @@
-"""Samples of one split of a chips folder as normalised tensors with a validity mask (:class:`ChipDataset`).
+"""Samples of one split of a chips folder as normalised tensors with a validity mask (:class:`ChipDataset`),
+and a sample back in raster units for figures (:class:`ChipView`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -9,6 +12,23 @@ from torch.utils.data import Dataset
 
 from .augment import dihedral
 from .folder import SPLITS, ChipsFolder, read_pair
+
+
+@dataclass(frozen=True)
+class ChipView:
+    """One chip pair in raster units, as the networks see it: what figures draw.
+
+    ``input`` (C_a, H, W) is the normalised input mapped back to input units, so it is clipped
+    to the normalisation's [low, high] like the generator's view of it; ``target`` (C_b, H, W)
+    is in target units (0 where invalid); ``valid`` (H, W) is True where A and B are both valid;
+    ``prediction`` (C_b, H, W, target units) is set once a generator has been applied.
+    """
+
+    name: str
+    input: np.ndarray
+    target: np.ndarray
+    valid: np.ndarray
+    prediction: np.ndarray | None = None
 
 
 class ChipDataset(Dataset[dict[str, torch.Tensor]]):
@@ -59,3 +79,8 @@ class ChipDataset(Dataset[dict[str, torch.Tensor]]):
             sample = {name: dihedral(value, k) for name, value in sample.items()}
         sample["index"] = torch.tensor(index)
         return sample
+
+    def view(self, sample: dict[str, torch.Tensor], prediction: np.ndarray | None = None) -> ChipView:
+        """A sample of this dataset (read ``with_units``, not batched) in raster units, for figures."""
+        return ChipView(self.names[int(sample["index"])], self.chips.norm_a.invert(sample["a"]).numpy(),
+                        sample["b_units"].numpy(), sample["mask"][0].numpy() > 0.5, prediction)

@@ -35,25 +35,19 @@ def write_package(
 ) -> Path:
     """Write the ``.p2p`` at ``path`` atomically; returns its absolute path.
 
-    A package without figures (an imported model has no training to show) carries a blank
-    image in their place, so every package has the same entries.
+    A package without figures (an imported model has no training to show) carries figures
+    that say so in their place, so every package has the same entries.
     """
+    from ..core import plots  # matplotlib only where figures are drawn, not for translation
+
     weights = save_safetensors(cpu_tensors(generator_state), metadata={"format": "pix2pix-generator"})
     return write_zip(Path(path), {
         "model.json": to_json(card.to_dict()),
         "weights.safetensors": weights,
-        "preview.png": preview_png or _blank_png(),
-        "losses.png": losses_png or _blank_png(),
+        "preview.png": preview_png or plots.png(plots.chips_figure([])),
+        "losses.png": losses_png or plots.png(plots.losses_figure([])),
         "metrics.csv": metrics_csv(card.metrics.history).encode("utf-8"),
     })
-
-
-def _blank_png() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (1, 1), (255, 255, 255)).save(out, format="PNG")
-    return out.getvalue()
 
 
 def read_package(path: str | Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:

@@ -4,8 +4,9 @@ The parts are checked before anything is written: all N present, from the same r
 (fingerprint of input, model and options), on the same grid, and their row bands tile the
 raster with no gap and no overlap; each GeoTIFF must match its sidecar. The VRT is written
 by hand (the engine has rasterio, not GDAL's Python bindings) with paths relative to the
-VRT, so the folder can move; the COG is GDAL's COG driver reading that VRT, as
-``translate --cog`` does. Both are written atomically.
+VRT, so the folder can move (absolute where none exists: Windows parts on another drive);
+the COG is GDAL's COG driver reading that VRT, as ``translate --cog`` does. Both are
+written atomically.
 """
 
 from __future__ import annotations
@@ -109,11 +110,25 @@ def _check_geotiff(document: dict[str, Any]) -> None:
                            f"run part {document['part']} again.")
 
 
+def source_filename(part: str, vrt_folder: str, paths: Any = os.path) -> tuple[str, bool]:
+    """How the VRT names the part file ``part`` (absolute): (name, whether relative to the VRT).
+
+    Relative, with ``/`` (which GDAL reads on every OS), so the folder can move; absolute as
+    given where no relative path exists, which on Windows is a part on another drive letter or
+    another UNC share (``paths`` is ``ntpath`` there; tests pass it to check that logic anywhere).
+    """
+    try:
+        relative = paths.relpath(part, vrt_folder)
+    except ValueError:  # ntpath: "path is on mount 'D:', start on mount 'C:'"
+        return part, False
+    return relative.replace(paths.sep, "/"), True
+
+
 def _source(parent: ET.Element, tag: str, vrt_folder: Path, document: dict[str, Any], band: str) -> None:
     raster, (start, stop) = document["raster"], document["rows"]
     source = ET.SubElement(parent, tag)
-    relative = os.path.relpath(document["path"], vrt_folder)
-    ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = Path(relative).as_posix()
+    name, relative = source_filename(str(document["path"]), str(vrt_folder))
+    ET.SubElement(source, "SourceFilename", relativeToVRT="1" if relative else "0").text = name
     ET.SubElement(source, "SourceBand").text = band
     size = {"xSize": str(raster["width"]), "ySize": str(stop - start)}
     ET.SubElement(source, "SrcRect", {"xOff": "0", "yOff": "0", **size})

@@ -14,7 +14,8 @@ import torch
 
 from ..contract.errors import Pix2PixError
 from ..contract.tables import TRAIN
-from ..model.networks import MAX_DEPTH, check_chip_size, deepest_fit, patchgan_output_size
+from ..data.folder import ChipsFolder
+from ..model.networks import MAX_DEPTH, GeneratorSpec, check_chip_size, deepest_fit, patchgan_output_size
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
 ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout")
@@ -110,3 +111,9 @@ def choose_depth(config: TrainConfig, tile_size: int) -> int:
             "(a multiple of 256 gives the reference depth 8). Re-export with such a tile size."
         )
     return depth
+
+
+def generator_spec(config: TrainConfig, chips: ChipsFolder) -> GeneratorSpec:
+    """The generator ``config`` builds for ``chips``: their band counts, the depth their size allows."""
+    depth = choose_depth(config, chips.tile_size)
+    return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)

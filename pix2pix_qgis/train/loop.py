@@ -16,16 +16,15 @@ One process is the N = 1 case of a data-parallel run: :func:`train` takes a
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 from ..contract.errors import Cancelled, Pix2PixError
+from ..core import plots
 from ..core.locking import holds_output_lock
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
@@ -39,10 +38,9 @@ from ..model.device import resolve_device
 from ..model.guards import check_training_memory
 from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
 from ..model.package import write_package
-from .config import ARCHITECTURE_FIELDS, TrainConfig, choose_depth
-from .figures import render_losses, render_preview
+from .config import ARCHITECTURE_FIELDS, TrainConfig, generator_spec
 from .losses import LOSS_NAMES
-from .trainer import Pix2PixTrainer, chips_fingerprint
+from .trainer import Pix2PixTrainer, chips_fingerprint, predict_chips
 
 
 @dataclass
@@ -97,17 +95,6 @@ class SingleProcess:
         return Pix2PixTrainer(spec, config, self.device)
 
 
-def _require_pillow() -> None:
-    """Fail before training, not after it, if the package's previews cannot be drawn."""
-    try:
-        import PIL  # noqa: F401
-    except ModuleNotFoundError:
-        raise Pix2PixError(
-            f"Training writes preview images with Pillow, which {sys.executable} lacks. Install it with: "
-            f'"{sys.executable}" -m pip install pillow'
-        ) from None
-
-
 def _check_output(output_model: str | Path) -> Path:
     output = Path(output_model).absolute()
     if output.suffix.lower() != ".p2p":
@@ -139,7 +126,6 @@ def train(
     config = config or TrainConfig()
     progress = progress or Progress()
     started = time.monotonic()
-    _require_pillow()
     output = _check_output(output_model)
     ckpt = checkpoint_path(output)
     check_run_paths(inputs={"chips folder": chips_folder}, files={"model": output, "checkpoint": ckpt})
@@ -148,13 +134,13 @@ def train(
     chips = open_chips(chips_folder, config.validation, config.seed)
     for note in chips.notes:
         progress.info(note)
-    depth = choose_depth(config, chips.tile_size)
+    spec = generator_spec(config, chips)
+    depth = spec.depth
     if config.depth is None and depth < 5:
         progress.warning(
             f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
         )
-    spec = GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
     check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
     torch.manual_seed(config.seed)
     trainer = topology.trainer(spec, config)
@@ -370,29 +356,12 @@ def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_b
                          f"so up to {global_batch - 1} of those chips are seen twice.")
 
 
-def _preview_rows(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device
-                  ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    split = "validation" if chips.validation else "train"
-    dataset = ChipDataset(chips, split, with_units=True)
-    rows = []
-    generator.eval()
-    with torch.no_grad():
-        for index in range(min(count, len(dataset))):
-            sample = dataset[index]
-            fake = generator(sample["a"][None].to(device)).float()
-            prediction = chips.norm_b.invert(fake)[0].cpu().numpy()
-            valid = sample["mask"][0].numpy() > 0.5
-            a_units = chips.norm_a.invert(sample["a"]).numpy()
-            rows.append((a_units, sample["b_units"].numpy(), prediction, valid))
-    return rows
-
-
 def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
             config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor], validation: Any,
             stopped_early: bool, device: torch.device, progress: Progress) -> dict[str, Any]:
     generator = UnetGenerator(spec).to(device)
     generator.load_state_dict(best_weights)
-    rows = _preview_rows(generator, chips, config.preview_chips, device)
+    previews = predict_chips(generator, chips, config.preview_chips, device)
     history = state.history
     training = {
         "config": config.to_dict(),
@@ -408,7 +377,10 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
                      "in_channels": spec.in_channels + spec.out_channels}
     metric = config.best_metric if validation is not None else "last epoch"
     card = ModelCard.from_training(chips, spec, discriminator, training, history, state.best_epoch, metric)
-    path = write_package(output, card, best_weights, render_preview(rows), render_losses(history))
+    displays = (plots.Display.of(chips.bands_a, chips.band_info["a"]["dtype"]),
+                plots.Display.of(chips.bands_b, chips.band_info["b"]["dtype"]))
+    path = write_package(output, card, best_weights, plots.png(plots.chips_figure(previews, *displays)),
+                         plots.png(plots.losses_figure(history, state.best_epoch)))
     best = card.metrics.best or {}
     progress.update(1.0, "done")
     progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")

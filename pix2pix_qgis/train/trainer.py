@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..core.progress import Progress
+from ..data.dataset import ChipDataset, ChipView
 from ..data.folder import ChipsFolder
 from ..evaluate.metrics import MetricAccumulator
 from ..model.checkpoint import flatten_optimizer, tensor_group, unflatten_optimizer
@@ -170,6 +171,26 @@ def evaluate(
     finally:
         generator.train(was_training)
     return {"l1": l1_sum / weight_sum if weight_sum else None, **accumulator.result()}
+
+
+@torch.no_grad()
+def predict_chips(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device | str = "cpu"
+                  ) -> list[ChipView]:
+    """The first ``count`` validation chips (training chips when there are none) with the
+    generator's prediction in target units, in eval mode as translation runs it: the package's
+    ``preview.png`` and the API's ``show_results``. The generator's mode is put back."""
+    dataset = ChipDataset(chips, "validation" if chips.validation else "train", with_units=True)
+    was_training = generator.training
+    generator.eval()
+    views = []
+    try:
+        for index in range(min(count, len(dataset))):
+            sample = dataset[index]
+            fake = generator(sample["a"][None].to(device)).float()
+            views.append(dataset.view(sample, chips.norm_b.invert(fake)[0].cpu().numpy()))
+    finally:
+        generator.train(was_training)
+    return views
 
 
 def chips_fingerprint(chips: ChipsFolder) -> str:

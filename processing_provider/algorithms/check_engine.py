@@ -59,7 +59,7 @@ class CheckEngineAlgorithm(EngineAlgorithm):
             "<p>Starts the engine's Python the way every Pix2Pix tool does and reports what it finds: which "
             "interpreter is used and why (PIX2PIX_PYTHON, the provider setting, the environment made by "
             "<i>Set up engine</i>, or python3), the versions of PyTorch, NumPy, rasterio/GDAL, shapely, "
-            "safetensors and Pillow, whether PyTorch sees CUDA, and the devices.</p>"
+            "safetensors and matplotlib, whether PyTorch sees CUDA, and the devices.</p>"
             "<p>The report opens in the Results Viewer; attach it to a bug report. A broken set-up gives a report "
             "too, naming the problem and the fix, instead of failing.</p>"
         )

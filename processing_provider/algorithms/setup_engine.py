@@ -51,7 +51,7 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         return self.tr(
             "<p>Run this once before the other Pix2Pix tools. It creates a Python virtual environment for the "
             "deep-learning engine <b>outside the plugin folder</b> (plugin upgrades keep it), installs the pinned "
-            "PyTorch and rasterio, shapely, safetensors and Pillow, checks that the new interpreter starts and "
+            "PyTorch and rasterio, shapely, safetensors and matplotlib, checks that the new interpreter starts and "
             "imports all of them, and makes it the interpreter of the Pix2Pix tools (Processing › Options › "
             "Providers › Pix2Pix).</p>"
             "<p>PyTorch runs in that environment, never inside QGIS, so it cannot clash with QGIS's own "

@@ -38,6 +38,23 @@ def _qgis_process_binary() -> str:
 QGIS_PROCESS = _qgis_process_binary()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Deprecated QGIS API called by the plugin or these tests fails the run: sip warns at the caller,
+    and what 3.40 deprecates is what QGIS 4 removes."""
+    import qgis.utils  # noqa: F401 (resets warning filters when imported: now, not inside a test's own filters)
+
+    for module in ("pix2pix_toolbox", "tests.qgis", "test_"):
+        config.addinivalue_line("filterwarnings", f"error::DeprecationWarning:{module}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which QGIS, Qt and engine this run used: the version matrix reads it from each suite's log."""
+    from qgis.core import Qgis
+    from qgis.PyQt.QtCore import QT_VERSION_STR
+
+    return [f"QGIS {Qgis.QGIS_VERSION}, Qt {QT_VERSION_STR}, Python {sys.version.split()[0]}, engine {ENGINE_PYTHON}"]
+
+
 @pytest.fixture(scope="session")
 def qgis_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from qgis.core import QgsApplication

@@ -1,4 +1,10 @@
-"""Graphical models (.model3) built with the QGIS API, as the Model Designer would save them."""
+"""Graphical models (.model3) built with the QGIS API, as the Model Designer would save them.
+
+``qgis_process`` takes a model's outputs by parameter name, and that name depends on the QGIS that
+saved the model: 3.22 calls an output "child:output" (``export:chips``); later releases save models
+with a newer internal version whose outputs are named after their description (``chips``), and keep
+the old names for models saved before. :func:`output_parameters` asks QGIS instead of guessing.
+"""
 
 from __future__ import annotations
 
@@ -90,3 +96,13 @@ def pipeline_model(path: Path) -> Path:
     evaluate.addParameterSources("PREDICTION", [_child_output("translate", "OUTPUT")])
     model.addChildAlgorithm(evaluate)
     return _save(model, path)
+
+
+def output_parameters(path: Path) -> dict[str, str]:
+    """{model output (its description) → the parameter name to give ``qgis_process``} of a saved model."""
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    if not model.fromFile(str(path)):
+        raise RuntimeError(f"could not read {path}")
+    return {definition.description(): definition.name() for definition in model.destinationParameterDefinitions()}

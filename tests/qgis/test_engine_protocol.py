@@ -2,8 +2,9 @@
 
 Each test points PIX2PIX_PYTHON at a small executable script that plays a broken engine
 (stray text, cut lines, a line of 64 MB, a crash without a final message, a child that keeps the
-pipe open, an engine that never exits). The runner must end every time with a clear message
-and must not hang; the tests run it in a thread and fail if it has not returned in time.
+pipe open, an engine that never exits, engines that stop only on the cancel line or only on
+SIGTERM). The runner must end every time with a clear message and must not hang; the tests
+run it in a thread and fail if it has not returned in time.
 """
 
 from __future__ import annotations
@@ -70,6 +71,24 @@ FAKE_ENGINE = textwrap.dedent('''\
     elif scenario == "ignores_sigterm":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         emit({"type": "progress", "fraction": 0.1, "message": "stubborn"})
+        time.sleep(600)
+    elif scenario == "stops_on_cancel_line":  # as the engine on Windows: no signal can be caught
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        emit({"type": "progress", "fraction": 0.1, "message": "listening"})
+        for line in sys.stdin:
+            if line.strip() == "cancel":
+                with open(sys.argv[0] + ".stopped", "w") as marker:
+                    marker.write("stdin")
+                emit({"type": "error", "kind": "cancelled", "message": "Cancelled"})
+                sys.exit(130)
+        time.sleep(600)
+    elif scenario == "stops_on_sigterm_only":  # an engine that does not read its stdin
+        os.close(0)
+        def stop(signum, frame):
+            emit({"type": "error", "kind": "cancelled", "message": "Cancelled"})
+            os._exit(130)
+        signal.signal(signal.SIGTERM, stop)
+        emit({"type": "progress", "fraction": 0.1, "message": "deaf"})
         time.sleep(600)
     elif scenario == "locks_and_ignores_sigterm":  # argv[5]: the output; staged and locked as the engine does
         import fcntl
@@ -229,6 +248,26 @@ def test_cancel_kills_an_engine_that_ignores_sigterm(qgis_app, fake_engine):
                                 deadline_s=30, grace_seconds=0.5)
     assert isinstance(outcome.get("error"), QgsProcessingException), outcome
     assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20
+
+
+def test_cancel_is_a_line_on_the_engines_stdin(qgis_app, fake_engine):
+    """The portable channel: an engine that cannot catch signals (Windows) stops long before the grace ends."""
+    from qgis.core import QgsProcessingException
+
+    outcome = run_with_deadline("stops_on_cancel_line", recording_feedback(cancel_on_progress=True),
+                                deadline_s=60, grace_seconds=30)
+    assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 15
+    assert Path(str(fake_engine) + ".stopped").read_text() == "stdin"
+
+
+def test_sigterm_remains_the_fallback_for_an_engine_that_does_not_read_stdin(qgis_app, fake_engine):
+    from qgis.core import QgsProcessingException
+
+    outcome = run_with_deadline("stops_on_sigterm_only", recording_feedback(cancel_on_progress=True),
+                                deadline_s=60, grace_seconds=30)
+    assert isinstance(outcome.get("error"), QgsProcessingException), outcome
+    assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 15
 
 
 def test_engine_output_lines_are_read_in_bounded_pieces(tmp_path):

@@ -28,6 +28,31 @@ def tile_pixels(x: int, y: int) -> np.ndarray:
     return np.stack([(rows + 40 * x) % 256, (cols + 40 * y) % 256, (rows + cols) % 256]).astype("uint8")
 
 
+def assert_native_tiles(written: np.ndarray, expected: np.ndarray) -> None:
+    """Tiles read at their native zoom, on their own pixel grid: exact up to QGIS 3.40.
+
+    QGIS 3.44 draws each XYZ tile into a destination rectangle widened to whole pixels (qgis/QGIS
+    pull request 61591, against hairline gaps), so a tile whose edge falls exactly on a pixel edge
+    can land one pixel off and its outer ring can take the neighbour's or the background's pixels.
+    There every pixel off the tiles' outer rings must still be its own value or its neighbour's.
+    """
+    from qgis.core import Qgis
+
+    if Qgis.QGIS_VERSION_INT < 34400:
+        np.testing.assert_array_equal(written, expected)
+        return
+    assert written.shape == expected.shape
+    rows, cols = written.shape[1:]
+    padded = np.pad(expected, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    near = np.zeros(written.shape, dtype=bool)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            near |= written == padded[:, 1 + dr:1 + dr + rows, 1 + dc:1 + dc + cols]
+    in_tile_row, in_tile_col = np.arange(rows) % 256, np.arange(cols) % 256
+    ring = np.isin(in_tile_row, (0, 255))[:, None] | np.isin(in_tile_col, (0, 255))[None, :]
+    assert near[:, ~ring].all(), f"{(~near[:, ~ring]).sum()} pixels are more than one pixel off"
+
+
 @pytest.fixture(scope="module")
 def xyz_layer(tmp_path_factory):
     from osgeo import gdal
@@ -77,7 +102,7 @@ def test_xyz_layer_is_translated_through_an_exact_temporary_geotiff(qgis_app, xy
                             feedback=feedback)
     written, transform, projection = read_raster(temporary_file(feedback))
     expected = np.concatenate([tile_pixels(1, 1), tile_pixels(2, 1)], axis=2)
-    np.testing.assert_array_equal(written, expected)  # native zoom, nothing resampled
+    assert_native_tiles(written, expected)  # native zoom, nothing resampled
     assert transform == pytest.approx((x0, RES, 0.0, y1, 0.0, -RES), rel=0, abs=1e-6)
     out, out_transform, out_projection = read_raster(Path(result["OUTPUT"]))
     assert out.shape == (3, 256, 512) and out.dtype == np.uint8
@@ -144,10 +169,10 @@ def test_xyz_target_is_read_onto_the_input_grid(qgis_app, xyz_layer, tmp_path):
                                            "STRIDE": 128, "VALIDATION": 0, "OUTPUT": str(tmp_path / "chips")},
                    feedback=feedback)
     written, transform, _ = read_raster(temporary_file(feedback))
-    np.testing.assert_array_equal(written, tile_pixels(1, 1))
+    assert_native_tiles(written, tile_pixels(1, 1))
     assert transform == read_raster(path_a)[1]
     chip, _, _ = read_raster(tmp_path / "chips" / "images2" / "000000003.tif")
-    np.testing.assert_array_equal(chip, tile_pixels(1, 1)[:, 128:, 128:])
+    np.testing.assert_array_equal(chip, written[:, 128:, 128:])  # the engine pairs B's pixels as written
 
 
 def test_local_files_including_vrt_go_to_the_engine_as_they_are(qgis_app, tmp_path, rng):

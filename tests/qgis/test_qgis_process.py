@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from .conftest import ENGINE_PYTHON, QGIS_PROCESS, read_raster
-from .models import export_model
+from .models import export_model, output_parameters
 from .plugin_install import fresh_profile_env
+
+DATA = Path(__file__).with_name("data")
 
 
 @pytest.fixture(scope="session")
@@ -57,17 +60,43 @@ def test_qgis_process_reports_engine_errors_and_leaves_nothing(qgis_process_env,
     assert not (tmp_path / "chips").exists()
 
 
-def test_model3_wrapping_the_export_runs_in_qgis_process(qgis_app, qgis_process_env, make_raster, tmp_path, rng):
-    model = export_model(tmp_path / "export.model3")
+def model_outputs(model3: Path, **paths: Path) -> list[str]:
+    """``name=path`` arguments for a model's outputs, under the names this QGIS gives them."""
+    names = output_parameters(model3)
+    for output, name in names.items():
+        child = {"chips": "export", "model": "train", "translated": "translate", "metrics": "evaluate"}[output]
+        assert name in (output, f"{child}:{output}"), names  # the two spellings QGIS has used
+    return [f"{names[output]}={path}" for output, path in paths.items()]
+
+
+def run_export_model(env: dict[str, str], model: Path, outputs: list[str], make_raster, rng) -> dict:
     a = rng.integers(0, 255, (1, 256, 256)).astype("uint8")
     b = rng.integers(0, 255, (3, 256, 256)).astype("uint8")
-    run = qgis_process(qgis_process_env, "--json", "run", str(model), "--",
-                       f"relief={make_raster('relief.tif', a)}", f"imagery={make_raster('imagery.tif', b)}",
-                       f"export:chips={tmp_path / 'chips'}")
+    run = qgis_process(env, "--json", "run", str(model), "--",
+                       f"relief={make_raster('relief.tif', a)}", f"imagery={make_raster('imagery.tif', b)}", *outputs)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    manifest = json.loads((tmp_path / "chips" / "chips.json").read_text())
+    return json.loads(run.stdout)
+
+
+def check_export(chips: Path) -> None:
+    manifest = json.loads((chips / "chips.json").read_text())
     assert len(manifest["chips"]) == 16 - manifest["counts"]["dropped_split_buffer"]
     assert manifest["counts"]["validation"] > 0 and manifest["tile_size"] == 64
+
+
+def test_model3_wrapping_the_export_runs_in_qgis_process(qgis_app, qgis_process_env, make_raster, tmp_path, rng):
+    model = export_model(tmp_path / "export.model3")
+    run_export_model(qgis_process_env, model, model_outputs(model, chips=tmp_path / "chips"), make_raster, rng)
+    check_export(tmp_path / "chips")
+
+
+def test_a_model_saved_by_qgis_3_22_still_runs(qgis_app, qgis_process_env, make_raster, tmp_path, rng):
+    """Analysts upgrading QGIS keep their models: a model saved by QGIS 3.22 (tests/qgis/data) still finds
+    the plugin's algorithm and parameters, and its output keeps the name it had ("export:chips")."""
+    model = DATA / "export_chips_qgis322.model3"
+    assert output_parameters(model) == {"chips": "export:chips"}
+    run_export_model(qgis_process_env, model, [f"export:chips={tmp_path / 'chips'}"], make_raster, rng)
+    check_export(tmp_path / "chips")
 
 
 def test_model3_chain_export_train_translate_evaluate(qgis_app, qgis_process_env, tmp_path):
@@ -79,8 +108,8 @@ def test_model3_chain_export_train_translate_evaluate(qgis_app, qgis_process_env
                     f"make_sample_pair({str(tmp_path)!r}, Window(3000, 600, 192, 192))"], check=True)
     run = qgis_process(qgis_process_env, "--json", "run", str(model), "--",
                        f"relief={tmp_path / 'relief.tif'}", f"imagery={tmp_path / 'imagery.tif'}",
-                       f"train:model={tmp_path / 'model.p2p'}", f"translate:translated={tmp_path / 'out.tif'}",
-                       f"evaluate:metrics={tmp_path / 'metrics.json'}")
+                       *model_outputs(model, model=tmp_path / "model.p2p", translated=tmp_path / "out.tif",
+                                      metrics=tmp_path / "metrics.json"))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["pixels"] == 192 * 192 and metrics["mae"] > 0 and len(metrics["bands"]) == 3

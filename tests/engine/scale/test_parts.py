@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import ntpath
 import os
+import posixpath
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.infer.tiling import BLOCK, part_rows
 from pix2pix_qgis.infer.tiling import BLOCK as TRANSLATE_BLOCK
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
-from pix2pix_qgis.scale.assemble import assemble_parts
+from pix2pix_qgis.scale.assemble import assemble_parts, source_filename
 from pix2pix_qgis.scale.parts import parse_part, part_paths, translate_part
 
 from ..cli.test_cli import REPO, events, run_cli
@@ -202,3 +204,20 @@ def test_cli_part_errors_name_the_fix(model, tmp_path, rng):
                        "--progress", "json")
     assert too_many.returncode == 2 and "at most 2 part(s)" in events(too_many.stdout)[-1]["message"]
     assert not any((tmp_path / "parts").glob("*.json"))
+
+
+@pytest.mark.parametrize(("part", "vrt_folder", "expected"), [
+    (r"C:\runs\parts\part-0000-of-0002.tif", r"C:\runs", ("parts/part-0000-of-0002.tif", True)),
+    (r"C:\runs\parts\p.tif", r"C:\runs\vrt", ("../parts/p.tif", True)),
+    (r"c:\runs\parts\p.tif", "C:/runs", ("parts/p.tif", True)),  # drive letters ignore case
+    (r"\\server\share\parts\p.tif", r"\\server\share\vrt", ("../parts/p.tif", True)),
+    (r"D:\parts\p.tif", r"C:\out", (r"D:\parts\p.tif", False)),  # another drive: no relative path
+    (r"\\server\share\parts\p.tif", r"C:\out", (r"\\server\share\parts\p.tif", False)),
+    (r"\\server\other\parts\p.tif", r"\\server\share\vrt", (r"\\server\other\parts\p.tif", False)),
+])
+def test_vrt_names_parts_relatively_where_windows_allows_and_absolutely_elsewhere(part, vrt_folder, expected):
+    assert source_filename(part, vrt_folder, ntpath) == expected
+
+
+def test_vrt_names_parts_relatively_on_posix():
+    assert source_filename("/data/job/parts/p.tif", "/data/job", posixpath) == ("parts/p.tif", True)
