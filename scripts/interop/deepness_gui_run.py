@@ -38,7 +38,7 @@ def _png(arr: np.ndarray, path: Path) -> None:
     if a.ndim == 2:
         a = np.ascontiguousarray(np.repeat(a[:, :, None], 3, axis=2))
     h, w, _ = a.shape
-    QImage(a.data, w, h, 3 * w, QImage.Format_RGB888).copy().save(str(path))
+    QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy().save(str(path))
 
 
 def main() -> int:

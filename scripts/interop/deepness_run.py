@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     channels.set_number_of_model_inputs(model.get_number_of_channels())
     channels = channels.get_as_default_mapping()
 
-    to_m = QgsUnitTypes.fromUnitToUnitFactor(rlayer.crs().mapUnits(), QgsUnitTypes.DistanceMeters)
+    to_m = QgsUnitTypes.fromUnitToUnitFactor(rlayer.crs().mapUnits(), QgsUnitTypes.DistanceUnit.DistanceMeters)
     raster_cm = rlayer.rasterUnitsPerPixelX() * to_m * 100
     if args.resolution_cm == "metadata":
         resolution = model.get_metadata_resolution() or raster_cm
