@@ -28,6 +28,7 @@ from affine import Affine
 
 from pix2pix_qgis.chips.esri import pro_json, read_band
 from pix2pix_qgis.chips.export import export_chips
+from pix2pix_qgis.chips.manifest import arcgis_learn_entries, foreign_entries
 from pix2pix_qgis.chips.spec import ChipSpec
 from pix2pix_qgis.contract.errors import Pix2PixError
 from pix2pix_qgis.core.progress import Progress
@@ -369,6 +370,21 @@ def test_a_re_export_keeps_what_arcgis_learn_saved_in_the_folder(tmp_path, rng):
     assert len(list((ours / "images").iterdir())) == 2
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name or ".old-" in p.name]
     assert os.listdir(ours / "models") == ["my_model"]
+
+
+def test_only_arcgis_learns_own_names_and_kinds_count_as_arcgis_learns(tmp_path):
+    """A look-alike (a models file, a symlinked models/, another stats name) is the user's, so it is refused."""
+    (tmp_path / "chips.json").write_text("{}")
+    (tmp_path / "esri_normalization_stats.json").write_text("{}")
+    (tmp_path / "esri_normalization_stats_b.json").write_text("{}")
+    (tmp_path / "esri_normalization_stats_c.json").write_text("{}")  # not a name arcgis.learn's Pix2Pix writes
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "models").symlink_to(tmp_path / "elsewhere")
+    assert arcgis_learn_entries(tmp_path) == ["esri_normalization_stats.json", "esri_normalization_stats_b.json"]
+    assert foreign_entries(tmp_path) == ["elsewhere/", "esri_normalization_stats_c.json", "models/"]
+    (tmp_path / "models").unlink()
+    (tmp_path / "models").write_text("a file")
+    assert "models" in foreign_entries(tmp_path) and "models" not in arcgis_learn_entries(tmp_path)
 
 
 def test_our_export_without_its_manifest_is_read_through_its_esri_files(tmp_path, rng):
