@@ -207,6 +207,11 @@ TRANSLATE = Command("translate", (
           "only. A model's first use exports it once (~10 s), later runs load it from a per-user cache. Outputs "
           "differ from torch's by at most a level or two in a few pixels.",
           default="torch", choices=("torch", "onnxruntime"), qgis=True, advanced=True),
+    Param("PRECISION", "precision", Kind.CHOICE, "Precision",
+          "float32 (default): exact, the same output bit for bit run after run. bfloat16 (CPUs with AVX512-BF16 or "
+          "AMX, GPUs of compute capability 8.0+) or float16 (CUDA only): faster, with outputs that differ from "
+          "float32 by PRECISION_DIFFERENCE (BENCHMARKS.md). Refused where the device cannot run it.",
+          default="float32", choices=("float32", "bfloat16", "float16"), qgis=True, advanced=True),
     Param("CREATION_OPTIONS", "creation_options", Kind.OPTIONS, "GDAL creation options (KEY=VALUE;…)",
           "Extra GDAL GeoTIFF options, e.g. COMPRESS=ZSTD;PREDICTOR=2 (on the command line: --co COMPRESS=ZSTD --co "
           "PREDICTOR=2).", flag="--co", qgis=True, advanced=True, metavar="KEY=VALUE"),

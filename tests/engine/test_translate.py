@@ -50,7 +50,8 @@ def test_output_has_the_input_grid_exactly(model, tmp_path, rng, crs, transform)
         assert out.crs == src.crs and out.transform == src.transform
         assert (out.width, out.height, out.count) == (170, 150, 3) and out.dtypes[0] == "uint8"
         assert out.block_shapes[0] == (BLOCK, BLOCK) or out.height < BLOCK
-    assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 64, 16))
+    # Default tile: two chips of the model (64 px), so 128 px.
+    assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 128, 16))
 
 
 def test_extent_window_output_and_dtype_override(model, tmp_path, rng):
@@ -79,7 +80,7 @@ def test_nodata_is_carried_to_the_output_and_all_nodata_tiles_are_skipped(tmp_pa
     image[:, :100, :100] = 255  # an all-nodata corner larger than a tile
     image[:, 150, 150] = 255
     source = write_raster(tmp_path / "in.tif", image, nodata=255)
-    result = translate_raster(source, model, tmp_path / "out.tif", TranslateSpec(overlap=16))
+    result = translate_raster(source, model, tmp_path / "out.tif", TranslateSpec(tile_size=64, overlap=16))
     assert result["skipped_nodata_tiles"] >= 1
     with rasterio.open(tmp_path / "out.tif") as out:
         data, nodata = out.read(), out.nodata
@@ -137,7 +138,7 @@ def test_every_output_row_is_written_once_in_whole_blocks(tmp_path_factory, heig
     with rasterio.open(source) as src:
         counters = _Translator(plan, src, [1], Window(0, 0, width, height), card.input.normalization,
                                TorchBackend(generator, card, generator_device(generator), False, 4, tile), writer,
-                               4, 1, Progress()).run()
+                               1, Progress()).run()
     assert counters.tiles == len(plan)
     assert writer.bands[0][0] == 0 and writer.bands[-1][1] == height
     for (_, stop), (next_start, _) in zip(writer.bands, writer.bands[1:]):
@@ -218,7 +219,7 @@ def test_tta_averages_the_dihedral_views_so_output_follows_flips_of_the_input(mo
         source = write_raster(tmp_path / f"{name}.tif", data)
         for tta in (False, True):
             out = tmp_path / f"{name}{tta}.tif"
-            translate_raster(source, model, out, TranslateSpec(tta=tta, dtype="float32"))
+            translate_raster(source, model, out, TranslateSpec(tile_size=64, tta=tta, dtype="float32"))
             outputs[name, tta] = rasterio.open(out).read()
     # Averaged over the 8 views, the model becomes flip-equivariant; alone, it is not.
     np.testing.assert_allclose(outputs["flipped", True], outputs["plain", True][:, :, ::-1], atol=1e-3)
