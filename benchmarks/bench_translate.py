@@ -18,6 +18,8 @@ seams: PSNR of tiled against single-pass output, and the ratio of the error's ho
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -83,6 +85,55 @@ def throughput(args: argparse.Namespace) -> None:
     runs = ", ".join(f"{x:.2f}" for x in bare_times)
     print(f"- bare forward, same tiles, native kernels one tile per call: median {b:.2f} s (runs {runs})")
     print(f"- Pipeline overhead over the bare forward: {100 * (t - b) / b:.1f} %")
+
+
+def ngf8_model() -> Path:
+    path = DATA / "ngf8_rgb_128.p2p"
+    if not path.exists():
+        write_model(path, in_bands=3, out_bands=3, depth=7, ngf=8, chip=128)
+    return path
+
+
+RUN_ONE = (
+    "import hashlib, json, sys, rasterio; from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster; "
+    "r = translate_raster(sys.argv[1], sys.argv[2], sys.argv[3], TranslateSpec(device='cpu')); "
+    "r['sha256'] = hashlib.sha256(rasterio.open(sys.argv[3]).read().tobytes()).hexdigest(); print(json.dumps(r))"
+)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Old default against new default, end to end, alternating fresh processes of each code base."""
+    cases = [("NGF 64, 2048²", ngf64_model(), upsampled_pair(2048)[0]),
+             ("NGF 8, 4096²", ngf8_model(), upsampled_pair(4096)[0])]
+    new = str(Path(__file__).resolve().parent.parent)
+    print(f"## Translation, old default against new default ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py compare --old {args.old} "
+          f"--repeats {args.repeats}`")
+    print(f"- Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
+          f"before {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, model_path, raster in cases:
+            runs: dict[str, list[dict]] = {"old": [], "new": []}
+            for _ in range(args.repeats):
+                for name, root in (("old", args.old), ("new", new)):
+                    out = Path(tmp) / f"{name}.tif"
+                    done = subprocess.run([sys.executable, "-c", RUN_ONE, str(raster), str(model_path), str(out)],
+                                          capture_output=True, text=True, check=True, cwd=root,
+                                          env={**os.environ, "PYTHONPATH": root})
+                    runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            old, new_ = (statistics.median(r["seconds"] for r in runs[k]) for k in ("old", "new"))
+            print(f"- {label}:")
+            for name in ("old", "new"):
+                r = runs[name]
+                wall = [x["seconds"] for x in r]
+                model = [x["model_seconds"] for x in r]
+                print(f"  - {name}: tile {r[0]['tile_size']}, overlap {r[0]['overlap']}, {r[0]['tiles']} tiles, "
+                      f"compute factor {r[0]['compute_factor']}; median {statistics.median(wall):.2f} s "
+                      f"(runs {', '.join(f'{x:.2f}' for x in wall)}); model time / wall "
+                      f"{statistics.median(m / w for m, w in zip(model, wall)):.2f}; outputs identical across runs: "
+                      f"{len({x['sha256'] for x in r}) == 1}")
+            print(f"  - **new is {old / new_:.2f}× faster**")
+    print(f"- Load average after: {os.getloadavg()[0]:.2f}")
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -193,6 +244,10 @@ def main() -> None:
     p.add_argument("--width", type=int, default=30000)
     p.add_argument("--heights", type=int, nargs="+", default=[512, 1024, 2048])
     p.set_defaults(run=memory)
+    p = commands.add_parser("compare")
+    p.add_argument("--old", required=True, help="a checkout of the previous commit (git archive … | tar -x -C DIR)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(run=compare)
     p = commands.add_parser("kernels")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=kernels)

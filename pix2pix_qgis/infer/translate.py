@@ -304,7 +304,7 @@ class _Translator:
         del self.queue[:count]
 
     def _hand_off(self, done: int) -> None:
-        """Pass on the rows that tile rows up to ``done`` finished: whole blocks to the writer, the part above dropped."""
+        """Pass on the rows finished by tile rows up to ``done``: whole blocks to the writer, the part above dropped."""
         starts = self.plan.rows.starts
         finished = min(starts[done + 1] if done + 1 < len(starts) else self.height, self.stop)
         above = min(finished, self.first) - self.accumulator.origin

@@ -39,7 +39,7 @@ def cpu_supports_bfloat16() -> bool:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``precision`` (``float32``: None, no autocast) on ``device``, or an error saying why not."""
+    """The autocast dtype of ``precision`` on ``device`` (float32: None, no autocast), or an error saying why not."""
     if precision == "float32":
         return None
     if precision == "float16":
