@@ -169,18 +169,20 @@ TRANSLATE = Command("translate", (
     _positional("MODEL", "Model (.p2p)", "The .p2p file written by Train Pix2Pix.", qgis=True),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
-    MODEL_TILE_SIZE.but(qgis=True, help="Tile side in pixels; default: the model's chip size. It must be a multiple of "
-                                        "2^depth of the model (the error names it); larger tiles give the network "
-                                        "more context."),
-    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: a quarter tile)",
+    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: two chips of the model)",
+                        qgis=True, help="Tile side in pixels; default: twice the model's chip size (its chip size for "
+                                        "instance-norm models, whose output depends on the tile's statistics). It "
+                                        "must be a multiple of 2^depth of the model (the error names it); larger "
+                                        "tiles give the network more context and make the overlap cheaper."),
+    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: a quarter chip)",
           "Pixels shared by neighbouring tiles: a margin is discarded, the rest is cross-faded. More overlap costs "
-          "more compute (the log shows the factor). Default: a quarter of the tile.",
+          "more compute (the log shows the factor). Default: a quarter of the model's chip size.",
           minimum=0, typical=64, qgis=True),
     Param("MARGIN", "margin", Kind.INT, "Margin (pixels)",
           "Pixels discarded at each tile's inner edge in overlaps (edge effects of zero padding). Default: a "
           "quarter of the overlap.", minimum=0, typical=16),
-    BATCH_SIZE.but(help="Tiles per forward pass on a GPU. On the CPU tiles run one at a time (as fast, and the output "
-                        "is identical bit for bit whatever this value)."),
+    BATCH_SIZE.but(help="Tiles per forward pass on a GPU. The CPU runs one fixed batch shape per tile size (the "
+                        "fastest exact kernels), so its output is identical bit for bit whatever this value."),
     DEVICE,
     EXTENT.but(label="Extent (default: the whole raster)",
                help="Translate only this area; the output covers exactly its pixels."),

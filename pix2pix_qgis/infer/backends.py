@@ -74,13 +74,11 @@ class TorchBackend:
             return self.generator(x).float()
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
-        views = range(8) if self.tta else range(1)
-        total = None
-        for k in views:
-            y = dihedral(self._forward(dihedral(x, k)), k, inverse=True)
-            total = y if total is None else total + y
-        assert total is not None
-        return self.output_norm.invert(total / len(views))
+        """Target units, in the contiguous (B, C, T, T) layout numpy callers expect."""
+        if not self.tta:
+            return self.output_norm.invert(self._forward(x)).contiguous()
+        total = sum(dihedral(self._forward(dihedral(x, k)), k, inverse=True) for k in range(8))
+        return self.output_norm.invert(total / 8).contiguous()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), _onednn(enabled=True):
