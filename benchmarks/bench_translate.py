@@ -221,28 +221,39 @@ def seams(args: argparse.Namespace) -> None:
 
 
 def kernels(args: argparse.Namespace) -> None:
-    """What bit-for-bit batch invariance on the CPU costs: native kernels against oneDNN."""
+    """ms per tile of the CPU kernels and call shapes, and what each does to a tile's bits."""
     generator, _ = load_model(ngf64_model())
     batch = torch.randn(8, 3, 256, 256)
+    mates = torch.randn(8, 3, 256, 256)
+    mates[0] = batch[0]
     rows = []
     with torch.inference_mode():
-        for label, onednn, size in (("oneDNN, batch 8", True, 8), ("oneDNN, batch 1", True, 1),
-                                    ("native (used), batch 8", False, 8), ("native (used), batch 1", False, 1)):
+        for label, onednn, size, layout in (
+                ("native kernels, one tile per call (the old default)", False, 1, torch.contiguous_format),
+                ("oneDNN, batch 4", True, 4, torch.contiguous_format),
+                ("oneDNN, channels-last, batch 1", True, 1, torch.channels_last),
+                ("oneDNN, channels-last, batch 4 (the new default)", True, 4, torch.channels_last),
+                ("oneDNN, channels-last, batch 8", True, 8, torch.channels_last)):
+            net = generator.to(memory_format=layout)
             with _onednn(onednn):
-                generator(batch[:size])
+                x = batch.contiguous(memory_format=layout)
+                net(x[:size])
                 times = []
                 for _ in range(args.repeats):
                     start = time.perf_counter()
                     for i in range(0, 8, size):
-                        generator(batch[i:i + size])
+                        net(x[i:i + size])
                     times.append((time.perf_counter() - start) / 8)
-                same = torch.equal(generator(batch[:1]), generator(batch[:3])[:1])
-            rows.append((label, statistics.median(times), same))
+                other_mates = torch.equal(net(x[:size])[0], net(mates.contiguous(memory_format=layout)[:size])[0])
+                alone = torch.equal(net(x[:1])[0], net(x[:size])[0])
+            rows.append((label, statistics.median(times), other_mates, alone))
     print(f"## CPU kernels and batch invariance ({today()})")
     print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py kernels --repeats {args.repeats}`")
-    print(f"- Machine: {machine()}; NGF 64 U-Net, 256 px tiles")
-    for label, seconds, same in rows:
-        print(f"- {label}: median {seconds * 1000:.0f} ms per tile; tile 1 of a batch of 3 equals it alone: {same}")
+    print(f"- Machine: {machine()}; NGF 64 U-Net, 256 px tiles; load average {os.getloadavg()[0]:.2f}")
+    print("| kernels | ms per tile | tile 1 equal with other batch-mates | tile 1 equal alone |")
+    print("| --- | --- | --- | --- |")
+    for label, seconds, other_mates, alone in rows:
+        print(f"| {label} | {seconds * 1000:.0f} | {other_mates} | {alone} |")
 
 
 def main() -> None:
