@@ -276,12 +276,15 @@ class _Translator:
 
     def _enqueue(self, i: int, data: np.ndarray, valid: np.ndarray) -> None:
         """Queue tile row ``i``'s tiles that hold a valid pixel, normalised; predict each full batch."""
-        strip = self.input_norm.apply(data)
-        strip[:, ~valid] = 0.0  # mid-range of the training data: in distribution
         for j, col in enumerate(self.plan.cols.starts):
             self.counters.tiles += 1
-            if valid[:, col:col + self.tile].any():
-                self.queue.append((i, j, strip[:, :, col:col + self.tile]))
+            tile_valid = valid[:, col:col + self.tile]
+            if tile_valid.any():
+                # Per tile, not per strip: a normalised float strip of a wide raster would cost
+                # 4-8× the input strip's memory, and queued tiles would keep it alive.
+                x = self.input_norm.apply(data[:, :, col:col + self.tile])
+                x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
+                self.queue.append((i, j, x))
             else:
                 self.counters.skipped += 1  # all nodata: its pixels are masked in the output anyway
             if len(self.queue) == self.batch:

@@ -117,9 +117,9 @@ def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, t
     per_tile = int(net.activations * 4 * INFERENCE_FACTOR)  # float32 (PRECISION's default)
     model = net.parameters * 4 + batch * per_tile
     tiles = batch * (spec.in_channels + spec.out_channels * (2 if tta else 1)) * tile * tile * 4
-    # Tile rows whose tiles wait for batch-mates (translate._Translator): their strips and accumulator rows.
+    strips = 2 * tile * width * spec.in_channels * (np.dtype(input_dtype).itemsize + 1)  # current + prefetched
+    # Tile rows whose tiles may wait for batch-mates (translate._Translator) keep their accumulator rows.
     waiting = -(-(batch - 1) // max(1, tiles_per_row))
-    strips = (2 + waiting) * tile * width * spec.in_channels * (np.dtype(input_dtype).itemsize + 4)
     accumulator = ((waiting + 1) * tile + 256) * width * (spec.out_channels * 4 + 1) \
         + 2 * 256 * width * spec.out_channels * 4
     host = int(tiles + strips + accumulator + (model if device.type == "cpu" else 0))
