@@ -218,13 +218,24 @@ def translate_raster(
     }
 
 
+def batch_group(batch: int, tiles_per_row: int) -> int:
+    """Tile rows batched together: a group's tiles fill ``batch``-tile calls with the least padding.
+
+    At most one batch's worth of rows plus one, so the rows kept open for waiting tiles stay
+    few; a narrow raster (fewer tiles per row than a batch) gets enough rows to fill one.
+    """
+    most = -(-batch // tiles_per_row) + 1
+    return min(range(1, most + 1), key=lambda rows: (-rows * tiles_per_row % batch / (rows * tiles_per_row), rows))
+
+
 class _Translator:
     """Walks the tile plan row by row: predict in full batches, blend into the accumulator, hand off finished rows.
 
-    Tiles wait in a queue until ``model.batch`` of them are gathered, across tile rows when a
-    row holds fewer (narrow rasters fill batches too); rows are handed to the writer once no
-    queued tile can touch them any more. The queue is a function of the tile plan and the
-    input's validity only, never of BATCH_SIZE.
+    Tile rows go in groups of ``batch_group`` rows counted from the raster's top; a group's
+    tiles wait in a queue and are predicted ``model.batch`` at a time, the last batch of the
+    group padded, so narrow rasters fill batches too and a part of a distributed run forms
+    the same batches as the whole run. Rows are handed to the writer once no queued tile can
+    touch them. The batches depend on the tile plan and the input's validity, never on BATCH_SIZE.
     """
 
     def __init__(self, plan: TilePlan, src: Any, bands: list[int], window: Window, input_norm: Any,
@@ -235,18 +246,18 @@ class _Translator:
         self.tile = plan.rows.tile
         self.height, self.width = int(window.height), int(window.width)
         self.batch = int(model.batch)
-        # Tile rows a queued tile may wait for its batch-mates: enough for one batch of whole rows.
-        self.rows_in_flight = -(-(self.batch - 1) // len(plan.cols.starts))
-        self.accumulator = Accumulator(out_bands, (self.rows_in_flight + 1) * self.tile + BLOCK, self.width)
+        self.group = batch_group(self.batch, len(plan.cols.starts))
+        self.accumulator = Accumulator(out_bands, self.group * self.tile + BLOCK, self.width)
         self.row_weights = plan.rows.weights.astype(np.float32)
         self.col_weights = plan.cols.weights.astype(np.float32)
         self.counters = _Counters()
         # Output rows [first, stop) are written, at rows counted from `first`; a part of a
-        # distributed run computes every tile touching them, in the same order, so its
-        # pixels equal the single run's bit for bit (parts.py).
+        # distributed run computes every tile touching them, from the start of their group, in
+        # the same batches, so its pixels equal the single run's bit for bit (parts.py).
         self.first, self.stop = rows or (0, self.height)
         starts = self.plan.rows.starts
-        self.tile_rows = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
+        touching = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
+        self.tile_rows = list(range(touching[0] // self.group * self.group, touching[-1] + 1))
         self.total = len(self.tile_rows) * len(self.plan.cols.starts)
         self.queue: list[tuple[int, int, np.ndarray]] = []  # (tile row, tile column, normalised tile)
         self.written = self.first
@@ -263,13 +274,10 @@ class _Translator:
                 if k + 1 < len(todo):
                     upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[k + 1]],
                                              self.tile)
-                if self.queue and i - self.queue[0][0] > self.rows_in_flight:
-                    self._predict(len(self.queue))  # rows of skipped tiles between: do not wait longer
-                    self._hand_off(i - 1)
                 self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
                 self._enqueue(i, data, valid)
-                if k + 1 == len(todo):
-                    self._predict(len(self.queue))
+                if (i + 1) % self.group == 0 or k + 1 == len(todo):
+                    self._predict(len(self.queue))  # the group's last batch, padded by the backend
                 self._hand_off(self.queue[0][0] - 1 if self.queue else i)
         self.progress.check_cancelled()
         return self.counters

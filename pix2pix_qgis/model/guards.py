@@ -118,8 +118,8 @@ def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, t
     model = net.parameters * 4 + batch * per_tile
     tiles = batch * (spec.in_channels + spec.out_channels * (2 if tta else 1)) * tile * tile * 4
     strips = 2 * tile * width * spec.in_channels * (np.dtype(input_dtype).itemsize + 1)  # current + prefetched
-    # Tile rows whose tiles may wait for batch-mates (translate._Translator) keep their accumulator rows.
-    waiting = -(-(batch - 1) // max(1, tiles_per_row))
+    # Tile rows whose tiles may wait for batch-mates (translate.batch_group, at most this many more).
+    waiting = -(-batch // max(1, tiles_per_row))
     accumulator = ((waiting + 1) * tile + 256) * width * (spec.out_channels * 4 + 1) \
         + 2 * 256 * width * spec.out_channels * 4
     host = int(tiles + strips + accumulator + (model if device.type == "cpu" else 0))
