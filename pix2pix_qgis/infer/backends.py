@@ -70,7 +70,9 @@ class TorchBackend:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+        if self.autocast is None:
+            return self.generator(x)
+        with torch.autocast(self.device.type, dtype=self.autocast):
             return self.generator(x).float()
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
