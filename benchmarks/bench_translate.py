@@ -200,7 +200,7 @@ def seams(args: argparse.Namespace) -> None:
               f"compute factor {size}² / 2048² / 16384² |")
         print("| --- | --- | --- | --- | --- | --- |")
         for multiple, quarters, blend in ((1, 1, "hann"), (1, 0.5, "hann"), (2, 1, "hann"), (2, 0.5, "hann"),
-                                          (2, 1, "crop"), (4, 2, "hann"), (4, 1, "hann")):
+                                          (2, 1, "crop"), (3, 1, "hann"), (4, 1, "hann")):
             tile, overlap = chip * multiple, int(chip * quarters) // 4
             out = Path(tmp) / f"{tile}-{overlap}-{blend}.tif"
             translate_raster(crop, model_path, out, TranslateSpec(tile_size=tile, overlap=overlap, blend=blend,

@@ -169,8 +169,9 @@ TRANSLATE = Command("translate", (
     _positional("MODEL", "Model (.p2p)", "The .p2p file written by Train Pix2Pix.", qgis=True),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
-    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: two chips of the model)",
-                        qgis=True, help="Tile side in pixels; default: twice the model's chip size (its chip size for "
+    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: 2 or 3 chips of the model)",
+                        qgis=True, help="Tile side in pixels; default: two or three times the model's chip size, "
+                                        "whichever covers the raster with less compute (the chip size for "
                                         "instance-norm models, whose output depends on the tile's statistics). It "
                                         "must be a multiple of 2^depth of the model (the error names it); larger "
                                         "tiles give the network more context and make the overlap cheaper."),

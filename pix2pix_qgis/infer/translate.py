@@ -48,7 +48,7 @@ from .tiling import BLOCK, TilePlan, check_part, part_rows
 class TranslateSpec:
     """Validated translation options (pixels unless stated)."""
 
-    tile_size: int | None = None  # default: default_tiling (two chips)
+    tile_size: int | None = None  # default: default_tiling (two or three chips)
     overlap: int | None = None  # default: default_tiling (a quarter chip)
     margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
     batch_size: int = TRANSLATE["BATCH_SIZE"].default
@@ -117,22 +117,30 @@ def _window(src: Any, spec: TranslateSpec) -> Window:
     return window
 
 
-# Default inference tile, in model chip sizes. A U-Net of depth d takes any multiple of 2^d,
-# and in eval mode its BatchNorm uses running statistics, so a larger tile changes only how
-# much context each pixel sees; the overlap (a quarter chip) then costs less compute
-# (BENCHMARKS.md, "Seams").
-TILE_CHIPS = 2
+# Default inference tile, in model chip sizes: whichever of these covers the raster with the
+# least compute. A U-Net of depth d takes any multiple of 2^d, and in eval mode its BatchNorm
+# uses running statistics, so a larger tile changes only how much context each pixel sees;
+# the overlap (a quarter chip) then costs less (BENCHMARKS.md, "CPU translation").
+TILE_CHIPS = (2, 3)
 
 
-def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None) -> tuple[int, int]:
-    """(tile, overlap) in pixels: the given ones, else ``TILE_CHIPS`` chips and a quarter chip.
+def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, height: int = 0,
+                   width: int = 0) -> tuple[int, int]:
+    """(tile, overlap) in pixels for a ``height`` × ``width`` raster: the given ones, else the defaults.
 
-    Generators that normalise with each tile's own statistics (instance norm) keep the chip
-    size, the only tile size whose statistics match training.
+    Default overlap: a quarter chip. Default tile: the multiple of the chip in ``TILE_CHIPS``
+    with the smallest compute factor on this raster (the smaller on a tie). Generators that
+    normalise with each tile's own statistics (instance norm) keep the chip size, the only
+    tile size whose statistics match training.
     """
     chip = card.chip_size
-    tile = tile_size or (chip * TILE_CHIPS if card.generator.norm == "batch" else chip)
-    return tile, min(tile, chip) // 4 if overlap is None else overlap
+    if tile_size is None and card.generator.norm != "batch":
+        tile_size = chip
+    if tile_size is None:
+        sizes = [chip * multiple for multiple in TILE_CHIPS]
+        tile_size = min(sizes, key=lambda size: (
+            TilePlan.build(max(height, 1), max(width, 1), size, chip // 4).compute_factor, size))
+    return tile_size, min(tile_size, chip) // 4 if overlap is None else overlap
 
 
 @dataclass
@@ -155,8 +163,6 @@ def translate_raster(
     started = time.perf_counter()
     device = resolve_device(spec.device)
     generator, card = load_model(model_path, device)
-    tile, overlap = default_tiling(card, spec.tile_size, spec.overlap)
-    check_chip_size(tile, tile, card.generator.depth)
     out_bands = card.generator.out_channels
     dtype = spec.dtype or card.output.dtype or "float32"
     nodata = output_nodata(card.output.nodata, dtype)
@@ -165,6 +171,8 @@ def translate_raster(
         bands = _input_bands(src, card, spec.bands)
         window = _window(src, spec)
         height, width = int(window.height), int(window.width)
+        tile, overlap = default_tiling(card, spec.tile_size, spec.overlap, height, width)
+        check_chip_size(tile, tile, card.generator.depth)
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])

@@ -42,7 +42,7 @@ class TranslateAlgorithm(EngineAlgorithm):
             "<p>The raster is processed in overlapping tiles; each tile's outer margin is discarded and the rest "
             "of the overlap is cross-faded, so no seams show. Memory stays bounded whatever the raster size. "
             "Nodata in the input is nodata in the output.</p>"
-            "<p><b>Tile size</b>: default two chips of the model; larger tiles give the network more context. "
+            "<p><b>Tile size</b>: default two or three chips of the model; larger tiles give the network more context. "
             "<b>Overlap</b>: default a quarter chip; more overlap costs more compute (the log shows the factor). "
             "<b>Batch size</b>: tiles per forward pass on a GPU (the CPU uses one fixed batch shape, so its output "
             "is the same bit for bit whatever this value). "

@@ -55,8 +55,9 @@ def test_output_has_the_input_grid_exactly(model, tmp_path, rng, crs, transform)
         assert out.crs == src.crs and out.transform == src.transform
         assert (out.width, out.height, out.count) == (170, 150, 3) and out.dtypes[0] == "uint8"
         assert out.block_shapes[0] == (BLOCK, BLOCK) or out.height < BLOCK
-    # Default tile: two chips of the model (64 px), so 128 px.
-    assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 128, 16))
+    # Default tile: two or three chips of the model (64 px), whichever covers the raster with less compute.
+    assert result["tile_size"] == 192 and result["overlap"] == 16
+    assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 192, 16)) == 1
 
 
 def test_extent_window_output_and_dtype_override(model, tmp_path, rng):
