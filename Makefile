@@ -21,6 +21,7 @@ setup-engine:
 
 lint: setup-engine
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-engine: setup-engine
 	$(ENGINE_PY) -m pytest tests/engine

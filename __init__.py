@@ -6,6 +6,7 @@ Import-light on purpose: QGIS and ``qgis_process`` call ``classFactory`` at star
 
 
 def classFactory(iface):  # noqa: N802 (QGIS's name)
+    """QGIS's entry point: the plugin object for ``iface`` (None under ``qgis_process``)."""
     from .plugin import Pix2PixPlugin
 
     return Pix2PixPlugin(iface)

@@ -32,6 +32,7 @@ from .data.dataset import ChipDataset
 from .data.folder import ChipsFolder, open_chips
 from .data.sampling import make_loader
 from .model.card import ModelCard
+from .model.networks import UnetGenerator
 from .model.package import load_model, predict
 from .train.config import TrainConfig
 from .train.loop import train
@@ -49,10 +50,12 @@ class Pix2PixData:
 
     @property
     def path(self) -> Path:
+        """The chips folder (its root, where ``chips.json`` or the Esri files are)."""
         return self.chips.root
 
     @property
     def chip_size(self) -> int:
+        """Side of every chip in pixels (chips are square)."""
         return self.chips.tile_size
 
     def loader(self, split: str = "validation") -> Any:
@@ -86,7 +89,7 @@ class Pix2Pix:
         self.data = data
         self._options = options
         self._epochs_done = 0
-        self._generator: torch.nn.Module | None = None
+        self._generator: UnetGenerator | None = None
         self.card: ModelCard | None = None  # the model card of the trained or loaded package
         self._package: Path | None = None
         self._workdir: Path | None = None
@@ -154,7 +157,7 @@ class Pix2Pix:
         norm_in = self.card.input.normalization
         if batch.ndim != 4 or batch.shape[1] != norm_in.bands:
             raise Pix2PixError(f"predict needs ({norm_in.bands}, H, W) arrays (the input bands), not {data.shape}.")
-        ok = np.isfinite(batch).all(axis=1)
+        ok = np.all(np.isfinite(batch), axis=1)  # (B, H, W)
         nodata = self.card.input.nodata
         if nodata is not None:
             ok &= ~(batch == np.float32(nodata)).any(axis=1)

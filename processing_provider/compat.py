@@ -50,5 +50,6 @@ ARGB_DATA_TYPES = tuple(value for value in (
 
 
 def make_advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
+    """``parameter`` flagged advanced (folded away in the dialog), on every QGIS version; returns it."""
     parameter.setFlags(parameter.flags() | FLAG_ADVANCED)
     return parameter

@@ -152,6 +152,10 @@ class EngineRun:
             ) from exc
 
     def run(self) -> dict[str, Any]:
+        """Start the engine, relay its progress until it exits and return its ``result``.
+
+        The process tree never outlives this.
+        """
         process = self._start()
         try:
             return self._follow(process)

@@ -50,6 +50,7 @@ class Reporter:
         self.json_mode = json_mode
 
     def emit(self, event: dict[str, Any]) -> None:
+        """Print one event: a JSON line for the provider, or readable text on stderr in a terminal."""
         if self.json_mode:
             print(json.dumps(event), flush=True)
         elif event["type"] == "progress":
@@ -61,13 +62,16 @@ class Reporter:
                 print(event["output"], file=sys.stderr, flush=True)
 
     def progress(self, fraction: float, message: str) -> None:
+        """Report completion in [0, 1] with what is being done."""
         self.emit({"type": "progress", "fraction": round(fraction, 4), "message": message})
 
     def info(self, message: str) -> None:
+        """Report a log line (the commands run, what was reused)."""
         self.emit({"type": "info", "message": message})
 
 
 def venv_python(venv: Path) -> Path:
+    """The interpreter inside the virtual environment ``venv`` (``Scripts/python.exe`` on Windows)."""
     return venv / "Scripts" / "python.exe" if sys.platform == "win32" else venv / "bin" / "python"
 
 
@@ -125,6 +129,10 @@ def run_streaming(argv: list[str], report: Reporter, env: dict[str, str] | None 
 
 
 def pip(python: Path, arguments: list[str], report: Reporter, what: str) -> None:
+    """``pip install arguments`` with ``python``, streamed to ``report``.
+
+    Failure names ``what`` and shows pip's output.
+    """
     argv = [str(python), "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
             *arguments]
     report.info("$ " + " ".join(argv))
@@ -170,6 +178,7 @@ def torch_source(python: Path, torch: str, wheels: Path | None, device: str, ind
 
 
 def make_venv(base_python: str, venv: Path, report: Reporter) -> Path:
+    """Create (or reuse, or complete) the environment ``venv`` with ``base_python``; returns its interpreter."""
     python = venv_python(venv)
     if python.exists() and (venv / "pyvenv.cfg").exists():
         report.info(f"Reusing the environment {venv}")
@@ -230,6 +239,7 @@ def set_up(venv: Path, report: Reporter, wheels: Path | None = None, device: str
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the set-up (what *Set up engine* and ``make setup-engine`` run); returns the exit code."""
     parser = argparse.ArgumentParser(description="Create the Pix2Pix engine's Python environment.")
     parser.add_argument("venv", type=Path, help="folder of the virtual environment (created or completed)")
     parser.add_argument("--wheels", type=Path, help="install offline from this folder of wheels")

@@ -28,6 +28,7 @@ def managed_environment() -> Path:
 
 
 def managed_python() -> Path:
+    """The interpreter of the environment that *Set up engine* makes (it may not exist yet)."""
     venv = managed_environment()
     return venv / "Scripts" / "python.exe" if sys.platform == "win32" else venv / "bin" / "python"
 
@@ -75,4 +76,5 @@ def engine_environment() -> dict[str, str]:
 
 
 def fix_hint(python: str) -> str:
+    """The pip command that installs the engine's requirements into ``python``."""
     return f'"{python}" -m pip install -r "{PLUGIN_DIR / "requirements.txt"}"'

@@ -27,25 +27,33 @@ def _version() -> str:
 
 
 class Pix2PixProvider(QgsProcessingProvider):
+    """The Pix2Pix Processing provider: its six algorithms and the engine-interpreter setting."""
     def id(self) -> str:
+        """Stable provider id, the ``pix2pix:`` prefix of every algorithm id."""
         return "pix2pix"
 
     def name(self) -> str:
+        """Name shown as the toolbox group and on the settings page."""
         return "Pix2Pix"
 
     def longName(self) -> str:
+        """Name with the plugin's version, for the toolbox tooltip."""
         return f"Pix2Pix image translation ({_version()})"
 
     def versionInfo(self) -> str:
+        """The plugin's version, read from metadata.txt."""
         return _version()
 
     def icon(self) -> QIcon:
+        """The plugin's icon for the toolbox group."""
         return QIcon(str(ICON))
 
     def svgIconPath(self) -> str:
+        """Path of the plugin's SVG icon."""
         return str(ICON)
 
     def load(self) -> bool:
+        """Add the engine-interpreter setting (when the Processing framework is there) and load the algorithms."""
         try:
             from processing.core.ProcessingConfig import ProcessingConfig, Setting
         except ImportError:  # no Processing framework (qgis_process --no-python): no settings page
@@ -62,6 +70,7 @@ class Pix2PixProvider(QgsProcessingProvider):
         return True
 
     def unload(self) -> None:
+        """Remove the engine-interpreter setting again."""
         try:
             from processing.core.ProcessingConfig import ProcessingConfig
         except ImportError:
@@ -69,12 +78,15 @@ class Pix2PixProvider(QgsProcessingProvider):
         ProcessingConfig.removeSetting(SETTING_KEY)
 
     def loadAlgorithms(self) -> None:
+        """Register the six tools."""
         for algorithm in (ExportChipsAlgorithm, TrainAlgorithm, TranslateAlgorithm, EvaluateAlgorithm,
                           SetupEngineAlgorithm, CheckEngineAlgorithm):
             self.addAlgorithm(algorithm())
 
     def defaultRasterFileExtension(self) -> str:
+        """GeoTIFF, the only raster format the engine writes."""
         return "tif"
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
+        """Only ``tif``: the output dialogs offer GeoTIFF, the one raster format the engine writes."""
         return ["tif"]  # the engine writes GeoTIFF (or COG) only

@@ -49,6 +49,7 @@ class Grid:
 
     @property
     def resolution(self) -> tuple[float, float]:
+        """(x, y) cell size in map units."""
         return self.extent.width() / self.width, self.extent.height() / self.height
 
 
@@ -67,6 +68,7 @@ class PreparedRaster:
 
 
 def is_local_file(layer: QgsRasterLayer) -> bool:
+    """Whether the engine can read the layer's source directly (a GDAL file on disk), with no export."""
     return layer.providerType() == "gdal" and os.path.isfile(layer.source())
 
 
@@ -82,6 +84,7 @@ def native_resolution(layer: QgsRasterLayer) -> float | None:
 
 
 def prepare(layer: QgsRasterLayer) -> PreparedRaster:
+    """What the worker thread needs of ``layer``, taken in the main thread (a provider clone for non-file layers)."""
     local = is_local_file(layer)
     return PreparedRaster(layer.name(), layer.crs(), QgsRectangle(layer.extent()), layer.width(), layer.height(),
                           native_resolution(layer), layer.source() if local else "",

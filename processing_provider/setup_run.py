@@ -71,4 +71,5 @@ class SetupRun(EngineRun):
 
 
 def run_setup(arguments: list[str], feedback: QgsProcessingFeedback, python: str | None = None) -> dict[str, Any]:
+    """Run the set-up script with ``arguments`` in ``python`` (default: the base Python), relaying progress."""
     return SetupRun(arguments, feedback, python or base_python()).run()

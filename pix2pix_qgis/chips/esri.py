@@ -107,7 +107,7 @@ def _band(entry: Any) -> dict[str, float] | None:
     std = _number(entry, "StdDev")
     if std is None and _number(entry, "M2") is not None and (_number(entry, "Num") or 0) > 0:
         std = math.sqrt(max(_number(entry, "M2") or 0.0, 0.0) / (_number(entry, "Num") or 1.0))
-    if None in (minimum, maximum, mean, std):
+    if minimum is None or maximum is None or mean is None or std is None:
         return None
     return {"min": minimum, "max": maximum, "mean": mean, "std": std}
 

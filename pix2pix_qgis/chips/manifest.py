@@ -20,10 +20,12 @@ FORMAT_VERSION = 1
 
 
 def is_chips_folder(folder: Path) -> bool:
+    """Whether ``folder`` has this engine's ``chips.json`` (an Esri folder has none)."""
     return (Path(folder) / MANIFEST_NAME).is_file()
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``chips.json`` atomically into ``folder``; returns its path."""
     path = Path(folder) / MANIFEST_NAME
     with staged_file(path) as staging:  # a folder being replaced in place never shows half a manifest
         staging.write_text(json.dumps(manifest, indent=1, allow_nan=False), encoding="utf-8")

@@ -34,6 +34,7 @@ class ChipSpec:
 
 
 def select_bands(requested: tuple[int, ...] | None, count: int, role: str) -> list[int]:
+    """The 1-based bands to read of a ``count``-band raster (all if none requested); ``role`` names it in errors."""
     if not requested:
         return list(range(1, count + 1))
     bad = [b for b in requested if not 1 <= b <= count]
@@ -50,6 +51,7 @@ def plan_origins(window: Window, tile: int, stride: int) -> list[tuple[int, int]
 
 
 def chip_bounds(grid: Grid, row_off: int, col_off: int, tile: int) -> Bounds:
+    """Map-unit bounds (left, bottom, right, top) of the ``tile`` px chip whose top-left pixel is (row_off, col_off)."""
     t = grid.transform
     x0, y0 = t @ (col_off, row_off)
     x1, y1 = t @ (col_off + tile, row_off + tile)

@@ -18,10 +18,12 @@ from ..contract.errors import Pix2PixError
 
 @dataclass(frozen=True)
 class SplitResult:
+    """The spatial split: one split name per chip, in plan order, and the block side used (pixels)."""
     splits: list[str]  # "train", "validation" or "buffer" (dropped) per chip
     block_size: int
 
     def count(self, name: str) -> int:
+        """How many chips are in split ``name``."""
         return sum(1 for split in self.splits if split == name)
 
 

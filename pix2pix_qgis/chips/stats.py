@@ -16,6 +16,7 @@ import numpy as np
 
 @dataclass
 class BandStatsAccumulator:
+    """Per-chip, per-band running statistics (count, mean, M2, min, max, pixel sample), merged on demand."""
     bands: int
     sample_per_chip: int
     rng: np.random.Generator
@@ -51,7 +52,7 @@ class BandStatsAccumulator:
 
     def summarize(self, chips: list[int]) -> list[dict[str, float | int | None]]:
         """Statistics per band over the given chip indices (empty bands report None)."""
-        result = []
+        result: list[dict[str, float | int | None]] = []
         for band in range(self.bands):
             counts = np.array([self.counts[i][band] for i in chips])
             total = counts.sum()

@@ -16,6 +16,7 @@ from ..contract.protocol import wants_json
 
 
 def fix_command() -> str:
+    """The pip command that installs the engine's dependencies into this interpreter."""
     requirements = Path(__file__).resolve().parents[2] / "requirements.txt"
     packages = '"torch==2.13.0" rasterio shapely numpy safetensors pillow jsonschema'
     target = f'-r "{requirements}"' if requirements.is_file() else packages
@@ -40,6 +41,7 @@ def report_missing(exc: ModuleNotFoundError, argv: list[str]) -> int:
 
 
 def run(argv: list[str]) -> int:
+    """Run the CLI with ``argv``; a missing dependency becomes one actionable message and exit code 3."""
     try:
         from .main import main
 

@@ -43,6 +43,7 @@ def _devices() -> tuple[bool, list[dict[str, Any]], str | None]:
 
 
 def diagnose() -> dict[str, Any]:
+    """Versions, interpreter, GDAL, CUDA and devices of this Python, with the problems found (``doctor``)."""
     versions = {name: _version(name) for name in REQUIRED}
     gdal = None
     if versions["rasterio"]:

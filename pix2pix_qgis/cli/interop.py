@@ -11,10 +11,10 @@ from typing import Any
 
 from ..contract.tables import EXPORT_ONNX, IMPORT_REFERENCE
 from ..core.progress import Progress
-from .options import add_command, values
+from .options import Parser, add_command, values
 
 
-def add_interop_parsers(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_interop_parsers(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     """Register the ``import-reference`` and ``export-onnx`` subcommands."""
     add_command(commands, common, IMPORT_REFERENCE, _run_import_reference,
                 help="turn a reference pix2pix generator (.pth) into a .p2p model",

@@ -9,7 +9,6 @@ With ``--progress json`` stdout carries only protocol lines (``progress.py``).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import signal
 import sys
@@ -25,12 +24,12 @@ from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
 from ..core.launch import rank_zero_reports
 from ..core.progress import JsonLinesProgress, Progress, TerminalProgress
 from .interop import add_interop_parsers
-from .options import Parser, add_command, options_of, values
+from .options import JsonErrorParser, Parser, add_command, options_of, values
 from .scale import add_assemble_parser, part_of, translate_part_from_args
 from .train import add_train_parser
 
 
-def _add_export(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_export(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     add_command(commands, common, EXPORT, _run_export, help="export paired chips from two co-located rasters",
                 description="Export pixel-exact paired chips of INPUT (A, model input) and INPUT2 (B, target, "
                             "resampled onto A's grid when needed) into OUTPUT, in Esri's Export Tiles layout plus "
@@ -44,7 +43,7 @@ def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     return export_chips(args.input, args.input2, args.output, options_of(ChipSpec, values(EXPORT, args)), progress)
 
 
-def _add_translate(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_translate(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     add_command(commands, common, TRANSLATE, _run_translate, help="translate a whole raster with a .p2p model",
                 description="Translate INPUT with MODEL into OUTPUT, a GeoTIFF on INPUT's grid (or the --extent "
                             "window) in the target's units, blending overlapping tiles so no seams show.")
@@ -62,7 +61,7 @@ def _run_translate(args: argparse.Namespace, progress: Progress) -> dict[str, An
     return translate_raster(args.input, args.model, args.output, spec, progress)
 
 
-def _add_evaluate(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_evaluate(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     add_command(commands, common, EVALUATE, _run_evaluate, help="compare a translated raster with a reference",
                 description="Per-band and overall MAE, RMSE, bias, PSNR, SSIM and R² of PREDICTION against "
                             "REFERENCE (same CRS and cell size, aligned), over pixels valid in both.")
@@ -82,7 +81,7 @@ def _run_evaluate(args: argparse.Namespace, progress: Progress) -> dict[str, Any
     return result
 
 
-def _add_doctor(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_doctor(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     p = commands.add_parser("doctor", parents=[common], help="report versions, CUDA and devices of this interpreter")
     p.set_defaults(handler=_run_doctor)
 
@@ -100,12 +99,12 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     """The whole command line; ``json_errors``: report bad arguments as a JSON ``error`` line (``--progress json``)."""
     parser = Parser(prog="pix2pix-qgis", description="Pix2Pix for georeferenced rasters.", json_errors=json_errors)
     parser.add_argument("--version", action="version", version=f"pix2pix-qgis {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--progress", choices=["auto", "json", "bar", "none"], default="auto",
                         help="json: one JSON object per line on stdout (for programs); bar: progress bar on "
                              "stderr; auto (default): bar in a terminal, plain lines otherwise")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=functools.partial(Parser, json_errors=json_errors))
+                                     parser_class=JsonErrorParser if json_errors else Parser)
     _add_export(commands, common)
     add_train_parser(commands, common)
     _add_translate(commands, common)
@@ -135,6 +134,7 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the command and return the process's exit code."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(json_errors=wants_json(argv)).parse_args(argv)
     cancel = threading.Event()

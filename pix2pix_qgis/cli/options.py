@@ -28,11 +28,19 @@ class Parser(argparse.ArgumentParser):
         self.json_errors = json_errors
 
     def error(self, message: str) -> NoReturn:
+        """Report a bad command line as argparse does, or as a JSON ``error`` line in JSON mode; exit 2."""
         if not self.json_errors:
             super().error(message)
         print(json.dumps({"type": "error", "kind": ErrorKind.BAD_INPUT, "message": f"{self.prog}: {message}"}),
               flush=True)
         sys.exit(ExitCode.BAD_INPUT)
+
+
+class JsonErrorParser(Parser):
+    """A :class:`Parser` in JSON mode: what the sub-command parsers are under ``--progress json``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, json_errors=True, **kwargs)
 
 
 def _converter(param: Param) -> Callable[[str], Any]:
@@ -87,19 +95,19 @@ def add_params(parser: argparse.ArgumentParser, command: Command) -> None:
         if not param.cli:
             continue
         help = help_text(param)
-        if param.positional:
+        flag = param.cli_flag
+        if flag is None:  # a positional (QGIS-only parameters are skipped above)
             parser.add_argument(param.dest, metavar=param.name, help=help,
                                 nargs="+" if param.kind == Kind.PATHS else None)
             continue
-        flag = param.cli_flag
         if param.kind == Kind.BOOL:
             parser.add_argument(flag, action="store_true", help=help)
         elif param.kind == Kind.OPTIONS:
             parser.add_argument(flag, action="append", type=_converter(param), metavar=param.metavar, help=help)
         elif param.kind in (Kind.EXTENT, Kind.NUMBERS):
-            metavar = tuple(param.metavar.split()) if param.metavar else None
             parser.add_argument(flag, nargs=4 if param.kind == Kind.EXTENT else "+", type=_converter(param),
-                                action=_Whole, param=param, metavar=metavar, help=help)
+                                action=_Whole, param=param, help=help,
+                                metavar=tuple(param.metavar.split()) if param.metavar else None)
         else:
             metavar = "{" + ",".join(param.choices) + "}" if param.kind == Kind.CHOICE else param.metavar
             convert = _part if param.kind == Kind.PART else _converter(param)
@@ -122,7 +130,7 @@ def options_of(cls: type, given: dict[str, Any], **extra: Any) -> Any:
     return cls(**{k: v for k, v in given.items() if k in names}, **extra)
 
 
-def add_command(commands: argparse._SubParsersAction, common: argparse.ArgumentParser, command: Command,
+def add_command(commands: argparse._SubParsersAction[Parser], common: Parser, command: Command,
                 handler: Callable[[argparse.Namespace, Any], dict[str, Any]], help: str,
                 description: str) -> argparse.ArgumentParser:
     """A subcommand whose arguments are ``command``'s table and whose handler is ``handler``."""

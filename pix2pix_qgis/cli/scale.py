@@ -14,7 +14,7 @@ from typing import Any
 from ..contract.tables import ASSEMBLE
 from ..core.launch import Launch
 from ..core.progress import Progress
-from .options import add_command
+from .options import Parser, add_command
 
 
 def part_of(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -39,7 +39,7 @@ def translate_part_from_args(args: argparse.Namespace, spec: Any, part: tuple[in
     return translate_part(args.input, args.model, args.output, dataclasses.replace(spec, part=part), progress)
 
 
-def add_assemble_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_assemble_parser(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     """Register the ``assemble`` subcommand."""
     add_command(commands, common, ASSEMBLE, _run_assemble,
                 help="join the parts of a distributed translation (VRT, optional COG)",

@@ -13,10 +13,10 @@ from typing import Any
 from ..contract.tables import TRAIN
 from ..core.launch import Launch
 from ..core.progress import Progress
-from .options import add_command, options_of, values
+from .options import Parser, add_command, options_of, values
 
 
-def add_train_parser(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_train_parser(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     """Register the ``train`` subcommand."""
     add_command(
         commands, common, TRAIN, _run_train, help="train a Pix2Pix model on exported chips",

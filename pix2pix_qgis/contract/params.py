@@ -97,6 +97,7 @@ class Param:
 
     @property
     def optional(self) -> bool:
+        """Whether the parameter may be left out (no default and not positional)."""
         return self.default is None and not self.positional
 
     @property
@@ -140,6 +141,7 @@ class Command:
         raise KeyError(f"{self.name} has no parameter {name}")
 
     def by_field(self, field: str) -> Param:
+        """The parameter stored in engine field ``field`` (KeyError if the command has none)."""
         for param in self.params:
             if param.field == field:
                 return param
@@ -234,7 +236,7 @@ def _real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _within(param: Param, value: float) -> bool:
+def _within(param: Param, value: numbers.Real) -> bool:
     if param.minimum is not None and (value <= param.minimum if param.above else value < param.minimum):
         return False
     return param.maximum is None or value <= param.maximum
@@ -256,7 +258,7 @@ def _valid(param: Param, value: Any) -> bool:
         return isinstance(value, str) and bool(value.strip())
     if kind == Kind.BANDS:
         return (isinstance(value, (tuple, list)) and len(value) > 0
-                and all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and b >= 1 for b in value))
+                and all(isinstance(b, numbers.Integral) and not isinstance(b, bool) and int(b) >= 1 for b in value))
     if kind == Kind.EXTENT:
         return (isinstance(value, (tuple, list)) and len(value) == 4 and all(_real(v) for v in value)
                 and value[0] < value[2] and value[1] < value[3])

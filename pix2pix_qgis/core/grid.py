@@ -54,10 +54,12 @@ class Grid:
 
     @classmethod
     def of(cls, dataset: Any) -> Grid:
+        """The grid of an open rasterio dataset."""
         return cls(dataset.crs, dataset.transform, dataset.width, dataset.height)
 
     @property
     def bounds(self) -> Bounds:
+        """(left, bottom, right, top) in the CRS's map units, whatever the sign of the cell size."""
         left, top = self.transform.c, self.transform.f
         right = left + self.transform.a * self.width
         bottom = top + self.transform.e * self.height
@@ -65,6 +67,7 @@ class Grid:
 
     @property
     def cell_size(self) -> tuple[float, float]:
+        """(x, y) cell size in map units, both positive."""
         return (abs(self.transform.a), abs(self.transform.e))
 
     def same_as(self, other: Grid) -> bool:
@@ -85,6 +88,7 @@ class Grid:
         return Window(col0, row0, max(0, col1 - col0), max(0, row1 - row0))
 
     def describe(self) -> dict[str, Any]:
+        """The grid as JSON-ready values (CRS as string and WKT, transform, size, bounds) for manifests and cards."""
         return {
             "crs": self.crs.to_string() if self.crs else None,
             "crs_wkt": self.crs.to_wkt() if self.crs else None,
@@ -127,6 +131,7 @@ def open_raster(path: str | Path, role: str) -> Any:
 
 
 def bounds_in(bounds: Bounds, src_crs: CRS | None, dst_crs: CRS | None) -> Bounds:
+    """``bounds`` moved from ``src_crs`` to ``dst_crs`` (densified edges); unchanged if either CRS is missing."""
     if src_crs is None or dst_crs is None or src_crs == dst_crs:
         return bounds
     return transform_bounds(src_crs, dst_crs, *bounds, densify_pts=21)
@@ -139,6 +144,7 @@ def extent_in(extent: Bounds, extent_crs: str | None, crs: CRS | None) -> Bounds
 
 
 def intersect(a: Bounds, b: Bounds) -> Bounds | None:
+    """The overlap of two bounds in the same CRS, or None when they do not overlap."""
     left, bottom = max(a[0], b[0]), max(a[1], b[1])
     right, top = min(a[2], b[2]), min(a[3], b[3])
     if right <= left or top <= bottom:
@@ -147,8 +153,9 @@ def intersect(a: Bounds, b: Bounds) -> Bounds | None:
 
 
 def format_bounds(bounds: Bounds, crs: CRS | None) -> str:
+    """Bounds and CRS as one readable string for messages."""
     name = crs.to_string() if crs else "no CRS"
-    return "[{:.6g}, {:.6g}, {:.6g}, {:.6g}] ({})".format(*bounds, name)
+    return "[{}] ({})".format(", ".join(f"{v:.6g}" for v in bounds), name)
 
 
 def valid_mask(dataset: Any, data: np.ndarray, bands: list[int] | None = None,

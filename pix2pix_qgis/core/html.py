@@ -23,6 +23,7 @@ tr.best { background: #e6f4e6; font-weight: bold; } img { max-width: 100%; borde
 
 
 def html_number(value: Any) -> str:
+    """A table cell's text: 4 significant digits for floats, a dash for None, escaped otherwise."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -31,6 +32,7 @@ def html_number(value: Any) -> str:
 
 
 def html_table(rows: list[dict[str, Any]], columns: list[str], best: Any = None, key: str = "") -> str:
+    """An HTML table of ``rows`` over ``columns``; the row whose ``key`` equals ``best`` is marked."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for row in rows:
@@ -40,12 +42,14 @@ def html_table(rows: list[dict[str, Any]], columns: list[str], best: Any = None,
 
 
 def html_image(png: bytes, alt: str) -> str:
+    """An inline ``<img>`` of PNG bytes (a report stays one self-contained file); empty without bytes."""
     if not png:
         return ""
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def write_html(path: str | Path, document: str) -> str:
+    """Write ``document`` atomically to ``path``; returns the absolute path."""
     with staged_file(Path(path)) as staging:
         staging.write_text(document, encoding="utf-8")
     return str(Path(path).absolute())

@@ -51,6 +51,7 @@ class OtherRankProgress(Progress):
         self._parent, self._rank = parent, rank
 
     def emit(self, event: dict[str, Any]) -> None:
+        """Pass only error events on to rank 0's progress, tagged with this rank."""
         if event.get("type") == "error":
             self._parent.emit({**event, "rank": self._rank, "message": f"rank {self._rank}: {event['message']}"})
 

@@ -39,6 +39,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def lock_path(target: Path) -> Path:
+    """The hidden lock file beside ``target`` that guards it against a second writer."""
     target = Path(target).absolute()
     return target.parent / f".{target.name}.lock"
 

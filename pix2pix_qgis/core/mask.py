@@ -44,4 +44,5 @@ def load_mask(path: Path, grid_crs: CRS | None) -> Any:
 
 
 def inside_mask(mask: Any, bounds: Bounds) -> bool:
+    """Whether the box ``bounds`` lies wholly inside the mask geometry (same CRS)."""
     return bool(mask.contains(box(*bounds)))

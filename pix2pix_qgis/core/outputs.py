@@ -47,7 +47,7 @@ def remove_stale_partials(target: Path) -> list[Path]:
     target = Path(target).absolute()
     stems = {re.escape(target.name), re.escape(target.stem)}
     pattern = re.compile(rf"^\.(?:{'|'.join(stems)})\.(?:partial|old)-(\d+)(?:\..*)?$")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(target.parent.iterdir())
     except OSError:

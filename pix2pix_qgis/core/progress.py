@@ -43,6 +43,7 @@ class Progress:
         self._last_time = 0.0
 
     def emit(self, event: dict[str, Any]) -> None:
+        """Deliver one event (``progress``, ``info``, ``warning``, ``result``, ``error``); subclasses render it."""
         if self._callback is not None:
             self._callback(event)
 
@@ -60,9 +61,11 @@ class Progress:
         self.emit({"type": "progress", "fraction": round(fraction, 6), "message": message, **extra})
 
     def info(self, message: str) -> None:
+        """Report a message the user may want to read in the log."""
         self.emit({"type": "info", "message": message})
 
     def warning(self, message: str) -> None:
+        """Report something the user should act on or know; the run goes on."""
         self.emit({"type": "warning", "message": message})
 
     def check_cancelled(self) -> None:
@@ -103,6 +106,7 @@ class JsonLinesProgress(Progress):
         self._lock = threading.Lock()
 
     def emit(self, event: dict[str, Any]) -> None:
+        """Write the event as one JSON line and flush, so the reading process sees it at once."""
         line = json.dumps(event, default=_json_default, allow_nan=False)
         with self._lock:
             self._stream.write(line + "\n")
@@ -120,6 +124,7 @@ class TerminalProgress(Progress):
         self._last_plain = -1.0
 
     def emit(self, event: dict[str, Any]) -> None:
+        """Redraw the bar in a terminal (a plain line per 10 % otherwise); info and warnings on their own lines."""
         kind = event.get("type")
         if kind == "progress":
             self._draw(event["fraction"], event.get("message", ""))

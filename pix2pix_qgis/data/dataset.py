@@ -11,7 +11,7 @@ from .augment import dihedral
 from .folder import SPLITS, ChipsFolder, read_pair
 
 
-class ChipDataset(Dataset):
+class ChipDataset(Dataset[dict[str, torch.Tensor]]):
     """Samples of one split as dicts of tensors.
 
     ``a`` (C_a, H, W) and ``b`` (C_b, H, W) are normalised to [-1, 1] with invalid pixels set
@@ -32,6 +32,7 @@ class ChipDataset(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that plain-index samples augment for (``(epoch, index)`` keys carry their own)."""
         self.epoch = epoch
 
     def __len__(self) -> int:

@@ -51,13 +51,16 @@ class ChipsFolder:
 
     @property
     def bands_a(self) -> int:
+        """Number of input (A) bands, the generator's input channels."""
         return self.norm_a.bands
 
     @property
     def bands_b(self) -> int:
+        """Number of target (B) bands, the generator's output channels."""
         return self.norm_b.bands
 
     def names(self, split: str) -> tuple[str, ...]:
+        """Chip file names of ``split`` ("train" or "validation")."""
         return self.train if split == "train" else self.validation
 
     def describe(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class Normalization:
 
     @classmethod
     def from_statistics(cls, statistics: Sequence[dict[str, Any]], role: str) -> Normalization:
+        """The [p01, p99] map of each band's statistics; a band with no valid pixel is an error naming ``role``."""
         low, high = [], []
         for band in statistics:
             if band.get("p01") is None or band.get("p99") is None:
@@ -50,6 +51,7 @@ class Normalization:
 
     @property
     def bands(self) -> int:
+        """Number of bands the map covers."""
         return len(self.low)
 
     def _scale(self, like: Any) -> tuple[Any, Any]:
@@ -72,6 +74,7 @@ class Normalization:
         return (data + 1.0) * 0.5 * span + low
 
     def to_dict(self) -> dict[str, Any]:
+        """The map as written in ``model.json`` (method, low, high, target range, source)."""
         data: dict[str, Any] = {"method": self.method}
         if self.method == "percentile-clip":
             data["percentiles"] = [1, 99]
@@ -82,6 +85,7 @@ class Normalization:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normalization:
+        """Read the map back from its ``to_dict`` form; an unknown method is an error that says to update."""
         if data.get("method") not in NORMALIZATION_METHODS or len(data.get("low", [])) != len(data.get("high", [])):
             raise Pix2PixError(f"Normalisation {data!r} is not understood by this engine; update the plugin.")
         return cls(tuple(float(v) for v in data["low"]), tuple(float(v) for v in data["high"]), data["method"],

@@ -25,7 +25,7 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
     pin_memory: bool = False,
-) -> DataLoader:
+) -> DataLoader[dict[str, torch.Tensor]]:
     """A DataLoader over ``order`` (default: the dataset in order), e.g. for validation.
 
     A private generator keeps the loader from drawing on torch's global RNG, so dropout
@@ -43,7 +43,7 @@ def make_loader(
     )
 
 
-class EpochSampler(Sampler):
+class EpochSampler(Sampler[tuple[int, int]]):
     """Yields (epoch, index) in the seeded order of the current epoch, from a given batch on.
 
     Set the epoch (and, to resume mid-epoch, the batches to skip) before iterating the
@@ -67,10 +67,12 @@ class EpochSampler(Sampler):
         self.epoch, self.skip_batches = 1, 0
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """Start iterating ``epoch`` (1-based), skipping its first ``skip_batches`` steps (a resumed run)."""
         self.epoch, self.skip_batches = epoch, skip_batches
 
     @property
     def steps_per_epoch(self) -> int:
+        """Optimizer steps in one epoch: ceil(chips / (batch_size × world_size))."""
         return math.ceil(self.count / (self.batch_size * self.world_size))
 
     def shard(self) -> list[int]:
@@ -98,7 +100,7 @@ class EpochSampler(Sampler):
 def training_loader(
     dataset: ChipDataset, batch_size: int, seed: int = 0, num_workers: int = 0, pin_memory: bool = False,
     rank: int = 0, world_size: int = 1,
-) -> tuple[DataLoader, EpochSampler]:
+) -> tuple[DataLoader[dict[str, torch.Tensor]], EpochSampler]:
     """The training DataLoader (workers kept alive across epochs) and the sampler that steers it."""
     sampler = EpochSampler(len(dataset), batch_size, seed, rank, world_size)
     loader = DataLoader(

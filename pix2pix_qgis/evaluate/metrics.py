@@ -143,7 +143,7 @@ class MetricAccumulator:
 
     def result(self) -> dict[str, Any]:
         """{"mae", "rmse", "bias", "r2", "psnr", "ssim"} (mean over bands), "bands" (per band), "pixels"."""
-        bands = []
+        bands: list[dict[str, Any]] = []
         for i, data_range in enumerate(self.data_range):
             n = self._n[i]
             if n == 0:
@@ -200,11 +200,14 @@ def compute_metrics(
     """
     target = np.asarray(target)
     bands = target.shape[-3]
+    ranges: Sequence[float]
     if data_range is None:
-        data_range = default_data_range(target, valid)
-    elif np.isscalar(data_range):
-        data_range = [float(data_range)] * bands
-    accumulator = MetricAccumulator(data_range)
+        ranges = default_data_range(target, valid)
+    elif isinstance(data_range, (int, float, np.number)):
+        ranges = [float(data_range)] * bands
+    else:
+        ranges = data_range
+    accumulator = MetricAccumulator(ranges)
     accumulator.add(np.asarray(prediction), target, valid)
     return accumulator.result()
 

@@ -10,6 +10,7 @@ from ..core.html import STYLE, html_table
 
 
 def evaluation_report(result: dict[str, Any]) -> str:
+    """A self-contained HTML page of an ``evaluate`` result: overall and per-band metrics."""
     columns = ["band", "mae", "rmse", "bias", "psnr", "ssim", "r2", "data_range"]
     overall = {"band": "mean", **{k: result.get(k) for k in columns[1:-1]}}
     return (

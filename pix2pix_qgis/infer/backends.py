@@ -43,7 +43,9 @@ def cpu_batch(tile: int, tiles: int) -> int:
 def _onednn(enabled: bool) -> Iterator[None]:
     """Switch oneDNN (mkldnn) kernels on or off for the block, restoring the previous state."""
     previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = enabled
+    # torch types this module attribute as its ContextProp descriptor, yet assigning a bool is
+    # how torch documents switching oneDNN (the descriptor's setter takes it).
+    torch.backends.mkldnn.enabled = enabled  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -61,7 +63,8 @@ class TorchBackend:
                  batch: int, tile: int, precision: str = "float32", tiles: int | None = None) -> None:
         self.device, self.tta = device, tta
         self.autocast = autocast_dtype(precision, device)
-        self.generator = generator.to(memory_format=torch.channels_last)
+        # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
+        self.generator = generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.output_norm = card.output.normalization
         self.cuda = device.type == "cuda"
         self.batch = batch if self.cuda else cpu_batch(tile, tiles if tiles is not None else batch)
@@ -83,6 +86,7 @@ class TorchBackend:
         return self.output_norm.invert(total / 8).contiguous()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised (B, C_in, T, T) float32 → (B, C_out, T, T) float32 in target units (TTA: mean of 8 views)."""
         with torch.inference_mode(), _onednn(enabled=True):
             if self.cuda:
                 assert self.pinned is not None

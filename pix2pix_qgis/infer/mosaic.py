@@ -8,7 +8,7 @@ finished rows on its own thread (clip, cast, nodata or internal mask).
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from rasterio.windows import Window
@@ -17,10 +17,8 @@ from ..core.grid import valid_mask
 
 
 def dtype_range(dtype: str) -> tuple[float, float]:
-    if np.issubdtype(np.dtype(dtype), np.integer):
-        info = np.iinfo(dtype)
-        return float(info.min), float(info.max)
-    info = np.finfo(dtype)
+    """The smallest and largest value the numpy dtype ``dtype`` holds, as floats (for clipping)."""
+    info = np.iinfo(dtype) if np.issubdtype(np.dtype(dtype), np.integer) else np.finfo(dtype)
     return float(info.min), float(info.max)
 
 
@@ -42,7 +40,7 @@ def read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int) 
     valid = valid_mask(src, data, bands, strip)
     pad_rows, pad_cols = tile - height, max(0, tile - int(window.width))
     if pad_rows or pad_cols:
-        mode = "reflect" if min(data.shape[1:]) > 1 else "edge"
+        mode: Literal["reflect", "edge"] = "reflect" if min(data.shape[1:]) > 1 else "edge"
         data = np.pad(data, ((0, 0), (0, pad_rows), (0, pad_cols)), mode=mode)
         valid = np.pad(valid, ((0, pad_rows), (0, pad_cols)), mode="constant", constant_values=False)
     return data, valid
@@ -90,9 +88,10 @@ class BlockWriter:
         self.dtype = np.dtype(dst.dtypes[0])
         self.low, self.high = dtype_range(dst.dtypes[0])
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
-        self.futures: list[Future] = []
+        self.futures: list[Future[None]] = []
 
     def submit(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
+        """Queue finished rows from ``row`` (values (C, H, W), validity (H, W)); raises an earlier write's error."""
         for future in [f for f in self.futures if f.done()]:
             future.result()  # surface a write error now, not at the end
         self.futures = [f for f in self.futures if not f.done()]
@@ -118,6 +117,7 @@ class BlockWriter:
             self.dst.write_mask(np.where(valid, 255, 0).astype(np.uint8), window=window)
 
     def close(self) -> None:
+        """Wait for every queued write (raising the first error) and stop the writer thread."""
         try:
             for future in self.futures:
                 future.result()

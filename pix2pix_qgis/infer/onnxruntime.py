@@ -55,10 +55,14 @@ class OnnxRuntimeBackend:
             progress.info(f"ONNX Runtime backend ready in {self.setup_seconds:.1f} s ({how}).")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Normalised (B, C_in, T, T) float32 → (B, C_out, T, T) float32 in target units (TTA: mean of 8 views)."""
         views = range(8) if self.tta else range(1)
-        total = None
-        for k in views:
-            x = np.ascontiguousarray(dihedral(batch, k), dtype=np.float32)
-            y = dihedral(self.session.run(None, {INPUT_NAME: x})[0], k, inverse=True)
-            total = y if total is None else total + y
+        total = self._view(batch, 0)
+        for k in views[1:]:
+            total = total + self._view(batch, k)
         return np.asarray(self.output_norm.invert(total / len(views)), dtype=np.float32)
+
+    def _view(self, batch: np.ndarray, k: int) -> np.ndarray:
+        """The prediction for dihedral view ``k`` of ``batch``, turned back to ``batch``'s orientation."""
+        x = np.ascontiguousarray(dihedral(batch, k), dtype=np.float32)
+        return dihedral(self.session.run(None, {INPUT_NAME: x})[0], k, inverse=True)

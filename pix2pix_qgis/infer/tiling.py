@@ -58,6 +58,7 @@ def _ramp(width: int) -> np.ndarray:
 
 
 def plan_axis(length: int, tile: int, overlap: int, margin: int | None = None, blend: str = "hann") -> AxisPlan:
+    """Tile starts and blend weights along one axis of ``length`` px; the weights of every pixel sum to 1."""
     if length < 1 or tile < 1:
         raise Pix2PixError(f"Cannot tile a length of {length} px with tiles of {tile} px.")
     if not 0 <= overlap < tile:
@@ -113,6 +114,7 @@ class TilePlan:
     @classmethod
     def build(cls, height: int, width: int, tile: int, overlap: int, margin: int | None = None,
               blend: str = "hann") -> TilePlan:
+        """The plan for a height × width px window: :func:`plan_axis` on rows and on columns."""
         return cls(plan_axis(height, tile, overlap, margin, blend), plan_axis(width, tile, overlap, margin, blend))
 
     def __len__(self) -> int:
@@ -138,6 +140,7 @@ BLOCK = 256  # rows per band unit: the block height translate writes (translate.
 
 
 def check_part(index: int, count: int, cog: bool = False) -> None:
+    """Raise unless ``index``/``count`` names a part (0 ≤ index < count) and no COG is asked of a part."""
     if count < 1:
         raise Pix2PixError(f"Part {index}/{count}: the number of parts must be at least 1.")
     if not 0 <= index < count:

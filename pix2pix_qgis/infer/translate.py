@@ -18,7 +18,7 @@ a temporary name that is renamed only on success.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ class TranslateSpec:
 
 
 def parse_creation_options(items: list[str] | None) -> dict[str, str]:
+    """GDAL creation options from ``KEY=VALUE`` items (keys upper-cased); a malformed item is an error."""
     options = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -275,7 +276,7 @@ class _Translator:
         starts, todo = self.plan.rows.starts, self.tile_rows
         self.accumulator.origin = starts[todo[0]]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
-            upcoming: Future = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
+            upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
             for k, i in enumerate(todo):
                 row = starts[i]
                 data, valid = upcoming.result()

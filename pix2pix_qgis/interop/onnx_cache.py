@@ -47,6 +47,7 @@ def cache_key(generator: torch.nn.Module, in_channels: int, tile: int) -> str:
 
 
 def read_entry(key: str) -> bytes | None:
+    """The cached ONNX graph of ``key``, or None when absent, unreadable or the cache is off."""
     folder = cache_dir()
     if folder is None:
         return None

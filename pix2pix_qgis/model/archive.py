@@ -77,6 +77,7 @@ def _read_checked_entries(path: Path, expected: Sequence[str], what: str) -> dic
 
 
 def parse_json(data: bytes, name: str, path: Path) -> dict[str, Any]:
+    """The JSON object stored as entry ``name`` of ``path``; a pickle, bad UTF-8/JSON or a non-object is an error."""
     if data[:1] == b"\x80":
         raise Pix2PixError(f"{path}: {name} is a pickle, not JSON; refused (pickles can run code).")
     try:
@@ -115,6 +116,7 @@ def write_zip(path: Path, entries: dict[str, bytes]) -> Path:
 
 
 def to_json(value: Any) -> bytes:
+    """``value`` as the indented UTF-8 JSON written into packages (numpy scalars become numbers; NaN refused)."""
     return json.dumps(value, indent=1, allow_nan=False, default=_json_default).encode("utf-8")
 
 
@@ -125,4 +127,5 @@ def _json_default(value: Any) -> Any:
 
 
 def cpu_tensors(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU copies of ``state`` with ``prefix`` on each key, as safetensors needs."""
     return {prefix + key: value.detach().cpu().contiguous() for key, value in state.items()}

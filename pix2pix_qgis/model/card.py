@@ -116,6 +116,7 @@ class BandsCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BandsCard:
+        """Read one side (``input`` or ``output``) of ``model.json``."""
         norm, bands, nodata = data["normalization"], data.get("bands"), data.get("nodata")
         # Built field by field: the card, not Normalization.from_dict, says what is wrong and where.
         return cls(
@@ -126,6 +127,7 @@ class BandsCard:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The side as written in ``model.json``."""
         return {"bands": None if self.bands is None else list(self.bands), "dtype": self.dtype,
                 "nodata": self.nodata, "normalization": self.normalization.to_dict()}
 
@@ -168,10 +170,12 @@ class GridCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GridCard:
+        """Read the training grid of ``model.json`` (every field may be missing in imported models)."""
         return cls(data.get("crs"), data.get("crs_wkt"), _numbers(data.get("transform")),
                    _numbers(data.get("cell_size")), data.get("width"), data.get("height"), _numbers(data.get("bounds")))
 
     def to_dict(self) -> dict[str, Any]:
+        """The grid as written in ``model.json``; crs, crs_wkt and cell_size always, the rest when known."""
         values = {"crs": self.crs, "crs_wkt": self.crs_wkt, "transform": self.transform, "cell_size": self.cell_size,
                   "width": self.width, "height": self.height, "bounds": self.bounds}
         always = ("crs", "crs_wkt", "cell_size")
@@ -198,9 +202,11 @@ class MetricsCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricsCard:
+        """Read the training metrics of ``model.json``."""
         return cls(data.get("best_epoch"), data.get("best_metric"), data.get("best"), data.get("history", ()))
 
     def to_dict(self) -> dict[str, Any]:
+        """The metrics as written in ``model.json``."""
         return {"best_epoch": self.best_epoch, "best_metric": self.best_metric, "best": plain(self.best),
                 "history": plain(self.history)}
 

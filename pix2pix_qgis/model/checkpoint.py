@@ -50,6 +50,7 @@ def flatten_optimizer(state: dict[str, Any], prefix: str) -> tuple[dict[str, tor
 
 
 def unflatten_optimizer(structure: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Rebuild an optimizer ``state_dict`` from :func:`flatten_optimizer`'s JSON structure and tensors."""
     state: dict[int, dict[str, Any]] = {}
     for index, entry in structure["state"].items():
         state[int(index)] = {

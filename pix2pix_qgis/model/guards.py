@@ -55,6 +55,7 @@ def available_memory() -> int | None:
 
 
 def cuda_free_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA ``device`` now; None for other devices or when CUDA cannot say."""
     if device.type != "cuda":
         return None
     try:
@@ -90,6 +91,7 @@ class NetworkCost:
 
     @classmethod
     def generator(cls, spec: GeneratorSpec, tile: int) -> NetworkCost:
+        """The cost of ``spec``'s generator on ``tile`` px tiles, traced on the meta device (no memory used)."""
         with torch.device("meta"):
             net = UnetGenerator(spec)
         parameters = sum(p.numel() for p in net.parameters())
@@ -97,6 +99,7 @@ class NetworkCost:
 
     @classmethod
     def discriminator(cls, in_channels: int, ndf: int, norm: str, tile: int) -> NetworkCost:
+        """The cost of the PatchGAN on ``tile`` px pairs of ``in_channels`` bands, traced on the meta device."""
         with torch.device("meta"):
             net = NLayerDiscriminator(in_channels, ndf, 3, norm)
         parameters = sum(p.numel() for p in net.parameters())
@@ -191,6 +194,7 @@ class BatchBackoff:
         self.limit: int | None = None
 
     def __call__(self, function: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> np.ndarray:
+        """``function`` over ``batch`` (B, …) in chunks of the current limit; on CUDA OOM the limit halves."""
         size = len(batch) if self.limit is None else min(self.limit, len(batch))
         outputs, start = [], 0
         while start < len(batch):

@@ -10,7 +10,7 @@ rasters: tensors are (B, C, H, W), normalised to [-1, 1].
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 from torch import nn
@@ -68,12 +68,15 @@ class UnetSkipConnectionBlock(nn.Module):
         # reference weights were trained with.
         downrelu = nn.LeakyReLU(0.2, True)
         uprelu = nn.ReLU(True)
-        if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
-            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
-        elif innermost:
+        layers: list[nn.Module]
+        if innermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
             layers = [downrelu, downconv, uprelu, upconv, make_norm(outer_nc)]
+        elif submodule is None:
+            raise ValueError("Only the innermost U-Net level has no submodule.")
+        elif outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         else:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
             layers = [downrelu, downconv, make_norm(inner_nc), submodule, uprelu, upconv, make_norm(outer_nc)]
@@ -82,6 +85,7 @@ class UnetSkipConnectionBlock(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, input_nc, H, W) → (B, outer_nc, H, W) outermost, else (B, input_nc + outer_nc, H, W) with the skip."""
         if self.outermost:
             return self.model(x)
         return torch.cat([x, self.model(x)], 1)
@@ -116,10 +120,12 @@ class GeneratorSpec:
         return 2**self.depth
 
     def to_dict(self) -> dict[str, Any]:
+        """The architecture as ``model.json``'s ``generator`` entry."""
         return {"type": "unet", **asdict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorSpec:
+        """Read ``model.json``'s ``generator`` entry; missing fields take the reference's defaults."""
         fields = {k: data[k] for k in ("in_channels", "out_channels", "depth", "ngf", "norm", "dropout") if k in data}
         return cls(**fields)
 
@@ -148,6 +154,7 @@ class UnetGenerator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W) in [-1, 1] → (B, out_channels, H, W) in (-1, 1); H, W multiples of 2**depth."""
         check_chip_size(x.shape[-2], x.shape[-1], self.spec.depth)
         return self.model(x)
 
@@ -178,6 +185,7 @@ class NLayerDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, H, W), the A and B bands stacked → (B, 1, H', W') real/fake logits, one per patch."""
         return self.model(x)
 
 
@@ -209,7 +217,10 @@ def deepest_fit(size: int, limit: int = MAX_DEPTH) -> int:
     return depth if depth >= MIN_DEPTH else 0
 
 
-def init_weights(net: nn.Module, gain: float = 0.02, generator: torch.Generator | None = None) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def init_weights(net: ModuleT, gain: float = 0.02, generator: torch.Generator | None = None) -> ModuleT:
     """The reference's ``normal`` init: conv weights N(0, gain), biases 0, BN weight N(1, gain)."""
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -247,4 +258,5 @@ def build_discriminator(
 
 
 def count_parameters(net: nn.Module) -> int:
+    """Number of scalar weights in ``net`` (trainable or not)."""
     return sum(p.numel() for p in net.parameters())

@@ -110,8 +110,8 @@ def _source(parent: ET.Element, tag: str, vrt_folder: Path, document: dict[str, 
     ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = Path(relative).as_posix()
     ET.SubElement(source, "SourceBand").text = band
     size = {"xSize": str(raster["width"]), "ySize": str(stop - start)}
-    ET.SubElement(source, "SrcRect", xOff="0", yOff="0", **size)
-    ET.SubElement(source, "DstRect", xOff="0", yOff=str(start), **size)
+    ET.SubElement(source, "SrcRect", {"xOff": "0", "yOff": "0", **size})
+    ET.SubElement(source, "DstRect", {"xOff": "0", "yOff": str(start), **size})
 
 
 def vrt_document(parts: list[dict[str, Any]], vrt_folder: Path) -> str:
@@ -167,7 +167,8 @@ def assemble_parts(sources: Sequence[str | Path], output_vrt: str | Path, cog: s
 
 
 def nodata_value(value: float | str | None) -> float | None:
-    return math.nan if value == "nan" else value
+    """A sidecar's nodata as a number: JSON has no NaN, so a part writes it as the string "nan"."""
+    return float(value) if isinstance(value, str) else value
 
 
 def _same(a: float | None, b: float | None) -> bool:

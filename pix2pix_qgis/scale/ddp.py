@@ -90,13 +90,16 @@ class World:
 
     @property
     def rank(self) -> int:
+        """This process's global rank (0 writes the outputs)."""
         return self.launch.rank
 
     @property
     def size(self) -> int:
+        """Number of processes in the run (torchrun's WORLD_SIZE)."""
         return self.launch.world_size
 
     def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> DistributedTrainer:
+        """A trainer whose networks are wrapped in DDP, so gradients are averaged over the ranks."""
         return DistributedTrainer(spec, config, self)
 
 
@@ -174,6 +177,7 @@ class DistributedTrainer(Pix2PixTrainer):
 
     @torch.no_grad()
     def evaluate(self, loader: Any, chips: ChipsFolder, progress: Progress | None = None) -> dict[str, Any]:
+        """Validate with rank 0's BatchNorm statistics and share its metrics, so all ranks pick the same best epoch."""
         self.sync_buffers()
         metrics = super().evaluate(loader, chips, progress)
         box = [metrics]

@@ -117,6 +117,7 @@ def translate_part(input_path: str | Path, model_path: str | Path, folder: str |
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
+    """A part's JSON sidecar, checked to be a part sidecar of a version this engine reads."""
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

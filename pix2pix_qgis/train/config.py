@@ -74,6 +74,7 @@ class TrainConfig:
 
     @property
     def decay_epochs(self) -> int:
+        """Epochs of linear learning-rate decay at the end (half the epochs unless given)."""
         return self.epochs // 2 if self.epochs_decay is None else self.epochs_decay
 
     def lr_factor(self, epoch: int) -> float:
@@ -82,10 +83,12 @@ class TrainConfig:
         return 1.0 - max(0, epoch - constant) / (self.decay_epochs + 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as recorded in ``model.json`` and the checkpoint."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Read a recorded configuration; keys this version does not know are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

@@ -63,7 +63,7 @@ def render_preview(rows: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         images = (to_rgb(a, valid, stretch_of(a, valid)), to_rgb(b, valid, target_stretch),
                   to_rgb(pred, valid, target_stretch))
         for col, image in enumerate(images):
-            resample = Image.NEAREST if image.shape[0] < tile else Image.BILINEAR
+            resample = Image.Resampling.NEAREST if image.shape[0] < tile else Image.Resampling.BILINEAR
             tile_image = Image.fromarray(image).resize((tile, tile), resample)
             canvas.paste(tile_image, (gap + col * (tile + gap), header + row * (tile + gap)))
     out = io.BytesIO()

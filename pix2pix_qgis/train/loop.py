@@ -67,15 +67,20 @@ class Topology(Protocol):
     launch. The loop runs the same code for both.
     """
 
-    device: torch.device
+    @property
+    def device(self) -> torch.device:
+        """The device this process trains on."""
 
     @property
-    def rank(self) -> int: ...
+    def rank(self) -> int:
+        """This process's rank; only rank 0 writes outputs and reports."""
 
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """Number of processes that train together."""
 
-    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer: ...
+    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+        """The trainer that runs this process's steps (DDP-wrapped when size > 1)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class SingleProcess:
     size: int = 1
 
     def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+        """A plain trainer on this process's device."""
         return Pix2PixTrainer(spec, config, self.device)
 
 

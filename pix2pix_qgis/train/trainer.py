@@ -38,8 +38,9 @@ class Pix2PixTrainer:
             spec.in_channels + spec.out_channels, config.ndf, config.norm, generator=init).to(device)
         cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
-        self.generator.to(memory_format=self.memory_format)
-        self.discriminator.to(memory_format=self.memory_format)
+        # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
+        self.generator.to(memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.discriminator.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         self.amp = cuda and config.amp
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
         scaled = self.amp and self.amp_dtype == torch.float16
@@ -57,6 +58,7 @@ class Pix2PixTrainer:
         return self.rank == 0
 
     def set_lr(self, lr: float) -> None:
+        """Set the learning rate of both optimizers (the decay policy calls this each epoch)."""
         for optimizer in (self.opt_g, self.opt_d):
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -65,6 +67,7 @@ class Pix2PixTrainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch's A, B and mask on the training device in its memory format, copied without blocking."""
         def move(t: torch.Tensor) -> torch.Tensor:
             return t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
@@ -106,6 +109,7 @@ class Pix2PixTrainer:
         return evaluate(self.generator, loader, chips, self.device, progress, self._autocast, self.memory_format)
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """What a checkpoint needs to resume: network and optimizer tensors, and the JSON structure around them."""
         tensors = {f"G/{k}": v for k, v in self.generator.state_dict().items()}
         tensors.update({f"D/{k}": v for k, v in self.discriminator.state_dict().items()})
         structure = {}
@@ -116,6 +120,7 @@ class Pix2PixTrainer:
         return tensors, structure
 
     def load_state(self, tensors: dict[str, torch.Tensor], structure: dict[str, Any]) -> None:
+        """Restore networks, optimizers and grad scalers from :meth:`state_tensors`' output."""
         self.generator.load_state_dict(tensor_group(tensors, "G"))
         self.discriminator.load_state_dict(tensor_group(tensors, "D"))
         self.opt_g.load_state_dict(unflatten_optimizer(structure["optG"], tensors))

@@ -44,12 +44,15 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     COMMAND: Command | None = None  # None: the algorithm does not run an engine command
 
     def group(self) -> str:
+        """No group: the provider's six tools sit directly under Pix2Pix in the toolbox."""
         return ""
 
     def groupId(self) -> str:
+        """No group id (see :meth:`group`)."""
         return ""
 
     def helpUrl(self) -> str:
+        """The README, where every option is explained with examples."""
         return HELP_URL
 
     def help_text(self) -> str:
@@ -57,6 +60,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         raise NotImplementedError
 
     def shortHelpString(self) -> str:
+        """The help panel: :meth:`help_text`, then where to read more and what to do if the engine is missing."""
         return self.help_text() + self.tr(
             "<p>Guide, examples and the meaning of every option: <a href='{0}'>README</a>. "
             "The engine runs in its own Python: if a tool says a dependency is missing, run "
@@ -105,12 +109,15 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def icon(self) -> QIcon:
+        """The plugin's icon for the toolbox and dialogs."""
         return QIcon(str(ICON))
 
     def svgIconPath(self) -> str:
+        """Path of the plugin's SVG icon (used by the graphical modeler)."""
         return str(ICON)
 
     def tr(self, text: str) -> str:
+        """``text`` translated in the plugin's ``Pix2Pix`` context."""
         return QCoreApplication.translate("Pix2Pix", text)
 
     def set_help(self, texts: dict[str, str]) -> None:
@@ -119,6 +126,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             self.parameterDefinition(parameter).setHelp(self.tr(text))
 
     def createInstance(self) -> EngineAlgorithm:
+        """A fresh copy of this algorithm; Processing runs each execution on its own instance."""
         return type(self)()
 
     def prepareAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> bool:  # noqa: N802
@@ -132,6 +140,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return True
 
     def raster(self, name: str) -> PreparedRaster:
+        """The raster prepared in :meth:`prepareAlgorithm` for parameter ``name``; an error if none was given."""
         if name not in self._rasters:
             raise QgsProcessingException(f"{name}: no raster layer or file was given.")
         return self._rasters[name]

@@ -34,21 +34,27 @@ class _ProblemRecorder:
 
 
 class CheckEngineAlgorithm(EngineAlgorithm):
+    """Check engine: runs the engine's ``doctor`` and reports interpreter, versions, CUDA and devices."""
     OUTPUT_HTML, PYTHON, TORCH, CUDA, OK = "OUTPUT_HTML", "PYTHON", "TORCH", "CUDA", "OK"
 
     def name(self) -> str:
+        """Stable id ``pix2pix:checkengine`` (scripts and models use it; never translated)."""
         return "checkengine"
 
     def displayName(self) -> str:
+        """The tool's translated name in the Processing toolbox."""
         return self.tr("Check engine")
 
     def shortDescription(self) -> str:
+        """One translated line: the toolbox tooltip and the modeler's description."""
         return self.tr("Report the engine's interpreter, library versions, CUDA and devices.")
 
     def tags(self) -> list[str]:
+        """Translated words the toolbox search matches besides the name."""
         return self.tr("pix2pix,doctor,check,diagnostics,versions,cuda,gpu,environment").split(",")
 
     def help_text(self) -> str:
+        """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
             "<p>Starts the engine's Python the way every Pix2Pix tool does and reports what it finds: which "
             "interpreter is used and why (PIX2PIX_PYTHON, the provider setting, the environment made by "
@@ -59,6 +65,7 @@ class CheckEngineAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """Declare the report destination and the interpreter, PyTorch, CUDA and ready outputs (no engine table)."""
         self.addParameter(QgsProcessingParameterFileDestination(self.OUTPUT_HTML, self.tr("Engine report"),
                                                                 self.tr("HTML files (*.html)")))
         self.addOutput(QgsProcessingOutputString(self.PYTHON, self.tr("Engine interpreter")))
@@ -68,6 +75,10 @@ class CheckEngineAlgorithm(EngineAlgorithm):
         self.set_help({"OUTPUT_HTML": "The HTML report (versions, CUDA, devices, problems and their fix)."})
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
+        """Run ``doctor`` in the configured interpreter and write the HTML report, also when the engine cannot start.
+
+        Returns the interpreter, PyTorch version, CUDA and whether the engine is ready.
+        """
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
         python, source = resolve_python()
         error = ""

@@ -26,23 +26,29 @@ METRICS = ("MAE", "RMSE", "BIAS", "PSNR", "SSIM", "R2")
 
 
 class EvaluateAlgorithm(EngineAlgorithm):
+    """Evaluate translation: metrics of a translated raster against a reference (``evaluate``)."""
     COMMAND = EVALUATE
     PREDICTION, REFERENCE, MASK, EXTENT = "PREDICTION", "REFERENCE", "MASK", "EXTENT"
     OUTPUT_REPORT, ERROR_RASTER, OUTPUT_HTML = "OUTPUT_REPORT", "ERROR_RASTER", "OUTPUT_HTML"
 
     def name(self) -> str:
+        """Stable id ``pix2pix:evaluate`` (scripts and models use it; never translated)."""
         return "evaluate"
 
     def displayName(self) -> str:
+        """The tool's translated name in the Processing toolbox."""
         return self.tr("Evaluate translation")
 
     def shortDescription(self) -> str:
+        """One translated line: the toolbox tooltip and the modeler's description."""
         return self.tr("Compare a translated raster with a reference: MAE, RMSE, bias, PSNR, SSIM, R².")
 
     def tags(self) -> list[str]:
+        """Translated words the toolbox search matches besides the name."""
         return self.tr("pix2pix,evaluate,accuracy,metrics,psnr,ssim,rmse,validation").split(",")
 
     def help_text(self) -> str:
+        """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
             "<p>Compares a translated raster with a reference raster of the same grid (same CRS and cell size, "
             "aligned pixels) over the pixels valid in both, optionally inside <b>mask</b> polygons or an "
@@ -55,6 +61,11 @@ class EvaluateAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """Declare the parameters and outputs.
+
+        The two rasters, mask and extent, the report/HTML/error-raster destinations, the ``evaluate`` table's
+        options and one output per metric.
+        """
         self.declare({
             self.PREDICTION: QgsProcessingParameterRasterLayer,
             self.REFERENCE: QgsProcessingParameterRasterLayer,
@@ -73,6 +84,10 @@ class EvaluateAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputString("BANDS_JSON", self.tr("Per-band metrics (JSON)")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
+        """Run ``evaluate`` on the two rasters (written to files first if they are not local GeoTIFFs).
+
+        Returns the mean metrics, per-band JSON and the files written.
+        """
         prediction_path, grid, _ = self.raster_file(self.PREDICTION, context, feedback)
         reference_path, _, _ = self.raster_file(self.REFERENCE, context, feedback, grid=grid)
         reference_crs = self.raster(self.REFERENCE).crs if not self.raster(self.REFERENCE).provider else grid.crs

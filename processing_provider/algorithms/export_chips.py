@@ -21,22 +21,28 @@ from .base import EngineAlgorithm
 
 
 class ExportChipsAlgorithm(EngineAlgorithm):
+    """Export paired chips: cuts rasters A and B into a training chips folder (``export``)."""
     COMMAND = EXPORT
     INPUT, INPUT2, EXTENT, MASK, OUTPUT = "INPUT", "INPUT2", "EXTENT", "MASK", "OUTPUT"
 
     def name(self) -> str:
+        """Stable id ``pix2pix:exportchips`` (scripts and models use it; never translated)."""
         return "exportchips"
 
     def displayName(self) -> str:
+        """The tool's translated name in the Processing toolbox."""
         return self.tr("Export paired chips")
 
     def shortDescription(self) -> str:
+        """One translated line: the toolbox tooltip and the modeler's description."""
         return self.tr("Cut two co-located rasters into paired, georeferenced training chips.")
 
     def tags(self) -> list[str]:
+        """Translated words the toolbox search matches besides the name."""
         return self.tr("pix2pix,deep learning,training data,chips,tiles,export,esri,image translation").split(",")
 
     def help_text(self) -> str:
+        """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
             "<p>Cuts the <b>input raster</b> (A, what the model will see) and the <b>target raster</b> "
             "(B, what it should produce) into paired chips for training Pix2Pix.</p>"
@@ -56,6 +62,11 @@ class ExportChipsAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """Declare the parameters and outputs.
+
+        Rasters A and B, extent, mask and chips folder, the ``export`` table's options, and the chip-count and
+        manifest outputs.
+        """
         self.declare({
             self.INPUT: QgsProcessingParameterRasterLayer,
             self.INPUT2: QgsProcessingParameterRasterLayer,
@@ -70,6 +81,10 @@ class ExportChipsAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputFile("MANIFEST", self.tr("Manifest (chips.json)")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
+        """Run ``export`` on A and B (A cut to the extent and resolution asked for).
+
+        Returns the folder, chip counts per split and the manifest path.
+        """
         raster_a = self.raster(self.INPUT)
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, raster_a.crs) if parameters.get(
             self.EXTENT) else None

@@ -22,6 +22,7 @@ from .base import EngineAlgorithm
 
 
 class SetupEngineAlgorithm(EngineAlgorithm):
+    """Set up engine: creates the engine's own Python environment with pinned PyTorch and makes it the provider's."""
     FOLDER, WHEELS, DEVICE, TORCH_INDEX, BASE_PYTHON = "FOLDER", "WHEELS", "DEVICE", "TORCH_INDEX", "BASE_PYTHON"
     PYTHON, TORCH, CUDA = "PYTHON", "TORCH", "CUDA"
 
@@ -30,18 +31,23 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         self._interpreter = ""
 
     def name(self) -> str:
+        """Stable id ``pix2pix:setupengine`` (scripts and models use it; never translated)."""
         return "setupengine"
 
     def displayName(self) -> str:
+        """The tool's translated name in the Processing toolbox."""
         return self.tr("Set up engine")
 
     def shortDescription(self) -> str:
+        """One translated line: the toolbox tooltip and the modeler's description."""
         return self.tr("Install PyTorch and the engine's libraries into their own Python environment.")
 
     def tags(self) -> list[str]:
+        """Translated words the toolbox search matches besides the name."""
         return self.tr("pix2pix,install,setup,dependencies,pytorch,torch,cuda,environment,venv").split(",")
 
     def help_text(self) -> str:
+        """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
             "<p>Run this once before the other Pix2Pix tools. It creates a Python virtual environment for the "
             "deep-learning engine <b>outside the plugin folder</b> (plugin upgrades keep it), installs the pinned "
@@ -58,6 +64,11 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """Declare the parameters and outputs.
+
+        Environment folder, PyTorch build, offline wheels, torch index and base Python, with their help; outputs
+        interpreter, PyTorch and CUDA.
+        """
         add = self.addParameter
         add(make_advanced(QgsProcessingParameterFolderDestination(
             self.FOLDER, self.tr("Environment folder"), defaultValue=str(managed_environment()), optional=True)))
@@ -87,6 +98,10 @@ class SetupEngineAlgorithm(EngineAlgorithm):
         })
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
+        """Run ``engine_setup.py`` with the base Python (not the engine, which may not exist yet).
+
+        Returns the new interpreter, its PyTorch and CUDA.
+        """
         folder = self.parameterAsFileOutput(parameters, self.FOLDER, context) or str(managed_environment())
         arguments = [folder, "--device", self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"]
         wheels = self.parameterAsFile(parameters, self.WHEELS, context)

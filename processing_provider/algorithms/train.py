@@ -15,22 +15,28 @@ TRAIN_GRACE_S = 120.0  # a cancelled run finishes its step and saves its checkpo
 
 
 class TrainAlgorithm(EngineAlgorithm):
+    """Train Pix2Pix: trains on a chips folder and writes a ``.p2p`` model (``train``)."""
     COMMAND = TRAIN
     CHIPS, OUTPUT_MODEL, OUTPUT_HTML = "CHIPS", "OUTPUT_MODEL", "OUTPUT_HTML"
 
     def name(self) -> str:
+        """Stable id ``pix2pix:train`` (scripts and models use it; never translated)."""
         return "train"
 
     def displayName(self) -> str:
+        """The tool's translated name in the Processing toolbox."""
         return self.tr("Train Pix2Pix")
 
     def shortDescription(self) -> str:
+        """One translated line: the toolbox tooltip and the modeler's description."""
         return self.tr("Train a Pix2Pix model on exported chips and save it as a .p2p file.")
 
     def tags(self) -> list[str]:
+        """Translated words the toolbox search matches besides the name."""
         return self.tr("pix2pix,deep learning,train,gan,u-net,patchgan,model").split(",")
 
     def help_text(self) -> str:
+        """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
             "<p>Trains Pix2Pix (U-Net generator, 70×70 PatchGAN discriminator, GAN loss + λ·L1) on the chips "
             "folder written by <i>Export paired chips</i> (or an ArcGIS <i>Export Tiles</i> folder), and writes "
@@ -44,6 +50,11 @@ class TrainAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """Declare the parameters and outputs.
+
+        Chips folder, model and report destinations, the ``train`` table's options, and the best-epoch and
+        validation-metric outputs.
+        """
         self.declare({
             self.CHIPS: lambda name, label: QgsProcessingParameterFile(name, label, behavior=FILE_FOLDER),
             self.OUTPUT_MODEL: lambda name, label: QgsProcessingParameterFileDestination(
@@ -57,6 +68,10 @@ class TrainAlgorithm(EngineAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("VAL_SSIM", self.tr("Validation SSIM")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
+        """Run ``train`` with a long grace period for the last checkpoint on cancel.
+
+        Returns the model, report and best epoch's validation metrics.
+        """
         chips = self.parameterAsFile(parameters, self.CHIPS, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)

@@ -19,22 +19,28 @@ from .base import EngineAlgorithm
 
 
 class TranslateAlgorithm(EngineAlgorithm):
+    """Translate raster: applies a ``.p2p`` model to a whole raster of any size, tile by tile (``translate``)."""
     COMMAND = TRANSLATE
     INPUT, MODEL, EXTENT, OUTPUT = "INPUT", "MODEL", "EXTENT", "OUTPUT"
 
     def name(self) -> str:
+        """Stable id ``pix2pix:translate`` (scripts and models use it; never translated)."""
         return "translate"
 
     def displayName(self) -> str:
+        """The tool's translated name in the Processing toolbox."""
         return self.tr("Translate raster")
 
     def shortDescription(self) -> str:
+        """One translated line: the toolbox tooltip and the modeler's description."""
         return self.tr("Translate a whole raster of any size with a trained Pix2Pix model.")
 
     def tags(self) -> list[str]:
+        """Translated words the toolbox search matches besides the name."""
         return self.tr("pix2pix,deep learning,inference,predict,translate,image translation").split(",")
 
     def help_text(self) -> str:
+        """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
             "<p>Applies a <b>.p2p</b> model from <i>Train Pix2Pix</i> to a raster of any size and writes a "
             "georeferenced GeoTIFF on the input's grid (same CRS, transform, width and height, or the "
@@ -55,6 +61,10 @@ class TranslateAlgorithm(EngineAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        """Declare the parameters and outputs.
+
+        Input raster, model file, extent and output raster, plus the ``translate`` table's options.
+        """
         self.declare({
             self.INPUT: QgsProcessingParameterRasterLayer,
             self.MODEL: lambda name, label: QgsProcessingParameterFile(name, label, behavior=FILE_FILE,
@@ -64,6 +74,10 @@ class TranslateAlgorithm(EngineAlgorithm):
         })
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
+        """Run ``translate`` on the input, cut to the extent and resolution asked for; returns the output path.
+
+        The output is styled when loaded, and the log says how fast it went.
+        """
         raster = self.raster(self.INPUT)
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, raster.crs) if parameters.get(
             self.EXTENT) else None

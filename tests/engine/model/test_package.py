@@ -29,7 +29,7 @@ from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.figures import render_preview
 from pix2pix_qgis.train.loop import train
 
-from .test_dataset import mapping_chips
+from ..data.test_dataset import mapping_chips
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.scale.assemble import assemble_parts
 from pix2pix_qgis.scale.parts import parse_part, part_paths, translate_part
 
-from .conftest import UTM_TRANSFORM, write_raster
-from .models import write_model
-from .test_cli import REPO, events, run_cli
-from .test_translate import smooth_image
+from ..cli.test_cli import REPO, events, run_cli
+from ..conftest import UTM_TRANSFORM, write_raster
+from ..infer.test_translate import smooth_image
+from ..models import write_model
 
 SPEC = TranslateSpec(overlap=16)
 

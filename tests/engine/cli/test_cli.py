@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args: str, python: str = sys.executable, **kwargs) -> subprocess.CompletedProcess:
@@ -116,8 +116,8 @@ def test_numpy_arrays_in_results_are_serialised():
 
 
 def test_translate_and_evaluate_commands_report_results(tmp_path, rng):
-    from .conftest import write_raster
-    from .models import write_model
+    from ..conftest import write_raster
+    from ..models import write_model
 
     model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 70, 50), dtype="uint8"))

@@ -20,9 +20,9 @@ from pix2pix_qgis.model.device import cpu_supports_bfloat16
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.sample import basemap_file, write_window
 
-from .conftest import UTM_TRANSFORM, write_raster
-from .models import write_model
-from .test_cli import run_cli
+from ..cli.test_cli import run_cli
+from ..conftest import UTM_TRANSFORM, write_raster
+from ..models import write_model
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,11 @@ from pix2pix_qgis.core.outputs import remove_stale_partials, staged_file
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 from pix2pix_qgis.model.package import load_model
 
-from .conftest import write_raster
-from .models import write_model
-from .test_dataset import mapping_chips
+from ..conftest import write_raster
+from ..data.test_dataset import mapping_chips
+from ..models import write_model
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 LEFTOVER = re.compile(r"^\.(.+)\.(partial|old)-(\d+)(\..*)?$|^\.(.+)\.lock$")
 

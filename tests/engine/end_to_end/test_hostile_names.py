@@ -17,10 +17,10 @@ import rasterio
 
 from pix2pix_qgis.model.package import load_model
 
-from .conftest import write_raster
-from .test_dataset import smooth_field
+from ..conftest import write_raster
+from ..data.test_dataset import smooth_field
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HOSTILE = "we ird 'single' \"double\" ; semi $(touch pwned) `touch tick` & | > ünï 東京 –"
 
 

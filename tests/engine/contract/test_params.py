@@ -33,7 +33,7 @@ from pix2pix_qgis.contract.tables import (
 from pix2pix_qgis.infer.translate import TranslateSpec
 from pix2pix_qgis.train.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EVERY = [(command, param) for command in COMMANDS for param in command]
 IDS = [f"{command.name}:{param.name}" for command, param in EVERY]
 OPTIONS_OBJECTS = {EXPORT: ChipSpec, TRAIN: TrainConfig, TRANSLATE: TranslateSpec}

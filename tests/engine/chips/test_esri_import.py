@@ -46,8 +46,8 @@ from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from .conftest import write_raster
-from .test_training import Recorder
+from ..conftest import write_raster
+from ..train.test_training import Recorder
 
 TILE = 32
 CHIPS = 6

@@ -21,8 +21,8 @@ from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from .test_cli import REPO
-from .test_dataset import mapping_chips
+from ..cli.test_cli import REPO
+from ..data.test_dataset import mapping_chips
 
 TINY = ["--ngf", "4", "--ndf", "4", "--device", "cpu", "--lr", "0.002"]
 EPOCHS = 10
@@ -206,7 +206,7 @@ def test_two_ranks_of_batch_b_learn_like_one_process_of_batch_2b(chips, tmp_path
 
 def test_resume_with_another_global_batch_continues_after_the_chips_seen(chips, tmp_path):
     """A checkpoint of 5 steps × 4 chips resumes with batch 8 at step 2 (16 chips), not at step 5."""
-    from .test_training import Recorder
+    from ..train.test_training import Recorder
 
     settings = {"epochs": 1, "ngf": 4, "ndf": 4, "device": "cpu"}
     model = tmp_path / "m.p2p"

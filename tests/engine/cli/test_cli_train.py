@@ -11,7 +11,7 @@ from pix2pix_qgis import Progress
 from pix2pix_qgis.cli.train import add_train_parser
 from pix2pix_qgis.model.package import read_package
 
-from .test_dataset import mapping_chips
+from ..data.test_dataset import mapping_chips
 
 
 def parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 The layer order is the data flow (docs/architecture.md). A module may import from a lower
 layer or from its own sub-package; ``train`` and ``infer`` share a layer and never import
 each other. The QGIS side may import the engine's ``contract`` and nothing else of it.
+``tests/engine/`` mirrors the sub-packages: every test file sits in the folder of the one it tests.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PACKAGE = REPO / "pix2pix_qgis"
 LAYERS = {
     "contract": 0, "core": 1, "chips": 2, "data": 3, "model": 4, "evaluate": 5, "interop": 6,
     "train": 7, "infer": 7, "scale": 8, "cli": 9,
 }
 TOP = 10  # api.py, sample.py, __init__.py, __main__.py
+TESTS = REPO / "tests" / "engine"
+# Test folders beside the sub-packages' own: the top-level API, hostile input through every
+# command, and the package as a whole (this file).
+CROSS_CUTTING = {"api", "end_to_end", "architecture"}
 NO_TORCH = ("contract", "core", "chips")
 
 
@@ -80,6 +85,15 @@ def _third_party(path: Path) -> set[str]:
 def test_every_sub_package_is_a_known_layer():
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
     assert packages == set(LAYERS)
+
+
+def test_every_test_file_sits_in_a_sub_package_folder():
+    """tests/engine/<sub-package>/test_*.py, so a reader finds a stage's tests by its folder."""
+    allowed = set(LAYERS) | CROSS_CUTTING
+    misplaced = [str(path.relative_to(TESTS)) for path in sorted(TESTS.rglob("test_*.py"))
+                 if len(path.relative_to(TESTS).parts) != 2 or path.parent.name not in allowed]
+    assert misplaced == [], f"move these into the folder of the sub-package they test ({sorted(allowed)})"
+    assert sorted(TESTS.rglob("test_*.py")), "no test files found: the check would be vacuous"
 
 
 def test_imports_go_down_the_layers_only():

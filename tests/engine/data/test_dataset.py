@@ -18,7 +18,7 @@ from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.data.sampling import epoch_order, make_loader, training_loader
 
-from .conftest import write_raster
+from ..conftest import write_raster
 
 
 def smooth_field(rng: np.random.Generator, bands: int, size: int, width: float = 0.04) -> np.ndarray:

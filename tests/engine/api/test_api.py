@@ -8,7 +8,7 @@ import pytest
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.api import Pix2Pix, prepare_data
 
-from .test_dataset import mapping_chips
+from ..data.test_dataset import mapping_chips
 
 
 @pytest.fixture(scope="module")

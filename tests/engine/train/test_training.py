@@ -24,7 +24,7 @@ from pix2pix_qgis.train.loop import train
 from pix2pix_qgis.train.losses import masked_l1
 from pix2pix_qgis.train.trainer import Pix2PixTrainer, evaluate
 
-from .test_dataset import esri_folder, mapping_chips
+from ..data.test_dataset import esri_folder, mapping_chips
 
 TINY = {"ngf": 4, "ndf": 4, "batch_size": 4, "lr": 2e-3}
 

@@ -19,8 +19,8 @@ from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.interop.reference import import_reference
 from pix2pix_qgis.model.package import load_model, read_package
 
-from . import reference_pix2pix as ref
-from .conftest import write_raster
+from .. import reference_pix2pix as ref
+from ..conftest import write_raster
 
 
 def reference_output(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
