@@ -119,21 +119,22 @@ class OutOfMemoryOnce:
 def test_cuda_out_of_memory_halves_the_batch_and_gives_the_same_output(tmp_path, rng, monkeypatch):
     model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 90, 200), dtype="uint8"), photometric="RGB")
-    spec = TranslateSpec(device="cpu", batch_size=8, overlap=8)
+    # 32 px tiles: 4 × 8 tiles, gathered 16 per call on the CPU (two tile rows; backends.cpu_batch).
+    spec = TranslateSpec(device="cpu", batch_size=8, tile_size=32, overlap=8)
     translate_raster(source, model, tmp_path / "plain.tif", spec)
 
-    injected = OutOfMemoryOnce(backends.TorchBackend.__call__, limit=2)
+    injected = OutOfMemoryOnce(backends.TorchBackend.__call__, limit=4)
     monkeypatch.setattr(backends.TorchBackend, "__call__", lambda self, batch: injected(self, batch))
     warnings = []
     progress = Progress(lambda e: warnings.append(e["message"]) if e["type"] == "warning" else None)
     translate_raster(source, model, tmp_path / "backoff.tif", spec, progress)
 
-    assert injected.refused == [8, 4]  # 8 → 4 → 2, then 2 stays for the rest of the run
+    assert injected.refused == [16, 8]  # 16 → 8 → 4, then 4 stays for the rest of the run
     assert warnings == [
+        "CUDA ran out of memory with a batch of 16 tiles; retrying with batches of 8 (same output, slower). "
+        "Use --batch-size 8 (BATCH_SIZE) to start there.",
         "CUDA ran out of memory with a batch of 8 tiles; retrying with batches of 4 (same output, slower). "
         "Use --batch-size 4 (BATCH_SIZE) to start there.",
-        "CUDA ran out of memory with a batch of 4 tiles; retrying with batches of 2 (same output, slower). "
-        "Use --batch-size 2 (BATCH_SIZE) to start there.",
     ]
     with rasterio.open(tmp_path / "plain.tif") as a, rasterio.open(tmp_path / "backoff.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())
