@@ -130,7 +130,8 @@ def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, 
     """(tile, overlap) in pixels for a ``height`` × ``width`` raster: the given ones, else the defaults.
 
     Default overlap: a quarter chip. Default tile: the multiple of the chip in ``TILE_CHIPS``
-    with the smallest compute factor on this raster (the smaller on a tie). Generators that
+    with the smallest compute factor on this raster (the smaller on a tie), no larger than the
+    raster rounded up to whole chips (else the chip). Generators that
     normalise with each tile's own statistics (instance norm) keep the chip size, the only
     tile size whose statistics match training.
     """
@@ -138,7 +139,9 @@ def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, 
     if tile_size is None and card.generator.norm != "batch":
         tile_size = chip
     if tile_size is None:
-        sizes = [chip * multiple for multiple in TILE_CHIPS]
+        # Never larger than the raster needs: a raster that one chip covers is translated as in training.
+        needed = -(-max(height, width, 1) // chip) * chip
+        sizes = [chip * multiple for multiple in TILE_CHIPS if chip * multiple <= needed] or [chip]
         tile_size = min(sizes, key=lambda size: (
             TilePlan.build(max(height, 1), max(width, 1), size, chip // 4).compute_factor, size))
     return tile_size, min(tile_size, chip) // 4 if overlap is None else overlap
