@@ -22,7 +22,10 @@ cd "$WORK"
 "$ENGINE" -m pix2pix_qgis export-onnx "$MODEL" regressor.onnx --deepness regressor 2>export_regressor.log
 "$ENGINE" -m pix2pix_qgis export-onnx "$MODEL" superresolution.onnx --deepness superresolution \
     2>export_superresolution.log
-"$ENGINE" -m pix2pix_qgis translate "$RASTER" "$MODEL" translate_crop.tif --overlap 0 --blend crop 2>translate.log
+# Deepness' tile is the model's chip size; translate's default tile is two or three chips.
+CHIP=$("$ENGINE" -c "import sys; from pix2pix_qgis.model.package import read_package; print(read_package(sys.argv[1])[0].chip_size)" "$MODEL")
+"$ENGINE" -m pix2pix_qgis translate "$RASTER" "$MODEL" translate_crop.tif --tile-size "$CHIP" --overlap 0 --blend crop \
+    2>translate.log
 
 deepness() { local name=$1; shift; /usr/bin/python3 "$HERE/deepness_run.py" "$@" "$WORK/$name" >/dev/null 2>"$WORK/$name.stderr" || true
              cp "$WORK/$name/run.json" "$RESULTS/$name.run.json"

@@ -4,8 +4,9 @@ onnxruntime 1.17.0 (the newest Deepness 0.6.5 installs) runs in its own environm
 (``ort117.py``, cached in the user's cache folder; the first run installs it from PyPI).
 Deepness' pre- and post-processing, tiling and assembly are reproduced in
 ``deepness_emulation.py`` with file:line references to Deepness. Its result must equal
-``translate`` (torch) within one level where the two tile the raster alike: overlap 0 and
-a raster of whole tiles, as ``translate --overlap 0 --blend crop``.
+``translate`` (torch) within one level where the two tile the raster alike: tiles of the
+model's chip size (Deepness' tile; translate's default tile is two or three chips), overlap 0
+and a raster of whole tiles, as ``translate --tile-size CHIP --overlap 0 --blend crop``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def in_deepness(model: Path, source: Path, kind: str, tmp_path: Path, overlap: f
 
 def translated(model: Path, source: Path, tmp_path: Path) -> np.ndarray:
     out = tmp_path / "translated.tif"
-    translate_raster(source, model, out, TranslateSpec(device="cpu", overlap=0, margin=0, blend="crop"))
+    translate_raster(source, model, out, TranslateSpec(device="cpu", tile_size=TILE, overlap=0, margin=0,
+                                                             blend="crop"))
     with rasterio.open(out) as dst:
         return dst.read().astype(np.int16)
 
