@@ -87,9 +87,16 @@ EXPORT = Command("export", (
                         "are."),
     SEED.but(label="Random seed of the split",
              help="Seed of the random choice of validation blocks; the same seed gives the same split."),
+    Param("ESRI_COMPATIBLE", "esri_compatible", Kind.BOOL, "Refuse what arcgis.learn would train differently",
+          "The folder is also an arcgis.learn Pix2Pix training folder. arcgis.learn's Pix2Pix needs tiles of a "
+          "multiple of 256 px and copies bands to make A and B equal in number; without this option such an "
+          "export only warns, with it the export stops before writing anything.",
+          default=False, qgis=True, advanced=True),
     _positional("OUTPUT", "Output folder",
-                "A new or empty folder (a previous export there is replaced only when this one succeeds; any other "
-                "non-empty folder is refused).", qgis=True),
+                "A new or empty folder. A previous export there is replaced only when this one succeeds, and only "
+                "the export's own files; what arcgis.learn saved there (models/, esri_normalization_stats*.json) "
+                "is kept. A previous export folder that holds anything else (your files), or any other non-empty "
+                "folder, is refused, naming what is there.", qgis=True),
 ))
 
 # ---------------------------------------------------------------- train
@@ -284,6 +291,11 @@ EXPORT_ONNX = Command("export-onnx", (
     Param("CHECK", "check", Kind.BOOL, "Check with ONNX Runtime",
           "Compare ONNX Runtime's output with PyTorch's after writing; --no-check skips it.",
           default=True, negated=True, flag="--no-check"),
+    Param("DEEPNESS", "deepness", Kind.CHOICE, "Graph for the Deepness QGIS plugin",
+          "A graph for the Deepness QGIS plugin: its input convention in (x/255, then mean/std), target units "
+          "(rounded, 0..255) out. regressor: one output per band, runs in Deepness' dock; superresolution: one "
+          "output, needs scale factor 1 (Deepness' Python API only). Default: the plain graph, normalised in and out.",
+          choices=("regressor", "superresolution")),
 ))
 
 COMMANDS = (EXPORT, TRAIN, TRANSLATE, EVALUATE, ASSEMBLE, IMPORT_REFERENCE, EXPORT_ONNX)

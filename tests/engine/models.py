@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from pix2pix_qgis.data.normalization import Normalization
-from pix2pix_qgis.model.card import BandsCard, ModelCard
+from pix2pix_qgis.model.card import BandsCard, GridCard, ModelCard
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator, init_weights
 from pix2pix_qgis.model.package import write_package
 
@@ -15,7 +15,8 @@ from pix2pix_qgis.model.package import write_package
 def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 4, ngf: int = 8,
                 chip: int = 64, in_dtype: str = "uint8", out_dtype: str = "uint8",
                 out_nodata: float | None = None, in_range: tuple[float, float] = (0.0, 255.0),
-                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0, norm: str = "batch") -> Path:
+                out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0, norm: str = "batch",
+                grid: dict | None = None) -> Path:
     """An untrained but complete model package: random generator weights (seeded), eval-ready."""
     spec = GeneratorSpec(in_bands, out_bands, depth, ngf, norm, True)
     generator = build_generator(spec, torch.Generator().manual_seed(seed))
@@ -29,6 +30,7 @@ def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 
         chip_size=chip,
         input=BandsCard(tuple(range(1, in_bands + 1)), in_dtype, None, norm_in),
         output=BandsCard(tuple(range(1, out_bands + 1)), out_dtype, out_nodata, norm_out),
+        grid=None if grid is None else GridCard.from_dict(grid),
         discriminator={"ndf": 8, "n_layers": 3},
         training={"epochs": 0, "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0}},
     )
