@@ -1,13 +1,22 @@
 """The Esri "Export Tiles" side files: written with our export, read from ArcGIS Pro's folders.
 
-Writing: ``esri_accumulated_stats.json``, ``esri_model_definition.emd`` and ``map.txt``, so
-arcgis.learn can train on our export too.
+What Pro writes is pinned by the real files in ``tests/engine/fixtures/pro/`` (provenance in
+their README): a Pro 3.3 *Export Tiles* export with an *Additional Input Raster*, and older
+exports whose ``.emd`` is a template without statistics.
 
-Reading: Pro's *Export Training Data For Deep Learning* writes per-band Min, Max, Mean and
-StdDev of all tiles into ``esri_model_definition.emd`` (``AllTilesStats`` for the input
-raster, ``AllTilesStats2`` for the additional raster) and a running-moments form of the
-input's into ``esri_accumulated_stats.json`` (``BandStatsState``). :func:`pro_ranges` turns
-them into per-band [low, high] ranges; ``data.folder`` makes the normalisation of them.
+Writing (:func:`write_esri_files`): ``esri_accumulated_stats.json``, ``esri_model_definition.emd``
+and ``map.txt`` with Pro 3.3's keys, spellings and layout, so arcgis.learn's ``prepare_data``
+reads our export as it reads Pro's. Statistics cover every exported chip ("AllTilesStats"),
+because arcgis.learn scales each chip, training or validation, by them.
+
+Reading (:func:`pro_ranges`): Pro records per-band statistics of all tiles twice. The ``.emd``
+has ``AllTilesStats`` (input) and ``AllTilesStats2`` (additional raster) with Min, Max, Mean and
+StdDev. ``esri_accumulated_stats.json`` has ``BandStatsState`` / ``BandStatsState2`` with Min,
+Max and the running moments M1 (mean), M2 (sum of squared deviations) and Num (pixels); there
+Pro writes ``"Mean" : 0, "StdDev" : 0`` as placeholders, so the moments come from M1 and
+√(M2/Num) and the placeholders are ignored. The range that normalises a band is Pro's
+[Min, Max], the range arcgis.learn itself scales by (why not percentiles: BENCHMARKS.md,
+"Normalising an ArcGIS Pro folder"). ``data.folder`` makes the normalisation of it.
 """
 
 from __future__ import annotations
@@ -20,64 +29,163 @@ from typing import Any
 
 from ..core.documents import read_document
 
+EMD = "esri_model_definition.emd"
+ACCUMULATED = "esri_accumulated_stats.json"
+MAP = "map.txt"
+ESRI_FILES = (ACCUMULATED, EMD, MAP)
 
-def _band_stats(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"BandIndex": s["band"] - 1, "Min": s["min"], "Max": s["max"], "Mean": s["mean"], "StdDev": s["std"]}
-        for s in stats
-    ]
+# arcgis.learn's Pix2Pix accepts only chips whose side is a multiple of this
+# (arcgis/learn/models/_pix2pix.py:70 and :118 in arcgis 2.4.4).
+ESRI_TILE_MULTIPLE = 256
+
+# The .emd template strings Pro 3.3 keeps in an Export Tiles .emd (fixtures/pro/drawinggui_export_tiles_pro33).
+_EMD_TEMPLATE = {
+    "Framework": "e.g. TensorFlow or PyTorch",
+    "ModelConfiguration": "e.g. UNet or FasterRCNN",
+    "ModelType": "e.g. ObjectDetection or ImageClassification",
+    "ModelFile": "e.g. ./trained.model",
+    "Description": "e.g. which data model was trained on, when, by whom, mAP, etc",
+}
+_EMD_OPTIONAL = {
+    "ExtractBands": "e.g. [0, 1, 2]",
+    "DataRange": "e.g. [0.1, 1.0] (optional)",
+    "ModelPadding": "e.g. 64 (optional)",
+    "BatchSize": "e.g. 8 (optional)",
+    "PerProcessGPUMemoryFraction": "e.g. 0.8 (optional)",
+}
+_WELL_KNOWN_KEY = "WellKnownBandNames (FYI, these band names can be used in ExtractBands)"
+_WELL_KNOWN = ["Red", "Green", "Blue", "Infrared", "CoastalBlue", "Yellow", "RedEdge", "ShortWaveInfrared",
+               "NearInfrared", "NearInfrared_1", "NearInfrared_2", "MidInfrared", "MidInfrared_1", "MidInfrared_2",
+               "Thermal", "Thermal_1", "Thermal_2", "Panchromatic", "PseudoRed", "PseudoGreen", "PseudoBlue", "QA"]
 
 
-def write_esri_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Write ``esri_accumulated_stats.json``, ``esri_model_definition.emd`` and ``map.txt``."""
+def pro_json(value: Any) -> str:
+    """JSON laid out as Pro writes it: two-space indent, ``"key" : value``, no final newline."""
+    return json.dumps(value, indent=2, separators=(",", " : "), allow_nan=False)
+
+
+def _plain(value: float | None) -> float | int | None:
+    """Whole numbers as JSON integers, as Pro writes Min/Max of integer rasters (``"Max" : 255``)."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def _band_names(count: int) -> list[str]:
+    """Pro's names for unnamed bands: "" in a 3-band raster, else Band_1, Band_2, ….
+
+    arcgis.learn treats a 3-band, 8-bit input as RGB only if every name is one of
+    red/green/blue/r/g/b/"" (arcgis/learn/_data.py:2382-2385); "" keeps that.
+    """
+    return [""] * 3 if count == 3 else [f"Band_{i}" for i in range(1, count + 1)]
+
+
+def _raster_props(count: int) -> dict[str, Any]:
+    return {"RasterCount": 1, "SensorName": "Undefined", "BandNames": _band_names(count)}
+
+
+def _cell(grid: dict[str, Any]) -> dict[str, Any]:
+    crs = grid.get("crs") or ""
+    if crs.upper().startswith("EPSG:") and crs[5:].isdigit():
+        reference: dict[str, Any] = {"wkid": int(crs[5:]), "latestWkid": int(crs[5:])}
+    else:
+        reference = {"wkt": grid.get("crs_wkt") or ""}
+    return {"x": grid["cell_size"][0], "y": grid["cell_size"][1], "spatialReference": reference}
+
+
+def _all_tiles_stats(stats: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    return [{"BandName": name, "Min": _plain(s["min"]), "Max": _plain(s["max"]), "Mean": s["mean"],
+             "StdDev": s["std"]} for s, name in zip(stats, names)]
+
+
+def _band_stats_state(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pro's running-moments form: M1 = mean, M2 = Σ(x − mean)² = std²·Num, Num = valid pixels."""
+    entries = []
+    for s in stats:
+        count = int(s["count"])
+        m2 = None if s["std"] is None else s["std"] ** 2 * count
+        entries.append({"Min": _plain(s["min"]), "Max": _plain(s["max"]), "Mean": s["mean"], "StdDev": s["std"],
+                        "M1": s["mean"], "M2": m2, "Num": count})
+    return entries
+
+
+def write_esri_files(folder: Path, manifest: dict[str, Any], stats_a: list[dict[str, Any]],
+                     stats_b: list[dict[str, Any]]) -> None:
+    """Write Pro's side files for the chips listed in ``manifest``.
+
+    ``stats_a`` / ``stats_b``: per-band count, min, max, mean, std over every exported chip
+    (the manifest's own statistics cover the training chips only).
+    """
     tile = manifest["tile_size"]
     names = [chip["name"] for chip in manifest["chips"]]
-    grid = manifest["grid"]
-    cell = {"x": grid["cell_size"][0], "y": grid["cell_size"][1], "spatialReference": {"wkt": grid["crs_wkt"]}}
+    cell = _cell(manifest["grid"])
+    bands_a, bands_b = len(manifest["a"]["bands"]), len(manifest["b"]["bands"])
     accumulated = {
-        "Version": "1.0",
-        "MetaDataMode": "Export_Tiles",
-        "NumTiles": len(names),
-        "NumTilesAsDouble": float(len(names)),
-        "NextTileIndex": len(names),
+        "Version": 1,
+        "NumBands": bands_a,
         "TileSizeX": tile,
         "TileSizeY": tile,
-        "NumBands": len(manifest["a"]["bands"]),
         "NumClasses": 0,
-        "OutputFeatures": 0,
+        "NumTiles": len(names),
+        "NumTilesAsDouble": len(names),
+        "NextTileIndex": len(names),
+        "OutputFeatures": True,  # what Pro 3.3 writes for Export Tiles
+        "MetaDataMode": "Export_Tiles",
         "MinCellSize": cell,
         "MaxCellSize": cell,
-        "InputRastersProps": {
-            "RasterCount": 2,
-            "BandNames": [f"Band_{b}" for b in manifest["a"]["bands"]],
-        },
-        "BandStatsState": _band_stats(manifest["a"]["statistics"]),
+        "FeatureStats": {"NumClasses": 0, "NumImagesTotal": 0, "NumFeaturesTotal": 0, "NumImagesPerClass": [],
+                         "NumFeaturesPerClass": [],
+                         "NumFeaturesPerImage": {"Min": 0, "Max": 0, "Mean": 0, "Sum": 0, "Count": 0},
+                         "FeatureAreaPerClass": []},
+        "InputRastersProps": _raster_props(bands_a),
+        "InputRastersProps2": _raster_props(bands_b),
+        "BandStatsState": _band_stats_state(stats_a),
+        "BandStatsState2": _band_stats_state(stats_b),
     }
-    (folder / ACCUMULATED).write_text(json.dumps(accumulated, indent=2))
+    (folder / ACCUMULATED).write_text(pro_json(accumulated), encoding="ascii")
     definition = {
-        "Framework": "arcgis.learn.models._inferencing",
-        "ModelType": "ImageTranslation",
+        **_EMD_TEMPLATE,
         "ImageHeight": tile,
         "ImageWidth": tile,
-        "ExtractBands": [b - 1 for b in manifest["a"]["bands"]],
-        "AllTilesStats": _band_stats(manifest["a"]["statistics"]),
-        "AllTilesStats2": _band_stats(manifest["b"]["statistics"]),
+        **_EMD_OPTIONAL,
+        "MetaDataMode": "Export_Tiles",
+        "BlackenAroundFeature": False,
+        "IsMultidimensional": False,
+        "CropTileMode": "Fixed_Size",
+        "ImageSpaceUsed": "MAP_SPACE",
+        "MinCellSize": cell,
+        "MaxCellSize": cell,
+        "InputRastersProps": _raster_props(bands_a),
+        "InputRastersProps2": _raster_props(bands_b),
+        "AllTilesStats": _all_tiles_stats(stats_a, _band_names(bands_a)),
+        "AllTilesStats2": _all_tiles_stats(stats_b, _band_names(bands_b)),
+        _WELL_KNOWN_KEY: _WELL_KNOWN,
     }
-    (folder / EMD).write_text(json.dumps(definition, indent=2))
-    lines = [f"images\\{name} images2\\{name}" for name in names]
-    (folder / MAP).write_text("\n".join(lines) + ("\n" if lines else ""))
+    (folder / EMD).write_text(pro_json(definition), encoding="ascii")
+    # Pro 3.3: one space between the paths, a trailing space, Windows line ends.
+    (folder / MAP).write_bytes("".join(f"images\\{n} images2\\{n} \r\n" for n in names).encode("ascii"))
 
 
-EMD = "esri_model_definition.emd"
+def arcgis_learn_caveats(tile: int, bands_a: int, bands_b: int) -> list[str]:
+    """What arcgis.learn 2.4.4 will do with an export of this shape that differs from what we train."""
+    caveats = []
+    if tile % ESRI_TILE_MULTIPLE:
+        caveats.append(
+            f"Tile size {tile} is not a multiple of {ESRI_TILE_MULTIPLE}: arcgis.learn's prepare_data loads these "
+            "chips, but its Pix2Pix(data) stops with 'Image chip sizes should be in multiples of 256'. Use a tile "
+            f"size of {max(ESRI_TILE_MULTIPLE, tile // ESRI_TILE_MULTIPLE * ESRI_TILE_MULTIPLE)} to train there too."
+        )
+    if bands_a != bands_b:
+        fewer, more = ("input", "target") if bands_a < bands_b else ("target", "input")
+        caveats.append(
+            f"The input has {bands_a} band(s) and the target {bands_b}: arcgis.learn repeats the last band of the "
+            f"{fewer} until it has the {more}'s {max(bands_a, bands_b)}, and its Pix2Pix then predicts "
+            f"{max(bands_a, bands_b)} bands"
+            + (" (copies of one band)" if bands_b < bands_a else "")
+            + ". This engine trains on the bands as they are."
+        )
+    return caveats
 
 
-ACCUMULATED = "esri_accumulated_stats.json"
-
-
-MAP = "map.txt"
-
-
-Z_99 = 2.3263478740408408  # standard normal quantile of 0.99
+# --- reading a Pro folder ---------------------------------------------------------------------------------------
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -89,33 +197,47 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _number(entry: dict[str, Any], *names: str) -> float | None:
-    for name in names:
-        value = entry.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
+def _number(entry: dict[str, Any], name: str) -> float | None:
+    value = entry.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
     return None
 
 
-def _band(entry: Any) -> dict[str, float] | None:
-    """Min, max, mean, std of one band entry (``.emd`` or ``BandStatsState`` spelling); None if incomplete."""
+@dataclass(frozen=True)
+class ProBand:
+    """One band's statistics as Pro recorded them; ``mean``/``std`` are None when Pro wrote none."""
+
+    minimum: float
+    maximum: float
+    mean: float | None
+    std: float | None
+
+    def describe(self) -> str:
+        """The range and, when Pro wrote them, the moments, as the training log shows them."""
+        moments = "" if self.mean is None or self.std is None else f" (mean {self.mean:.6g}, std {self.std:.6g})"
+        return f"[{self.minimum:.6g}, {self.maximum:.6g}]{moments}"
+
+
+def read_band(entry: Any) -> ProBand | str:
+    """A band entry in ``.emd`` or ``BandStatsState`` spelling, or why it is unusable.
+
+    With M1/M2/Num (``BandStatsState``) the moments are M1 and √(M2/Num), and the entry's
+    Mean/StdDev — placeholders (0) in Pro's files — are ignored.
+    """
     if not isinstance(entry, dict):
-        return None
+        return "an entry is not a JSON object"
     minimum, maximum = _number(entry, "Min"), _number(entry, "Max")
-    mean = _number(entry, "Mean", "M1")
-    std = _number(entry, "StdDev")
-    if std is None and _number(entry, "M2") is not None and (_number(entry, "Num") or 0) > 0:
-        std = math.sqrt(max(_number(entry, "M2") or 0.0, 0.0) / (_number(entry, "Num") or 1.0))
-    if minimum is None or maximum is None or mean is None or std is None:
-        return None
-    return {"min": minimum, "max": maximum, "mean": mean, "std": std}
-
-
-def _bands(entries: Any) -> list[dict[str, float]] | None:
-    if not isinstance(entries, list) or not entries:
-        return None
-    bands = [_band(entry) for entry in entries]
-    return None if any(b is None for b in bands) else bands  # type: ignore[return-value]
+    if minimum is None or maximum is None:
+        return "an entry lacks a numeric Min or Max"
+    if maximum < minimum:
+        return f"an entry has Max {maximum:g} below Min {minimum:g}"
+    if any(key in entry for key in ("M1", "M2", "Num")):
+        mean, m2, num = _number(entry, "M1"), _number(entry, "M2"), _number(entry, "Num")
+        std = math.sqrt(max(m2, 0.0) / num) if m2 is not None and num else None
+    else:
+        mean, std = _number(entry, "Mean"), _number(entry, "StdDev")
+    return ProBand(minimum, maximum, mean, std)
 
 
 @dataclass(frozen=True)
@@ -127,56 +249,70 @@ class ProRange:
     source: str
 
 
-def range_from_pro(bands: list[dict[str, float]], source: str) -> ProRange:
-    """[max(Min, mean − z·std), min(Max, mean + z·std)] per band: Pro's moments as a p01/p99 estimate."""
+def range_from_pro(bands: list[ProBand], source: str) -> ProRange:
+    """Pro's [Min, Max] per band, the range arcgis.learn scales by; a constant band is widened by ±0.5."""
     low, high = [], []
     for band in bands:
-        lo = max(band["min"], band["mean"] - Z_99 * band["std"])
-        hi = min(band["max"], band["mean"] + Z_99 * band["std"])
+        lo, hi = band.minimum, band.maximum
         if hi <= lo:  # a constant band: centre it instead of dividing by zero
             lo, hi = lo - 0.5, hi + 0.5
         low.append(lo)
         high.append(hi)
-    return ProRange(tuple(low), tuple(high),
-                    f"{source}: mean ± {Z_99:.3f}·std within [Min, Max] (normal estimate of p01/p99)")
+    return ProRange(tuple(low), tuple(high), f"ArcGIS Pro's Min/Max per band from {source}")
+
+
+def _usable(entries: Any, expected: int) -> list[ProBand] | str:
+    if entries is None:
+        return "absent"
+    if not isinstance(entries, list) or not entries:
+        return "empty or not a list"
+    bands = [read_band(entry) for entry in entries]
+    for band in bands:
+        if isinstance(band, str):
+            return band
+    if len(bands) != expected:
+        return f"has {len(bands)} band(s) but the chips have {expected}"
+    return bands  # type: ignore[return-value]
 
 
 def pro_ranges(root: Path, bands_a: int, bands_b: int) -> tuple[ProRange | None, ProRange | None, list[str]]:
     """Ranges of the input and the target from Pro's side files in ``root``, where usable.
 
     Returns (input, target, notes); a role is None when Pro's files hold no usable
-    statistics for it (then the caller computes percentiles from the chips), and the notes
-    say which source each role got and why.
+    statistics for it (then the caller computes percentiles from the chips). The notes say,
+    per role, which file and key gave which values, or why each candidate was passed over.
     """
-    emd = _read_json(root / EMD) or {}
-    accumulated = _read_json(root / ACCUMULATED) or {}
+    emd_path, accumulated_path = root / EMD, root / ACCUMULATED
+    emd = _read_json(emd_path) or {}
+    accumulated = _read_json(accumulated_path) or {}
     notes = []
     mode = accumulated.get("MetaDataMode")
     if mode is not None and mode != "Export_Tiles":
-        notes.append(f"{ACCUMULATED} says MetaDataMode {mode!r}, not 'Export_Tiles': this folder was not exported "
-                     "for image translation; its images/ and images2/ chips are used as input and target anyway.")
+        notes.append(f"{accumulated_path} says MetaDataMode {mode!r}, not 'Export_Tiles': this folder was not "
+                     "exported for image translation; its images/ and images2/ chips are used as input and target "
+                     "anyway.")
     candidates = {
-        "input": [(f"{EMD} AllTilesStats", emd.get("AllTilesStats")),
-                  (f"{ACCUMULATED} BandStatsState", accumulated.get("BandStatsState"))],
-        "target": [(f"{EMD} AllTilesStats2", emd.get("AllTilesStats2"))],
+        "input": [(emd_path, emd, "AllTilesStats"), (accumulated_path, accumulated, "BandStatsState")],
+        "target": [(emd_path, emd, "AllTilesStats2"), (accumulated_path, accumulated, "BandStatsState2")],
     }
     expected = {"input": bands_a, "target": bands_b}
     found: dict[str, ProRange | None] = {}
     for role, sources in candidates.items():
         found[role] = None
-        for source, entries in sources:
-            bands = _bands(entries)
-            if bands is None:
+        passed_over = []
+        for path, content, key in sources:
+            if not path.is_file():
+                passed_over.append(f"{path.name} is missing")
                 continue
-            if len(bands) != expected[role]:
-                notes.append(f"{source} has {len(bands)} band(s) but the {role} chips have {expected[role]}; "
-                             "ignored.")
+            bands = _usable(content.get(key), expected[role])
+            if isinstance(bands, str):
+                passed_over.append(f"{path.name} {key} {bands}")
                 continue
-            found[role] = range_from_pro(bands, source)
-            notes.append(f"Normalising the {role} with ArcGIS Pro's statistics from {source} (mean ± "
-                         f"{Z_99:.2f}·std within [Min, Max]).")
+            found[role] = range_from_pro(bands, f"{path.name} {key}")
+            notes.append(f"Normalising the {role} with ArcGIS Pro's Min/Max per band from {path} {key}: "
+                         + "; ".join(f"band {i} {band.describe()}" for i, band in enumerate(bands, 1)) + ".")
             break
         if found[role] is None:
-            notes.append(f"No usable ArcGIS Pro statistics for the {role}: its 1st–99th percentiles are computed "
-                         "from a sample of the training chips.")
+            notes.append(f"No usable ArcGIS Pro statistics for the {role} ({', '.join(passed_over)}): its "
+                         "1st–99th percentiles are computed from a sample of the training chips.")
     return found["input"], found["target"], notes

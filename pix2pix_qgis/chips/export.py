@@ -3,12 +3,21 @@
 Data flow: open both rasters → processing window (overlap ∩ extent) → chip origins on a
 stride lattice → mask filter → read one strip of chips at a time (bounded memory) → nodata
 filter → write chips into a staging folder → spatial split → statistics over training
-chips → ``chips.json`` and the Esri side files → rename the staging folder into place.
+chips (``chips.json``) and over all chips (the Esri side files) → carry over what arcgis.learn
+saved in a previous export's folder → rename the staging folder into place.
+
+A re-export replaces only what an export wrote. arcgis.learn trains in the data folder and
+saves there (``models/``, ``esri_normalization_stats_{a,b}.json``:
+:func:`~.manifest.arcgis_learn_entries`); those are kept untouched and logged. Anything else
+in the folder (the user's files) makes the export refuse before any work, naming the entries
+(:func:`~.manifest.refuse_foreign_entries`), so nothing of the user's is ever deleted.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -37,8 +46,15 @@ from ..core.mask import inside_mask, load_mask
 from ..core.outputs import check_written, staged_directory
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
-from .esri import write_esri_files
-from .manifest import FORMAT_NAME, FORMAT_VERSION, is_previous_export, refuse_foreign_entries, write_manifest
+from .esri import arcgis_learn_caveats, write_esri_files
+from .manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    arcgis_learn_entries,
+    is_previous_export,
+    refuse_foreign_entries,
+    write_manifest,
+)
 from .spec import ChipSpec, chip_bounds, plan_origins, select_bands
 from .split import spatial_split
 from .stats import BandStatsAccumulator
@@ -71,6 +87,7 @@ def export_chips(
         b = stack.enter_context(open_raster(input_b, "target (B)"))
         bands_a = select_bands(spec.bands_a, a.count, "input (A)")
         bands_b = select_bands(spec.bands_b, b.count, "target (B)")
+        _check_esri_compatibility(spec, len(bands_a), len(bands_b), progress)
         grid = Grid.of(a)
         window = _processing_window(grid, a, b, spec)
         b_reader, resampled = on_grid(b, grid, spec.resampling)
@@ -114,8 +131,13 @@ def export_chips(
                 input_a, input_b, a, b, grid, window, spec, bands_a, bands_b, resampled, writer, split,
                 skipped_nodata, skipped_mask,
             )
+            exported = [i for i, s in enumerate(split.splits) if s != "buffer"]
+            write_esri_files(staging, manifest, writer.stats_a.summarize(exported),
+                             writer.stats_b.summarize(exported))
+            carried = _carry_over(Path(output), staging)
             write_manifest(staging, manifest)
-            write_esri_files(staging, manifest)
+    if carried:
+        progress.info(f"Kept what arcgis.learn saved in the previous export's folder: {', '.join(carried)}.")
     counts = manifest["counts"]
     if counts["dropped_split_buffer"]:
         progress.warning(
@@ -130,6 +152,47 @@ def export_chips(
         **counts,
         "resampled": resampled,
     }
+
+
+def _check_esri_compatibility(spec: ChipSpec, bands_a: int, bands_b: int, progress: Progress) -> None:
+    """Warn (or, with ``esri_compatible``, refuse) when arcgis.learn would not train on this export as we do."""
+    caveats = arcgis_learn_caveats(spec.tile_size, bands_a, bands_b)
+    if caveats and spec.esri_compatible:
+        raise Pix2PixError("ESRI_COMPATIBLE is set, but arcgis.learn's Pix2Pix would not train on this export as "
+                           "this engine does: " + " ".join(caveats) + " Change the export, or turn "
+                           "ESRI_COMPATIBLE off; nothing was written.")
+    for caveat in caveats:
+        progress.warning(caveat)
+
+
+def _link_or_copy(source: str | Path, destination: str | Path) -> None:
+    """A hard link (instant; the data stays where it is) or, where the file system has none, a copy."""
+    try:
+        os.link(source, destination, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, destination, follow_symlinks=False)
+
+
+def _carry_over(previous: Path, staging: Path) -> list[str]:
+    """Put into the new export what arcgis.learn saved in ``previous``; returns the names.
+
+    Only arcgis.learn's entries come across: anything else was refused before any work
+    (and again by :func:`staged_directory` just before the swap). Links, not moves: until
+    the new folder replaces the old one, the old one stays whole, so a failed or
+    cancelled export loses nothing.
+    """
+    if not previous.is_dir():
+        return []
+    carried = []
+    for name in arcgis_learn_entries(previous):
+        entry = previous / name
+        if entry.is_dir():
+            shutil.copytree(entry, staging / name, symlinks=True, copy_function=_link_or_copy)
+            carried.append(name + "/")
+        else:
+            _link_or_copy(entry, staging / name)
+            carried.append(name)
+    return carried
 
 
 def _processing_window(grid: Grid, a: Any, b: Any, spec: ChipSpec) -> Window:

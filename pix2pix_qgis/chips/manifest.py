@@ -26,6 +26,12 @@ EXPORT_FILES = (MANIFEST_NAME, ACCUMULATED, EMD, MAP)
 # A chip and the side files GDAL (or QGIS, opening it) may write beside it.
 _CHIP_FILE = re.compile(r"^\d{9}\.tif(?:\.aux\.xml|\.ovr|\.msk)?$")
 _SYSTEM_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")  # written by file browsers, not by users
+# What arcgis.learn 2.4.4 saves into a chips folder it trains on: its models (``models/``,
+# arcgis/learn/_data.py:973-978 and the learner's model_dir) and its normalisation cache
+# (esri_normalization_stats_a.json / _b.json for Pix2Pix, _data_utils/pix2pix_data.py:186;
+# esri_normalization_stats.json for its single-input models). A re-export keeps them.
+ARCGIS_LEARN_FOLDER = "models"
+_ARCGIS_LEARN_FILE = re.compile(r"^esri_normalization_stats(?:_[ab])?\.json$")
 
 
 def is_chips_folder(folder: Path) -> bool:
@@ -33,11 +39,25 @@ def is_chips_folder(folder: Path) -> bool:
     return (Path(folder) / MANIFEST_NAME).is_file()
 
 
-def foreign_entries(folder: Path) -> list[str]:
-    """What a previous export folder holds besides what the export writes (paths relative to it).
+def _is_arcgis_learn_entry(entry: Path) -> bool:
+    """Whether ``entry`` (directly in a chips folder) is one arcgis.learn writes there, of the kind it writes."""
+    if entry.is_symlink():
+        return False
+    if entry.name == ARCGIS_LEARN_FOLDER:
+        return entry.is_dir()
+    return bool(_ARCGIS_LEARN_FILE.match(entry.name)) and entry.is_file()
 
-    arcgis.learn, for one, saves its models in ``models/`` inside the chips folder it
-    trained on; replacing the folder must never take those along.
+
+def arcgis_learn_entries(folder: Path) -> list[str]:
+    """Names of the entries arcgis.learn saved in ``folder`` (kept by a re-export), sorted."""
+    return [entry.name for entry in sorted(Path(folder).iterdir()) if _is_arcgis_learn_entry(entry)]
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """What a previous export folder holds besides the export's files and arcgis.learn's (paths relative to it).
+
+    Those are the user's: a re-export refuses rather than delete them. arcgis.learn's own
+    entries (:func:`arcgis_learn_entries`) are not foreign; the export keeps them.
     """
     folder = Path(folder)
     foreign = []
@@ -45,13 +65,14 @@ def foreign_entries(folder: Path) -> list[str]:
         if entry.name in CHIP_FOLDERS and entry.is_dir() and not entry.is_symlink():
             foreign += [f"{entry.name}/{chip.name}" for chip in sorted(entry.iterdir())
                         if not (_CHIP_FILE.match(chip.name) and chip.is_file()) and chip.name not in _SYSTEM_FILES]
-        elif not ((entry.name in EXPORT_FILES and entry.is_file()) or entry.name in _SYSTEM_FILES):
+        elif not ((entry.name in EXPORT_FILES and entry.is_file()) or entry.name in _SYSTEM_FILES
+                  or _is_arcgis_learn_entry(entry)):
             foreign.append(entry.name + ("/" if entry.is_dir() else ""))
     return foreign
 
 
 def is_previous_export(folder: Path) -> bool:
-    """True when ``folder`` holds a previous export and nothing else, so replacing it loses nothing of the user's."""
+    """True when ``folder`` holds a previous export and at most arcgis.learn's entries (which the export keeps)."""
     return is_chips_folder(folder) and not foreign_entries(folder)
 
 
@@ -65,8 +86,9 @@ def refuse_foreign_entries(folder: Path) -> None:
         shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
         raise Pix2PixError(
             f"The output folder {folder} holds a previous export, but also {len(foreign)} entr"
-            f"{'y' if len(foreign) == 1 else 'ies'} the export did not write: {shown}. Replacing the folder would "
-            "delete them. Move them out of it, or choose another output folder; nothing was written."
+            f"{'y' if len(foreign) == 1 else 'ies'} neither the export nor arcgis.learn wrote: {shown}. Replacing the "
+            "folder would delete them. Choose an empty (or new) output folder, or move those entries out of it; "
+            "nothing was written."
         )
 
 

@@ -28,6 +28,7 @@ class ChipSpec:
     validation: float = EXPORT["VALIDATION"].default
     seed: int = EXPORT["SEED"].default
     resampling: str = EXPORT["RESAMPLING"].default
+    esri_compatible: bool = EXPORT["ESRI_COMPATIBLE"].default  # refuse what arcgis.learn would train differently
 
     def __post_init__(self) -> None:
         EXPORT.check_object(self)

@@ -87,9 +87,16 @@ EXPORT = Command("export", (
                         "are."),
     SEED.but(label="Random seed of the split",
              help="Seed of the random choice of validation blocks; the same seed gives the same split."),
+    Param("ESRI_COMPATIBLE", "esri_compatible", Kind.BOOL, "Refuse what arcgis.learn would train differently",
+          "The folder is also an arcgis.learn Pix2Pix training folder. arcgis.learn's Pix2Pix needs tiles of a "
+          "multiple of 256 px and copies bands to make A and B equal in number; without this option such an "
+          "export only warns, with it the export stops before writing anything.",
+          default=False, qgis=True, advanced=True),
     _positional("OUTPUT", "Output folder",
-                "A new or empty folder (a previous export there is replaced only when this one succeeds; any other "
-                "non-empty folder is refused).", qgis=True),
+                "A new or empty folder. A previous export there is replaced only when this one succeeds, and only "
+                "the export's own files; what arcgis.learn saved there (models/, esri_normalization_stats*.json) "
+                "is kept. A previous export folder that holds anything else (your files), or any other non-empty "
+                "folder, is refused, naming what is there.", qgis=True),
 ))
 
 # ---------------------------------------------------------------- train
@@ -185,18 +192,21 @@ TRANSLATE = Command("translate", (
     _positional("MODEL", "Model (.p2p)", "The .p2p file written by Train Pix2Pix.", qgis=True),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
-    MODEL_TILE_SIZE.but(qgis=True, help="Tile side in pixels; default: the model's chip size. It must be a multiple of "
-                                        "2^depth of the model (the error names it); larger tiles give the network "
-                                        "more context."),
-    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: a quarter tile)",
+    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: 2 or 3 chips of the model)",
+                        qgis=True, help="Tile side in pixels; default: two or three times the model's chip size, "
+                                        "whichever covers the raster with less compute (the chip size for "
+                                        "instance-norm models, whose output depends on the tile's statistics). It "
+                                        "must be a multiple of 2^depth of the model (the error names it); larger "
+                                        "tiles give the network more context and make the overlap cheaper."),
+    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: a quarter chip)",
           "Pixels shared by neighbouring tiles: a margin is discarded, the rest is cross-faded. More overlap costs "
-          "more compute (the log shows the factor). Default: a quarter of the tile.",
+          "more compute (the log shows the factor). Default: a quarter of the model's chip size.",
           minimum=0, typical=64, qgis=True),
     Param("MARGIN", "margin", Kind.INT, "Margin (pixels)",
           "Pixels discarded at each tile's inner edge in overlaps (edge effects of zero padding). Default: a "
           "quarter of the overlap.", minimum=0, typical=16),
-    BATCH_SIZE.but(help="Tiles per forward pass on a GPU. On the CPU tiles run one at a time (as fast, and the output "
-                        "is identical bit for bit whatever this value)."),
+    BATCH_SIZE.but(help="Tiles per forward pass on a GPU. The CPU runs one fixed batch shape per tile size (the "
+                        "fastest exact kernels), so its output is identical bit for bit whatever this value."),
     DEVICE,
     EXTENT.but(label="Extent (default: the whole raster)",
                help="Translate only this area; the output covers exactly its pixels."),
@@ -223,6 +233,13 @@ TRANSLATE = Command("translate", (
           "only. A model's first use exports it once (~10 s), later runs load it from a per-user cache. Outputs "
           "differ from torch's by at most a level or two in a few pixels.",
           default="torch", choices=("torch", "onnxruntime"), qgis=True, advanced=True),
+    Param("PRECISION", "precision", Kind.CHOICE, "Precision",
+          "float32 (default): exact, the same output bit for bit run after run. bfloat16 (CPUs with AVX512-BF16 or "
+          "AMX, GPUs of compute capability 8.0+) or float16 (CUDA only): faster, with outputs that differ from "
+          "float32 by a fraction of an output level on average and a few levels at most (bfloat16 on the demo "
+          "model: mean 0.29, max 4 levels of 255; BENCHMARKS.md, \"Reduced precision\"). Refused where the device "
+          "cannot run it.",
+          default="float32", choices=("float32", "bfloat16", "float16"), qgis=True, advanced=True),
     Param("CREATION_OPTIONS", "creation_options", Kind.OPTIONS, "GDAL creation options (KEY=VALUE;…)",
           "Extra GDAL GeoTIFF options, e.g. COMPRESS=ZSTD;PREDICTOR=2 (on the command line: --co COMPRESS=ZSTD --co "
           "PREDICTOR=2).", flag="--co", qgis=True, advanced=True, metavar="KEY=VALUE"),
@@ -290,6 +307,11 @@ EXPORT_ONNX = Command("export-onnx", (
     Param("CHECK", "check", Kind.BOOL, "Check with ONNX Runtime",
           "Compare ONNX Runtime's output with PyTorch's after writing; --no-check skips it.",
           default=True, negated=True, flag="--no-check"),
+    Param("DEEPNESS", "deepness", Kind.CHOICE, "Graph for the Deepness QGIS plugin",
+          "A graph for the Deepness QGIS plugin: its input convention in (x/255, then mean/std), target units "
+          "(rounded, 0..255) out. regressor: one output per band, runs in Deepness' dock; superresolution: one "
+          "output, needs scale factor 1 (Deepness' Python API only). Default: the plain graph, normalised in and out.",
+          choices=("regressor", "superresolution")),
 ))
 
 COMMANDS = (EXPORT, TRAIN, TRANSLATE, EVALUATE, ASSEMBLE, IMPORT_REFERENCE, EXPORT_ONNX)

@@ -94,7 +94,7 @@ MODEL_SCHEMA: dict[str, Any] = {
                         "out_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
                         "depth": {"type": "integer", "minimum": 2, "maximum": 10},
                         "ngf": {"type": "integer", "minimum": 1, "maximum": 4096},
-                        "norm": {"enum": ["batch", "instance", "instance-affine"]},  # networks.GENERATOR_NORMS
+                        "norm": {"enum": ["batch", "instance", "instance-affine", "none"]},  # networks.GENERATOR_NORMS
                         "dropout": {"type": "boolean"},
                         "upsample": {"enum": ["transpose", "resize"]},  # networks.UPSAMPLES
                     },

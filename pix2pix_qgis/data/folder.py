@@ -188,12 +188,17 @@ def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
                     "crs_wkt": src_a.crs.to_wkt() if src_a.crs else None,
                     "cell_size": [abs(src_a.transform.a), abs(src_a.transform.e)]}
     range_a, range_b, notes = pro_ranges(root, len(info["a"]["bands"]), len(info["b"]["bands"]))
-    norm_a, norm_b = (Normalization(r.low, r.high, "percentile-clip", r.source) if r else None
+    norm_a, norm_b = (Normalization(r.low, r.high, "fixed-range", r.source) if r else None
                       for r in (range_a, range_b))
     if norm_a is None or norm_b is None:
         sample = [train[i] for i in rng.permutation(len(train))[:STATS_CHIPS]]
         counts = (len(info["a"]["bands"]), len(info["b"]["bands"]))
         stats_a, stats_b = _percentiles(folder_a, folder_b, sample, tile, counts, rng)
+        for role, norm, stats in (("input", norm_a, stats_a), ("target", norm_b, stats_b)):
+            if norm is None:
+                notes.append(f"The {role}'s 1st–99th percentiles over {len(sample)} training chips: " + "; ".join(
+                    f"band {s['band']} [{s['p01']:.6g}, {s['p99']:.6g}]" if s["p01"] is not None else
+                    f"band {s['band']} has no valid pixel" for s in stats) + ".")
         norm_a = norm_a or Normalization.from_statistics(stats_a, "input (A)")
         norm_b = norm_b or Normalization.from_statistics(stats_b, "target (B)")
     return ChipsFolder(

@@ -54,10 +54,10 @@ class Accumulator:
         self.valid = np.zeros((rows, width), dtype=bool)
         self.origin = 0  # output row of self.sum[:, 0]
 
-    def add(self, prediction: np.ndarray, weight: np.ndarray, row: int, col: int, height: int, width: int) -> None:
-        """Add ``prediction`` (C, ≥height, ≥width) × ``weight`` at output (row, col), cropped to height × width px."""
+    def add(self, weighted: np.ndarray, row: int, col: int) -> None:
+        """Add a weighted prediction (bands, h, w), already cut to the raster, at output pixel (row, col)."""
         r = row - self.origin
-        self.sum[:, r:r + height, col:col + width] += prediction[:, :height, :width] * weight[:height, :width]
+        self.sum[:, r:r + weighted.shape[1], col:col + weighted.shape[2]] += weighted
 
     def mark_valid(self, row: int, valid: np.ndarray) -> None:
         """Record the input's validity for rows [row, row + len(valid)) (a strip, padding cut off)."""

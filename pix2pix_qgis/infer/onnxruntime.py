@@ -6,7 +6,7 @@ translation's tile size the first time a model is used at that size (about 9 s f
 and kept in a per-user cache (``interop.onnx_cache``), so the ``.p2p`` stays the only model
 file and later runs start at once. ONNX Runtime's CPU kernels are batch-invariant (a tile's
 output does not depend on its batch-mates, checked bit for bit in the tests), like PyTorch's
-native kernels that the torch backend uses on the CPU. Measured speed and accuracy against
+native kernels. Measured speed and accuracy against
 the torch backend: BENCHMARKS.md, "ONNX Runtime".
 """
 
@@ -43,11 +43,12 @@ class OnnxRuntimeBackend:
     """The generator in an ONNX Runtime CPU session: normalised (B, C, T, T) float32 → target units."""
 
     def __init__(self, generator: torch.nn.Module, card: ModelCard, tile: int, tta: bool,
-                 progress: Progress | None = None, threads: int | None = None) -> None:
+                 progress: Progress | None = None, threads: int | None = None, batch: int = 4) -> None:
         started = time.perf_counter()
         self.session, self.from_cache = _cached_session(generator, card.generator.in_channels, tile, threads)
         self.output_norm = card.output.normalization
         self.tta = tta
+        self.batch = batch  # tiles a caller gathers per call (its kernels are batch-invariant)
         self.setup_seconds = time.perf_counter() - started
         if progress is not None:
             how = "graph from the cache" if self.from_cache else f"exported at {tile} px"

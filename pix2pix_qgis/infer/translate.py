@@ -51,8 +51,8 @@ from .tiling import BLOCK, TilePlan, check_part, part_rows
 class TranslateSpec:
     """Validated translation options (pixels unless stated)."""
 
-    tile_size: int | None = None  # default: the model's chip size
-    overlap: int | None = None  # default: a quarter of the tile
+    tile_size: int | None = None  # default: default_tiling (two or three chips)
+    overlap: int | None = None  # default: default_tiling (a quarter chip)
     margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
     batch_size: int = TRANSLATE["BATCH_SIZE"].default
     device: str = TRANSLATE["DEVICE"].default
@@ -66,6 +66,7 @@ class TranslateSpec:
     creation_options: dict[str, str] = field(default_factory=dict)  # none: {}
     part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
     backend: str = TRANSLATE["BACKEND"].default
+    precision: str = TRANSLATE["PRECISION"].default
 
     def __post_init__(self) -> None:
         if self.part is not None:  # first: its messages explain job-array indices
@@ -132,6 +133,35 @@ def _create_output(path: Path, profile: dict[str, Any], options: dict[str, str])
                            "them (--co, CREATION_OPTIONS); see https://gdal.org/drivers/raster/gtiff.html.") from exc
 
 
+# Default inference tile, in model chip sizes: whichever of these covers the raster with the
+# least compute. A U-Net of depth d takes any multiple of 2^d, and in eval mode its BatchNorm
+# uses running statistics, so a larger tile changes only how much context each pixel sees;
+# the overlap (a quarter chip) then costs less (BENCHMARKS.md, "CPU translation").
+TILE_CHIPS = (2, 3)
+
+
+def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, height: int = 0,
+                   width: int = 0) -> tuple[int, int]:
+    """(tile, overlap) in pixels for a ``height`` × ``width`` raster: the given ones, else the defaults.
+
+    Default overlap: a quarter chip. Default tile: the multiple of the chip in ``TILE_CHIPS``
+    with the smallest compute factor on this raster (the smaller on a tie), no larger than the
+    raster rounded up to whole chips (else the chip). Generators that
+    normalise with each tile's own statistics (instance norm) keep the chip size, the only
+    tile size whose statistics match training.
+    """
+    chip = card.chip_size
+    if tile_size is None and card.generator.norm != "batch":
+        tile_size = chip
+    if tile_size is None:
+        # Never larger than the raster needs: a raster that one chip covers is translated as in training.
+        needed = -(-max(height, width, 1) // chip) * chip
+        sizes = [chip * multiple for multiple in TILE_CHIPS if chip * multiple <= needed] or [chip]
+        tile_size = min(sizes, key=lambda size: (
+            TilePlan.build(max(height, 1), max(width, 1), size, chip // 4).compute_factor, size))
+    return tile_size, min(tile_size, chip) // 4 if overlap is None else overlap
+
+
 @dataclass
 class _Counters:
     tiles: int = 0
@@ -153,9 +183,6 @@ def translate_raster(
     started = time.perf_counter()
     device = resolve_device(spec.device)
     generator, card = load_model(model_path, device)
-    tile = spec.tile_size or card.chip_size
-    check_chip_size(tile, tile, card.generator.depth)
-    overlap = tile // 4 if spec.overlap is None else spec.overlap
     out_bands = card.generator.out_channels
     dtype = spec.dtype or card.output.dtype or "float32"
     nodata = output_nodata(card.output.nodata, dtype)
@@ -164,15 +191,19 @@ def translate_raster(
         bands = _input_bands(src, card, spec.bands)
         window = _window(src, spec)
         height, width = int(window.height), int(window.width)
+        tile, overlap = default_tiling(card, spec.tile_size, spec.overlap, height, width)
+        check_chip_size(tile, tile, card.generator.depth)
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
-        check_translation_memory(card.generator, tile, spec.batch_size, width, len(plan.cols.starts),
+        model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress,
+                             spec.precision, len(plan))
+        check_translation_memory(card.generator, tile, model.batch, width, len(plan.cols.starts),
                                  src.dtypes[bands[0] - 1], device, spec.tta)
         progress.info(
             f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
-            f"(compute factor {plan.compute_factor:.2f}); device {device}, batch {spec.batch_size}"
-            + (", 8-view TTA" if spec.tta else "")
+            f"(compute factor {plan.compute_factor:.2f}); device {device}, {model.batch} tiles per call, "
+            f"{spec.precision}" + (", 8-view TTA" if spec.tta else "")
         )
         may_be_invalid = (any(flag.name != "all_valid" for flags in src.mask_flag_enums for flag in flags)
                           or np.issubdtype(np.dtype(src.dtypes[bands[0] - 1]), np.floating))
@@ -184,7 +215,6 @@ def translate_raster(
             "photometric": "RGB" if out_bands == 3 and dtype == "uint8" else "MINISBLACK",
             **{k.lower(): v for k, v in spec.creation_options.items()},
         }
-        model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress)
         needed = width * band.height * out_bands * np.dtype(dtype).itemsize  # uncompressed: an upper bound
         with staged_file(Path(output_path), needed_bytes=needed) as staging:
             # A COG is copied from a plain GeoTIFF written first under the other staging name: no longer than
@@ -195,7 +225,7 @@ def translate_raster(
                     writer = BlockWriter(dst, nodata, may_be_invalid)
                     try:
                         counters = _Translator(plan, src, bands, window, card.input.normalization, model, writer,
-                                               spec.batch_size, out_bands, progress, rows).run()
+                                               out_bands, progress, rows).run()
                     finally:
                         writer.close()
                 if spec.cog:
@@ -210,7 +240,7 @@ def translate_raster(
         "output": str(Path(output_path).absolute()), "width": width, "height": height, "bands": out_bands,
         "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
         "tile_size": tile, "overlap": overlap, "compute_factor": round(plan.compute_factor, 4),
-        "device": str(device), "backend": spec.backend, "seconds": round(seconds, 3),
+        "device": str(device), "backend": spec.backend, "precision": spec.precision, "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
         "model_seconds": round(counters.model_seconds, 3),
         **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}
@@ -218,32 +248,54 @@ def translate_raster(
     }
 
 
+def batch_group(batch: int, tiles_per_row: int) -> int:
+    """Tile rows batched together: a group's tiles fill ``batch``-tile calls with the least padding.
+
+    At most one batch's worth of rows plus one, so the rows kept open for waiting tiles stay
+    few; a narrow raster (fewer tiles per row than a batch) gets enough rows to fill one.
+    """
+    most = -(-batch // tiles_per_row) + 1
+    return min(range(1, most + 1), key=lambda rows: (-rows * tiles_per_row % batch / (rows * tiles_per_row), rows))
+
+
 class _Translator:
-    """Walks the tile plan row by row: predict, blend into the accumulator, hand off finished rows."""
+    """Walks the tile plan row by row: predict in full batches, blend into the accumulator, hand off finished rows.
+
+    Tile rows go in groups of ``batch_group`` rows counted from the raster's top; a group's
+    tiles wait in a queue and are predicted ``model.batch`` at a time, the last batch of the
+    group padded, so narrow rasters fill batches too and a part of a distributed run forms
+    the same batches as the whole run. Rows are handed to the writer once no queued tile can
+    touch them. The batches depend on the tile plan and the input's validity, never on BATCH_SIZE.
+    """
 
     def __init__(self, plan: TilePlan, src: Any, bands: list[int], window: Window, input_norm: Any,
-                 model: TorchBackend, writer: BlockWriter, batch_size: int, out_bands: int, progress: Progress,
+                 model: TorchBackend, writer: BlockWriter, out_bands: int, progress: Progress,
                  rows: tuple[int, int] | None = None) -> None:
         self.plan, self.src, self.bands, self.window = plan, src, bands, window
-        self.input_norm, self.model, self.writer = input_norm, model, writer
-        self.batch_size, self.progress = batch_size, progress
+        self.input_norm, self.model, self.writer, self.progress = input_norm, model, writer, progress
         self.tile = plan.rows.tile
         self.height, self.width = int(window.height), int(window.width)
-        self.accumulator = Accumulator(out_bands, self.tile + BLOCK, self.width)
+        self.batch = int(model.batch)
+        self.group = batch_group(self.batch, len(plan.cols.starts))
+        self.accumulator = Accumulator(out_bands, self.group * self.tile + BLOCK, self.width)
+        self.row_weights = plan.rows.weights.astype(np.float32)
+        self.col_weights = plan.cols.weights.astype(np.float32)
         self.counters = _Counters()
         # Output rows [first, stop) are written, at rows counted from `first`; a part of a
-        # distributed run computes every tile touching them, in the same order, so its
-        # pixels equal the single run's bit for bit (parts.py).
+        # distributed run computes every tile touching them, from the start of their group, in
+        # the same batches, so its pixels equal the single run's bit for bit (parts.py).
         self.first, self.stop = rows or (0, self.height)
         starts = self.plan.rows.starts
-        self.tile_rows = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
+        touching = [i for i, row in enumerate(starts) if row < self.stop and row + self.tile > self.first]
+        self.tile_rows = list(range(touching[0] // self.group * self.group, touching[-1] + 1))
         self.total = len(self.tile_rows) * len(self.plan.cols.starts)
+        self.queue: list[tuple[int, int, np.ndarray]] = []  # (tile row, tile column, normalised tile)
+        self.written = self.first
         self.backoff = BatchBackoff(progress)  # CUDA out-of-memory: halve the batch and retry
 
     def run(self) -> _Counters:
         starts, todo = self.plan.rows.starts, self.tile_rows
         self.accumulator.origin = starts[todo[0]]
-        written = self.first
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
             upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
             for k, i in enumerate(todo):
@@ -253,45 +305,54 @@ class _Translator:
                     upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[k + 1]],
                                              self.tile)
                 self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
-                self._tile_row(i, row, data, valid)
-                finished = min(starts[i + 1] if i + 1 < len(starts) else self.height, self.stop)
-                above = min(finished, self.first) - self.accumulator.origin
-                if above > 0:
-                    self.accumulator.take(above)  # finished rows of the part above: not ours to write
-                if finished < self.stop:
-                    finished -= (finished - written) % BLOCK  # whole blocks only, each written once
-                if finished > written:
-                    self.writer.submit(written - self.first, *self.accumulator.take(finished - written))
-                    written = finished
+                self._enqueue(i, data, valid)
+                if (i + 1) % self.group == 0 or k + 1 == len(todo):
+                    self._predict(len(self.queue))  # the group's last batch, padded by the backend
+                self._hand_off(self.queue[0][0] - 1 if self.queue else i)
         self.progress.check_cancelled()
         return self.counters
 
-    def _tile_row(self, i: int, row: int, data: np.ndarray, valid: np.ndarray) -> None:
-        pending: list[tuple[int, np.ndarray]] = []
-        total = self.total
+    def _enqueue(self, i: int, data: np.ndarray, valid: np.ndarray) -> None:
+        """Queue tile row ``i``'s tiles that hold a valid pixel, normalised; predict each full batch."""
         for j, col in enumerate(self.plan.cols.starts):
-            tile_valid = valid[:, col:col + self.tile]
             self.counters.tiles += 1
+            tile_valid = valid[:, col:col + self.tile]
             if tile_valid.any():
+                # Per tile, not per strip: a normalised float strip of a wide raster would cost
+                # 4-8× the input strip's memory, and queued tiles would keep it alive.
                 x = self.input_norm.apply(data[:, :, col:col + self.tile])
                 x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
-                pending.append((j, x))
+                self.queue.append((i, j, x))
             else:
                 self.counters.skipped += 1  # all nodata: its pixels are masked in the output anyway
-            if len(pending) == self.batch_size:
-                self._predict(i, row, pending)
-            self.progress.update(self.counters.tiles / total * 0.98, f"tile {self.counters.tiles} of {total}")
-        self._predict(i, row, pending)
+            if len(self.queue) == self.batch:
+                self._predict(self.batch)
+        self.progress.update(self.counters.tiles / self.total * 0.98, f"tile {self.counters.tiles} of {self.total}")
 
-    def _predict(self, i: int, row: int, pending: list[tuple[int, np.ndarray]]) -> None:
-        if not pending:
+    def _predict(self, count: int) -> None:
+        """Predict the first ``count`` queued tiles and add them, weighted, into the accumulator."""
+        if not count:
             return
         self.progress.check_cancelled()
         started = time.perf_counter()
-        predictions = self.backoff(self.model, np.stack([x for _, x in pending]))
+        predictions = self.backoff(self.model, np.stack([x for _, _, x in self.queue[:count]]))
         self.counters.model_seconds += time.perf_counter() - started
-        for (j, _), prediction in zip(pending, predictions):
-            col = self.plan.cols.starts[j]
-            self.accumulator.add(prediction, self.plan.weight(i, j), row, col,
-                                 min(self.tile, self.height - row), min(self.tile, self.width - col))
-        pending.clear()
+        for (i, j, _), prediction in zip(self.queue[:count], predictions):
+            row, col = self.plan.rows.starts[i], self.plan.cols.starts[j]
+            height, width = min(self.tile, self.height - row), min(self.tile, self.width - col)
+            weight = np.outer(self.row_weights[i, :height], self.col_weights[j, :width])
+            self.accumulator.add(prediction[:, :height, :width] * weight, row, col)
+        del self.queue[:count]
+
+    def _hand_off(self, done: int) -> None:
+        """Pass on the rows finished by tile rows up to ``done``: whole blocks to the writer, the part above dropped."""
+        starts = self.plan.rows.starts
+        finished = min(starts[done + 1] if done + 1 < len(starts) else self.height, self.stop)
+        above = min(finished, self.first) - self.accumulator.origin
+        if above > 0:
+            self.accumulator.take(above)  # finished rows of the part above: not ours to write
+        if finished < self.stop:
+            finished -= (finished - self.written) % BLOCK  # whole blocks only, each written once
+        if finished > self.written:
+            self.writer.submit(self.written - self.first, *self.accumulator.take(finished - self.written))
+            self.written = finished

@@ -3,12 +3,16 @@
 The reference saves ``<epoch>_net_G.pth``, the plain ``state_dict`` of its ``UnetGenerator``
 (``../shared/research/pix2pix.md`` §1.5). Our U-Net has the same module layout and key
 names (``networks.py``), so the tensors map one to one; the architecture (bands, NGF,
-depth, norm) is read from the tensors themselves. The file is opened with
+depth, norm: batch, instance or ``--norm none``) is read from the tensors themselves. The
+reference's ResNet generators (``--netG resnet_*``) have no U-Net counterpart and are
+refused with what was found. The file is opened with
 ``torch.load(weights_only=True)``: anything but tensors and plain containers is refused
 before it can run code.
 
 Normalisation is the reference's: ``ToTensor()`` then ``Normalize(0.5, 0.5)``, i.e. 8-bit
 values [0, 255] → [-1, 1] for the input, and the inverse for the output (written as uint8).
+``translate`` rounds that output to the nearest level; the reference's ``tensor2im`` truncates
+(``astype(np.uint8)``), so its PNGs are on average half a level darker, never more than one.
 
 Test time. The reference runs its generator in *train* mode unless ``--eval`` is given
 (§1.4): BatchNorm then uses each test image's own statistics and dropout stays on, so its
@@ -40,8 +44,12 @@ from ..model.card import BandsCard, ModelCard
 from ..model.networks import GeneratorSpec, UnetGenerator, check_chip_size
 from ..model.package import write_package
 
+_NORM_NAMES = {"batch": "batch norm", "instance-affine": "batch norm", "instance": "instance norm",
+               "none": "no norm (--norm none)"}
 REFERENCE_SOURCE = "reference pix2pix: transforms.ToTensor() then Normalize(0.5, 0.5), i.e. x / 127.5 − 1"
 _INNER_DOWNCONV = re.compile(r"^model\.model\.1\.model\.(?:3\.model\.)*1\.weight$")
+_RESNET_BLOCK = re.compile(r"^model\.\d+\.conv_block\.1\.weight$")
+_RESNET_LAYER = re.compile(r"^model\.\d+\.weight$")
 _RUNNING = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
@@ -76,18 +84,49 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
+def _resnet_refusal(state: dict[str, torch.Tensor], path: Path) -> Pix2PixError | None:
+    """A specific answer for the reference's ResNet generator (``--netG resnet_9blocks`` / ``resnet_6blocks``).
+
+    Its keys are flat (``model.1.weight``: the 7×7 input conv, ``model.N.conv_block.*``: the
+    residual blocks; reference networks.py ResnetGenerator), not the U-Net's nested ``model.model.*``.
+    """
+    stem = state.get("model.1.weight")
+    if stem is None or stem.ndim != 4 or tuple(stem.shape[-2:]) != (7, 7):
+        return None
+    blocks = len({key.split(".")[1] for key in state if _RESNET_BLOCK.match(key)})
+    norm = "batch" if "model.2.running_mean" in state else "instance" if "model.1.bias" in state else "none"
+    last_conv = max(int(key.split(".")[1]) for key in state if _RESNET_LAYER.match(key))
+    return Pix2PixError(
+        f"{path} holds a reference ResNet generator (--netG resnet_{blocks}blocks --norm {norm}, "
+        f"{stem.shape[1]}→{state[f'model.{last_conv}.weight'].shape[0]} bands; the reference's CycleGAN generator). "
+        "This engine's generator is the U-Net of pix2pix (--netG unet_256 / unet_128), so a ResNet's weights "
+        "cannot be loaded into it. Retrain with the reference's pix2pix default --netG unet_256 and import that, "
+        "or translate with the reference's own test.py."
+    )
+
+
 def infer_spec(state: dict[str, torch.Tensor], path: Path) -> GeneratorSpec:
     """Bands, NGF, depth and norm of the reference U-Net that ``state`` belongs to."""
     first, last = state.get("model.model.0.weight"), state.get("model.model.3.weight")
     if first is None or last is None or first.ndim != 4 or last.ndim != 4:
+        resnet = _resnet_refusal(state, path)
+        if resnet is not None:
+            raise resnet
         raise Pix2PixError(
             f"{path} is not a reference U-Net generator (it lacks model.model.0.weight / model.model.3.weight). "
-            "Only --netG unet_256 / unet_128 (or other unet_N) generators can be imported, not resnet_* ones."
+            "Only --netG unet_256 / unet_128 (or other unet_N) generators can be imported."
         )
     depth = 1 + sum(1 for key in state if _INNER_DOWNCONV.match(key))
-    # BatchNorm leaves a 1-D weight after the second down conv; instance norm (affine=False) leaves nothing.
+    # BatchNorm leaves a 1-D weight after the second down conv. Instance norm (affine=False) leaves no
+    # norm tensor but gives every conv a bias; --norm none leaves neither (reference networks.py:478-480:
+    # use_bias only for InstanceNorm2d).
     norm_weight = state.get("model.model.1.model.2.weight")
-    norm = "batch" if norm_weight is not None and norm_weight.ndim == 1 else "instance"
+    if norm_weight is not None and norm_weight.ndim == 1:
+        norm = "batch"
+    elif "model.model.0.bias" in state:
+        norm = "instance"
+    else:
+        norm = "none"
     return GeneratorSpec(int(first.shape[1]), int(last.shape[1]), depth, int(first.shape[0]), norm, True)
 
 
@@ -157,7 +196,7 @@ def import_reference(
                            f"({exc}).") from exc
     progress.info(
         f"Reference U-Net: {spec.in_channels}→{spec.out_channels} bands, depth {spec.depth}, NGF {spec.ngf}, "
-        f"{'batch' if spec.norm != 'instance' else 'instance'} norm ({norm_stats} statistics at test time), "
+        f"{_NORM_NAMES[spec.norm]} ({norm_stats} statistics at test time), "
         f"chips of {chip} px, 8-bit [0, 255] ↔ [-1, 1]."
     )
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()

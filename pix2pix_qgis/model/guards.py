@@ -114,30 +114,30 @@ def _refuse(what: str, estimate: int, available: int, where: str, fix: str) -> N
     )
 
 
-def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, input_dtype: str,
-                       device: torch.device, tta: bool) -> tuple[int, int, int]:
+def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
+                       input_dtype: str, device: torch.device, tta: bool) -> tuple[int, int, int]:
     """(host bytes, device bytes, device bytes per tile) of a translation."""
     net = NetworkCost.generator(spec, tile)
-    per_call = 1 if device.type == "cpu" else batch  # the CPU feeds one tile per forward
-    element = 2 if device.type == "cuda" else 4  # fp16 autocast on CUDA
-    per_tile = int(net.activations * element * INFERENCE_FACTOR)
-    model = net.parameters * 4 + per_call * per_tile
+    per_tile = int(net.activations * 4 * INFERENCE_FACTOR)  # float32 (PRECISION's default)
+    model = net.parameters * 4 + batch * per_tile
     tiles = batch * (spec.in_channels + spec.out_channels * (2 if tta else 1)) * tile * tile * 4
     strips = 2 * tile * width * spec.in_channels * (np.dtype(input_dtype).itemsize + 1)  # current + prefetched
-    accumulator = (tile + 256) * width * (spec.out_channels * 4 + 1) + 2 * 256 * width * spec.out_channels * 4
+    # Tile rows whose tiles may wait for batch-mates (translate.batch_group, at most this many more).
+    waiting = -(-batch // max(1, tiles_per_row))
+    accumulator = ((waiting + 1) * tile + 256) * width * (spec.out_channels * 4 + 1) \
+        + 2 * 256 * width * spec.out_channels * 4
     host = int(tiles + strips + accumulator + (model if device.type == "cpu" else 0))
     return host, int(model), per_tile
 
 
 def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
                              input_dtype: str, device: torch.device, tta: bool) -> dict[str, int]:
-    """Refuse a translation whose tile, batch or raster width cannot fit; returns the estimate (bytes)."""
-    batch = max(1, min(batch, tiles_per_row))  # a batch never spans tile rows
-    host, gpu, per_tile = _translation_bytes(spec, tile, batch, width, input_dtype, device, tta)
+    """Refuse a translation whose tile, batch (tiles per forward call) or raster width cannot fit; returns bytes."""
+    host, gpu, per_tile = _translation_bytes(spec, tile, batch, width, tiles_per_row, input_dtype, device, tta)
     available, free = available_memory(), cuda_free_memory(device)
 
     def fits(size: int) -> bool:
-        h, g, _ = _translation_bytes(spec, size, batch, width, input_dtype, device, tta)
+        h, g, _ = _translation_bytes(spec, size, batch, width, tiles_per_row, input_dtype, device, tta)
         return ((available is None or h <= HEADROOM * available) and (free is None or g <= HEADROOM * free))
 
     smaller = tile // 2
@@ -150,7 +150,7 @@ def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: 
     if available is not None and host > HEADROOM * available:
         _refuse(f"Translating {width} px wide rows with {tile} px tiles", host, available, "memory", fix + ".")
     if free is not None and gpu > HEADROOM * free:
-        most = int((HEADROOM * free - (gpu - (1 if device.type == "cpu" else batch) * per_tile)) // per_tile)
+        most = int((HEADROOM * free - (gpu - batch * per_tile)) // per_tile)
         advice = f"Lower --batch-size (BATCH_SIZE) to {most}." if most >= 1 else fix + ", or use --device cpu."
         _refuse(f"A batch of {batch} tiles of {tile} px", gpu, free, f"{device} memory", advice)
     return {"host": host, "device": gpu, "per_tile": per_tile}

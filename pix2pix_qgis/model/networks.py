@@ -29,7 +29,9 @@ NORMS = ("batch", "instance")  # what training offers, as the reference does
 # "instance-affine" is BatchNorm evaluated with each image's own statistics (the reference's
 # default at test time, batch size 1): InstanceNorm with the BN's learned scale and shift and
 # the batch-norm bias rule. Only imported reference generators use it (``reference.py``).
-GENERATOR_NORMS = (*NORMS, "instance-affine")
+# "none" is the reference's --norm none (Identity layers, no conv biases but the outermost up-conv's),
+# also only for imported generators.
+GENERATOR_NORMS = (*NORMS, "instance-affine", "none")
 UPSAMPLES = ("transpose", "resize")  # the reference's ConvTranspose2d, or bilinear resize + 3×3 conv
 MAX_DEPTH = 8  # the reference's unet_256; deeper levels add parameters, not context a chip has
 MIN_DEPTH = 2  # an outermost and an innermost level
@@ -43,6 +45,8 @@ def norm_layer(kind: str) -> Callable[[int], nn.Module]:
         return lambda channels: nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind == "instance-affine":
         return lambda channels: nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
+    if kind == "none":
+        return lambda _channels: nn.Identity()
     raise Pix2PixError(f"Normalisation '{kind}' is unknown; use one of {', '.join(GENERATOR_NORMS)}.")
 
 

@@ -2,7 +2,8 @@
 
 Written from ``../shared/research/pix2pix.md`` §1.1–1.2 and Appendix A, deliberately
 independent of ``pix2pix_qgis.model.networks``: norm layers come from ``functools.partial`` as in
-the reference's ``get_norm_layer`` (batch: affine + running statistics; instance: neither),
+the reference's ``get_norm_layer`` (batch: affine + running statistics; instance: neither;
+none: a plain function returning Identity),
 convolutions get a bias only when the norm's class is InstanceNorm2d (``use_bias =
 norm_layer.func == nn.InstanceNorm2d``) except the outermost up-convolution, the innermost
 level has no norm after its down-convolution, dropout sits at index 7 of the
@@ -14,17 +15,20 @@ level has no norm after its down-convolution, dropout sits at index 7 of the
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 
-def get_norm_layer(norm_type: str = "batch") -> functools.partial:
+def get_norm_layer(norm_type: str = "batch") -> Callable[[int], nn.Module]:
     if norm_type == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if norm_type == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if norm_type == "none":  # a plain function, so use_bias (InstanceNorm2d only) is False
+        return lambda _channels: nn.Identity()
     raise NotImplementedError(norm_type)
 
 

@@ -151,17 +151,26 @@ def test_export_into_an_old_export_that_holds_one_of_its_inputs_refuses(scene, t
     assert fingerprint(out) == before
 
 
-def test_export_into_a_folder_arcgis_learn_trained_in_refuses_naming_its_models(scene, tmp_path):
+def test_export_into_a_folder_with_the_users_files_refuses_naming_them_and_keeps_arcgis_learns(scene, tmp_path):
     out = tmp_path / "chips"
     export_chips(scene["a"], scene["b"], out, ChipSpec(tile_size=32, stride=32, validation=0.0))
     (out / "models" / "run1").mkdir(parents=True)  # arcgis.learn saves here, inside the chips folder
     (out / "models" / "run1" / "run1.pth").write_bytes(b"hours of training")
     (out / "images" / "notes.txt").write_text("mine")
+    (out / "esri_normalization_stats.txt").write_text("not arcgis.learn's name")
     before = fingerprint(out)
     run = run_cli("export", str(scene["a"]), str(scene["b"]), str(out), "--tile-size", "32", "--stride", "32")
-    assert run.refused("holds a previous export, but also 2 entries the export did not write: images/notes.txt, "
-                       "models/", "Move them out")
-    assert fingerprint(out) == before
+    assert run.refused("holds a previous export, but also 2 entries neither the export nor arcgis.learn wrote: "
+                       "esri_normalization_stats.txt, images/notes.txt.", "Choose an empty (or new) output folder, "
+                       "or move those entries out of it")
+    assert fingerprint(out) == before  # the user's files and arcgis.learn's models, all as they were
+    (out / "images" / "notes.txt").unlink()
+    (out / "esri_normalization_stats.txt").unlink()
+    run = run_cli("export", str(scene["a"]), str(scene["b"]), str(out), "--tile-size", "16", "--stride", "16")
+    assert run.code == 0, run.stderr
+    assert (out / "models" / "run1" / "run1.pth").read_bytes() == b"hours of training"
+    assert any("Kept what arcgis.learn saved in the previous export's folder: models/." in e.get("message", "")
+               for e in run.events)
 
 
 def test_export_still_replaces_a_previous_export_with_its_gdal_side_files(scene, tmp_path):

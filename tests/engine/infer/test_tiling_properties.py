@@ -23,7 +23,9 @@ from ..conftest import UTM_TRANSFORM
 
 
 class Identity:
-    """Stands in for the model: the tile's first band, unchanged (float32)."""
+    """Stands in for the model: the tile's first band, unchanged (float32), three tiles per call."""
+
+    batch = 3  # tiles the translator gathers per call: batches span tile rows of narrow rasters
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return batch[:, :1].astype(np.float32)
@@ -69,7 +71,7 @@ def test_the_mosaic_reproduces_the_input_and_writes_each_block_once(case):
             dst.write(data)
         with memory.open() as src:
             counters = _Translator(plan, src, [1], Window(0, 0, width, height), AsFloat(), Identity(), writer,
-                                   batch_size=3, out_bands=1, progress=Progress()).run()
+                                   out_bands=1, progress=Progress()).run()
     assert counters.tiles == len(plan) and counters.skipped == 0
 
     rows = [row for row, _ in writer.writes]

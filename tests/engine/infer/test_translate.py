@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -11,11 +13,14 @@ from hypothesis import strategies as st
 from rasterio.windows import Window
 
 from pix2pix_qgis import Cancelled, Pix2PixError, Progress
-from pix2pix_qgis.infer.backends import TorchBackend
+from pix2pix_qgis.infer.backends import TorchBackend, cpu_batch
 from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
 from pix2pix_qgis.infer.translate import TranslateSpec, _Translator, translate_raster
+from pix2pix_qgis.model.device import cpu_supports_bfloat16
 from pix2pix_qgis.model.package import load_model
+from pix2pix_qgis.sample import basemap_file, write_window
 
+from ..cli.test_cli import run_cli
 from ..conftest import UTM_TRANSFORM, write_raster
 from ..models import write_model
 
@@ -50,7 +55,9 @@ def test_output_has_the_input_grid_exactly(model, tmp_path, rng, crs, transform)
         assert out.crs == src.crs and out.transform == src.transform
         assert (out.width, out.height, out.count) == (170, 150, 3) and out.dtypes[0] == "uint8"
         assert out.block_shapes[0] == (BLOCK, BLOCK) or out.height < BLOCK
-    assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 64, 16))
+    # Default tile: two or three chips of the model (64 px), whichever covers the raster with less compute.
+    assert result["tile_size"] == 192 and result["overlap"] == 16
+    assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 192, 16)) == 1
 
 
 def test_extent_window_output_and_dtype_override(model, tmp_path, rng):
@@ -79,7 +86,7 @@ def test_nodata_is_carried_to_the_output_and_all_nodata_tiles_are_skipped(tmp_pa
     image[:, :100, :100] = 255  # an all-nodata corner larger than a tile
     image[:, 150, 150] = 255
     source = write_raster(tmp_path / "in.tif", image, nodata=255)
-    result = translate_raster(source, model, tmp_path / "out.tif", TranslateSpec(overlap=16))
+    result = translate_raster(source, model, tmp_path / "out.tif", TranslateSpec(tile_size=64, overlap=16))
     assert result["skipped_nodata_tiles"] >= 1
     with rasterio.open(tmp_path / "out.tif") as out:
         data, nodata = out.read(), out.nodata
@@ -113,6 +120,64 @@ def test_same_output_bit_for_bit_whatever_the_batch_size(model, tmp_path, rng, b
         np.testing.assert_array_equal(outputs[0], other)
 
 
+def test_real_imagery_is_identical_bit_for_bit_across_runs_and_batch_sizes(tmp_path):
+    # A window of the Blue Marble relief: a real GeoTIFF (deflate, 256 px blocks, EPSG:4326).
+    source = write_window(basemap_file("etopo1.jpg"), tmp_path / "relief.tif", Window(2400, 450, 300, 260))
+    model_path = write_model(tmp_path / "m.p2p", depth=4, ngf=8, chip=64, out_nodata=0)
+    outputs = []
+    for run, batch in enumerate((4, 4, 1, 7)):  # two runs at the default, then two other batch sizes
+        out = tmp_path / f"out{run}.tif"
+        result = translate_raster(source, model_path, out, TranslateSpec(batch_size=batch))
+        with rasterio.open(source) as src, rasterio.open(out) as dst:
+            assert (dst.crs, dst.transform, dst.width, dst.height) == (src.crs, src.transform, src.width, src.height)
+            assert dst.nodata == 0 and dst.dtypes == ("uint8",) * 3 and dst.count == 3
+            outputs.append(dst.read())
+        assert result["precision"] == "float32" and result["tiles"] > cpu_batch(result["tile_size"], 1)
+    assert outputs[0].std() > 0
+    for other in outputs[1:]:
+        np.testing.assert_array_equal(outputs[0], other)
+
+
+@pytest.mark.parametrize(("precision", "problem"), [("float16", "runs only on a CUDA GPU"),
+                                                     ("bfloat16", "bfloat16 instructions")])
+def test_reduced_precision_the_cpu_cannot_run_is_refused_with_the_fix(model, tmp_path, rng, precision, problem):
+    if precision == "bfloat16" and cpu_supports_bfloat16():
+        pytest.skip("this CPU runs bfloat16")
+    source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 64, 64))
+    proc = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"), "--device", "cpu",
+                   "--precision", precision, "--progress", "json")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    error = json.loads(proc.stdout.splitlines()[-1])
+    assert error["type"] == "error" and problem in error["message"] and "float32" in error["message"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+class RecordingBackend:
+    """The real torch backend, recording how many tiles each call carries."""
+
+    def __init__(self, backend: TorchBackend) -> None:
+        self.backend, self.batch, self.calls = backend, backend.batch, []
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        return self.backend(batch)
+
+
+def test_narrow_rasters_fill_batches_across_tile_rows(tmp_path, rng):
+    model_path = write_model(tmp_path / "m.p2p", depth=3, ngf=4, chip=32)
+    height = 600
+    source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, height, 40))  # two tiles per tile row
+    generator, card = load_model(model_path)
+    plan = TilePlan.build(height, 40, 32, 8)
+    torch_backend = TorchBackend(generator, card, generator_device(generator), False, 1, 32, tiles=len(plan))
+    backend = RecordingBackend(torch_backend)
+    with rasterio.open(source) as src:
+        _Translator(plan, src, [1, 2, 3], Window(0, 0, 40, height), card.input.normalization, backend,
+                    RecordingWriter(), 3, Progress()).run()
+    assert backend.batch == 16 and sum(backend.calls) == len(plan)
+    assert all(calls == backend.batch for calls in backend.calls[:-1])  # full batches, only the last one short
+
+
 class RecordingWriter:
     """Stands in for the GeoTIFF writer to record which output rows are handed over, and when."""
 
@@ -137,7 +202,7 @@ def test_every_output_row_is_written_once_in_whole_blocks(tmp_path_factory, heig
     with rasterio.open(source) as src:
         counters = _Translator(plan, src, [1], Window(0, 0, width, height), card.input.normalization,
                                TorchBackend(generator, card, generator_device(generator), False, 4, tile), writer,
-                               4, 1, Progress()).run()
+                               1, Progress()).run()
     assert counters.tiles == len(plan)
     assert writer.bands[0][0] == 0 and writer.bands[-1][1] == height
     for (_, stop), (next_start, _) in zip(writer.bands, writer.bands[1:]):
@@ -218,7 +283,7 @@ def test_tta_averages_the_dihedral_views_so_output_follows_flips_of_the_input(mo
         source = write_raster(tmp_path / f"{name}.tif", data)
         for tta in (False, True):
             out = tmp_path / f"{name}{tta}.tif"
-            translate_raster(source, model, out, TranslateSpec(tta=tta, dtype="float32"))
+            translate_raster(source, model, out, TranslateSpec(tile_size=64, tta=tta, dtype="float32"))
             outputs[name, tta] = rasterio.open(out).read()
     # Averaged over the 8 views, the model becomes flip-equivariant; alone, it is not.
     np.testing.assert_allclose(outputs["flipped", True], outputs["plain", True][:, :, ::-1], atol=1e-3)

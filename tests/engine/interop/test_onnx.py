@@ -133,6 +133,16 @@ def test_the_cli_exports_with_only_protocol_lines_on_stdout(model, tmp_path):
     assert onnx.load(tmp_path / "c.onnx").graph.input[0].name == "input"
 
 
+def test_the_cli_exports_a_deepness_regressor(model, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "export-onnx", str(model), str(tmp_path / "d.onnx"),
+                           "--deepness", "regressor", "--progress", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1]["result"]["deepness"] == "Regressor" and events[-1]["result"]["check"]["ok"]
+    assert [o.name for o in onnx.load(tmp_path / "d.onnx").graph.output] == ["band_1", "band_2"]
+    assert any("stores results as whole numbers 0-255" in e["message"] for e in events if e["type"] == "warning")
+
+
 def test_the_cli_translates_with_the_onnxruntime_backend(model, tmp_path, rng):
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 256, (3, 70, 90), dtype=np.uint8))
     done = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "translate", str(source), str(model),

@@ -22,6 +22,10 @@ from pix2pix_qgis.model.package import load_model, read_package
 from .. import reference_pix2pix as ref
 from ..conftest import write_raster
 
+# Tensor names, shapes and dtypes of files the real reference code wrote (fixtures/reference/README.md).
+REFERENCE_KEYS = Path(__file__).parent.parent / "fixtures" / "reference" / "keys.json"
+REFERENCE_FILES = json.loads(REFERENCE_KEYS.read_text())["specs"]
+
 
 def reference_output(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
     """The reference's test.py output: ``eval`` (with --eval) or ``train`` (its default) minus dropout."""
@@ -68,6 +72,57 @@ def test_the_imported_model_gives_the_reference_output(tmp_path, options):
         ours = generator(x)
     assert expected.std() > 0.02  # a real signal, not tanh(0)
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
+
+
+def checkpoint_like(spec: str, path: Path) -> Path:
+    """A generator file with exactly the tensors of the reference's own file for ``spec``; random values."""
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, (shape, dtype) in REFERENCE_FILES[spec]["keys"].items():
+        if dtype == "int64":
+            state[key] = torch.zeros(shape, dtype=torch.int64)
+        elif key.endswith("running_var"):
+            state[key] = torch.ones(shape)
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("spec, depth", [("unet256_norm_none", 8), ("unet128_norm_none", 7)])
+def test_a_norm_none_generator_imports_and_runs_like_the_reference(tmp_path, spec, depth):
+    """--norm none: Identity norm layers, no conv bias but the outermost up-conv's (17 / 15 tensors)."""
+    pth = checkpoint_like(spec, tmp_path / spec / "latest_net_G.pth")
+    result = import_reference(pth, tmp_path / "m.p2p")
+    generator, card = load_model(result["output"])
+    assert (card.generator.norm, card.generator.depth, card.generator.ngf) == ("none", depth, 8)
+    ours = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in generator.state_dict().items()}
+    assert ours == REFERENCE_FILES[spec]["keys"]
+    net = ref.UnetGenerator(3, 3, depth, 8, ref.get_norm_layer("none"), use_dropout=True)
+    net.load_state_dict(torch.load(pth, weights_only=True))
+    x = torch.rand(1, 3, 2 ** depth, 2 ** depth, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(generator(x), reference_output(net, x, "eval"), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec, norm", [("unet256_batch", "batch"), ("unet256_instance", "instance")])
+def test_the_reference_files_own_layouts_import(tmp_path, spec, norm):
+    result = import_reference(checkpoint_like(spec, tmp_path / "latest_net_G.pth"), tmp_path / "m.p2p")
+    assert result["generator"]["norm"] == norm and result["tensors"] == REFERENCE_FILES[spec]["tensors"]
+
+
+@pytest.mark.parametrize("spec, answer", [
+    ("resnet9_batch", "resnet_9blocks --norm batch, 3→3 bands"),
+    ("resnet9_instance", "resnet_9blocks --norm instance, 3→3 bands"),
+    ("resnet6_instance", "resnet_6blocks --norm instance, 3→3 bands"),
+    ("resnet9_norm_none", "resnet_9blocks --norm none, 3→3 bands"),
+])
+def test_a_resnet_generator_gets_a_specific_refusal(tmp_path, spec, answer):
+    with pytest.raises(Pix2PixError, match=rf"holds a reference ResNet generator \(--netG {answer}; .*U-Net of "
+                                           r"pix2pix.*Retrain with .*--netG unet_256"):
+        import_reference(checkpoint_like(spec, tmp_path / "latest_net_G.pth"), tmp_path / "m.p2p")
+    assert not (tmp_path / "m.p2p").exists()
 
 
 def test_per_image_statistics_reproduce_the_references_default_test_mode(tmp_path):
@@ -142,6 +197,11 @@ def test_an_imported_model_translates_a_raster_like_the_reference(tmp_path, rng)
     expected = ((reference_output(net, x, "eval")[0].numpy().astype(np.float64) + 1) / 2 * 255)
     assert result["tiles"] == 1
     assert np.abs(translated - np.clip(np.rint(expected), 0, 255)).max() <= 1
+    # The reference's tensor2im truncates ((y + 1) / 2 · 255 → astype(uint8), util/util.py:27-30); we round,
+    # so we are half a level brighter on average and never more than one level apart.
+    truncated = np.clip(expected, 0, 255).astype(np.uint8)
+    difference = translated - truncated
+    assert difference.min() >= 0 and difference.max() <= 1 and 0.4 < difference.mean() < 0.6
 
 
 def test_the_cli_imports_and_reports_bad_files(tmp_path):

@@ -71,9 +71,10 @@ def test_an_absurd_tile_is_refused_at_once_with_the_estimate_and_the_fix(tmp_pat
     assert "needs about" in message and "TiB of memory but only" in message
     suggested = int(re.search(r"Lower --tile-size \(TILE_SIZE\) to (\d+)\.$", message).group(1))
     spec = GeneratorSpec(3, 3, 3, 8, "batch", True)
-    check_translation_memory(spec, suggested, 4, 64, 1, "uint8", CPU, tta=False)  # the advice fits...
+    # Tiles this large run one per call on the CPU (infer.backends.cpu_batch).
+    check_translation_memory(spec, suggested, 1, 64, 1, "uint8", CPU, tta=False)  # the advice fits...
     with pytest.raises(Pix2PixError):  # ...and is the largest power-of-two step that does
-        check_translation_memory(spec, suggested * 2, 4, 64, 1, "uint8", CPU, tta=False)
+        check_translation_memory(spec, suggested * 2, 1, 64, 1, "uint8", CPU, tta=False)
     assert seconds < 60  # refused before any work (the budget is the interpreter's start-up)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "m.p2p"]
 
@@ -122,21 +123,22 @@ class OutOfMemoryOnce:
 def test_cuda_out_of_memory_halves_the_batch_and_gives_the_same_output(tmp_path, rng, monkeypatch):
     model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 90, 200), dtype="uint8"), photometric="RGB")
-    spec = TranslateSpec(device="cpu", batch_size=8, overlap=8)
+    # 32 px tiles: 4 × 8 tiles, gathered 16 per call on the CPU (two tile rows; backends.cpu_batch).
+    spec = TranslateSpec(device="cpu", batch_size=8, tile_size=32, overlap=8)
     translate_raster(source, model, tmp_path / "plain.tif", spec)
 
-    injected = OutOfMemoryOnce(backends.TorchBackend.__call__, limit=2)
+    injected = OutOfMemoryOnce(backends.TorchBackend.__call__, limit=4)
     monkeypatch.setattr(backends.TorchBackend, "__call__", lambda self, batch: injected(self, batch))
     warnings = []
     progress = Progress(lambda e: warnings.append(e["message"]) if e["type"] == "warning" else None)
     translate_raster(source, model, tmp_path / "backoff.tif", spec, progress)
 
-    assert injected.refused == [8, 4]  # 8 → 4 → 2, then 2 stays for the rest of the run
+    assert injected.refused == [16, 8]  # 16 → 8 → 4, then 4 stays for the rest of the run
     assert warnings == [
+        "CUDA ran out of memory with a batch of 16 tiles; retrying with batches of 8 (same output, slower). "
+        "Use --batch-size 8 (BATCH_SIZE) to start there.",
         "CUDA ran out of memory with a batch of 8 tiles; retrying with batches of 4 (same output, slower). "
         "Use --batch-size 4 (BATCH_SIZE) to start there.",
-        "CUDA ran out of memory with a batch of 4 tiles; retrying with batches of 2 (same output, slower). "
-        "Use --batch-size 2 (BATCH_SIZE) to start there.",
     ]
     with rasterio.open(tmp_path / "plain.tif") as a, rasterio.open(tmp_path / "backoff.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())
