@@ -137,7 +137,8 @@ class Pix2Pix:
     """A Pix2Pix model: :meth:`lr_find`, :meth:`fit`, look at it, :meth:`save`, apply it.
 
     Keyword options are :class:`TrainConfig` fields (ngf, ndf, depth, norm, dropout,
-    gan_mode, lambda_l1, lr, device, ...). Each ``fit(n)`` trains n more epochs, continuing
+    gan_mode, lambda_l1, lr, device, and the pix2pixHD options upsample, d_scales, lambda_feat,
+    spectral_norm, ...). Each ``fit(n)`` trains n more epochs, continuing
     the previous fit's state (optimizers included).
     """
 

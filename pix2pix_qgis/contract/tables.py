@@ -124,9 +124,25 @@ TRAIN = Command("train", (
     Param("LAMBDA_L1", "lambda_l1", Kind.FLOAT, "λ L1 (weight of the L1 loss)",
           "Weight of the L1 term against the adversarial term (100 in the paper): lower values let the GAN add "
           "texture.", default=100.0, minimum=0.0, qgis=True, advanced=True),
-    Param("GAN_MODE", "gan_mode", Kind.CHOICE, "GAN mode",
-          "Adversarial loss: vanilla (binary cross-entropy, the reference) or lsgan (least squares).",
-          default="vanilla", choices=("vanilla", "lsgan")),
+    Param("GAN_MODE", "gan_mode", Kind.CHOICE, "GAN loss",
+          "Adversarial loss: vanilla (binary cross-entropy, the reference), lsgan (least squares, pix2pixHD) or "
+          "hinge (usually with SPECTRAL_NORM).",
+          default="vanilla", choices=("vanilla", "lsgan", "hinge"), qgis=True, advanced=True),
+    Param("LAMBDA_FEAT", "lambda_feat", Kind.FLOAT, "λ feature matching",
+          "Weight of pix2pixHD's feature-matching loss (L1 between the discriminators' activations on the fake and "
+          "the real pair); 0 turns it off, pix2pixHD uses 10.", default=0.0, minimum=0.0, qgis=True, advanced=True),
+    Param("UPSAMPLE", "upsample", Kind.CHOICE, "Upsampling",
+          "Generator upsampling: resize (bilinear ×2 + 3×3 convolution: no checkerboard, ~1.5× the training time; "
+          "the default, chosen by the held-out ablation in BENCHMARKS.md) or transpose (the reference's transposed "
+          "convolutions, which paint a 2-pixel checkerboard; models imported from the reference use them).",
+          default="resize", choices=("transpose", "resize"), qgis=True, advanced=True),
+    Param("D_SCALES", "d_scales", Kind.INT, "Discriminator scales",
+          "PatchGAN discriminators at full, half and quarter resolution (pix2pixHD uses 2–3; 1 is the reference). "
+          "Chips must be at least 32 px at the coarsest scale (64 px for 2, 128 px for 3).",
+          default=1, minimum=1, maximum=3, qgis=True, advanced=True),
+    Param("SPECTRAL_NORM", "spectral_norm", Kind.BOOL, "Spectral normalisation in the discriminator",
+          "Bounds each discriminator layer (Miyato et al. 2018), which steadies GAN training.",
+          default=False, qgis=True, advanced=True),
     Param("NGF", "ngf", Kind.INT, "NGF (generator filters)",
           "Filters in the generator's first layer (64 in the reference); cost grows with its square, so 16–32 "
           "train about 4–16× faster on a CPU.", default=64, minimum=1, qgis=True, advanced=True),

@@ -19,6 +19,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 90%; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 tr.best { background: #e6f4e6; font-weight: bold; } img { max-width: 100%; border: 1px solid #ddd; }
+p.warning { background: #fff4e0; border-left: 4px solid #e0a000; padding: 0.4em 0.8em; }
 </style>"""
 
 

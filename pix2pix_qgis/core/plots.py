@@ -1,8 +1,9 @@
 """Every figure the engine draws: chip panels, loss curves and the learning-rate range test.
 
 One module on numpy and matplotlib (no torch), so every layer can use it: the package's
-``preview.png`` and ``losses.png`` (training), the API's ``show_batch``, ``show_results``,
-``plot_losses`` and ``plot_lr_find``, and through the package the HTML training report.
+``preview.png`` (predictions after the first, best and last epoch) and ``losses.png``
+(training), the API's ``show_batch``, ``show_results``, ``plot_losses`` and ``plot_lr_find``,
+and through the package the HTML training report.
 
 Figures are plain :class:`matplotlib.figure.Figure` objects, never pyplot's: there is no
 global figure registry to fill up in a loop or share between threads, and no GUI backend is
@@ -152,14 +153,30 @@ def chips_figure(chips: Sequence[ChipPanels], input_display: Display | None = No
     The input is stretched on its own; target and prediction share the target's stretch.
     Displays default to :meth:`Display.of` the band counts (stretched, as for non-8-bit data).
     """
+    predicted = [chip.prediction for chip in chips if chip.prediction is not None]
+    predictions = [("Prediction", predicted)] if predicted else []
+    return predictions_figure(chips, predictions, input_display, target_display, title)
+
+
+def predictions_figure(chips: Sequence[ChipPanels], predictions: Sequence[tuple[str, Sequence[np.ndarray]]],
+                       input_display: Display | None = None, target_display: Display | None = None,
+                       title: str | None = None) -> Figure:
+    """One row per chip: Input (A) | Target (B) | one column per ``(title, arrays)`` of ``predictions``.
+
+    Each column holds one (C_b, H, W) prediction per chip in target units (the package's
+    preview: the predictions after the first, the best and the last epoch, side by side).
+    Every prediction of a row is drawn with that row's target stretch, so columns compare.
+    """
     if not chips:
         return _note_figure(title or "Chips", "No chips to show (this model was not trained here, or "
                                               "the folder has none).")
+    short = [label for label, arrays in predictions if len(arrays) != len(chips)]
+    if short:
+        raise ValueError(f"Prediction column(s) {short} do not have one prediction per chip ({len(chips)}).")
     input_display = input_display or Display.of(chips[0].input.shape[0])
     target_display = target_display or Display.of(chips[0].target.shape[0])
     columns = [("Input (A)", input_display), ("Target (B)", target_display)]
-    if chips[0].prediction is not None:
-        columns.append(("Prediction", target_display))
+    columns += [(label, target_display) for label, _ in predictions]
     figure = Figure(figsize=(PANEL_INCHES * len(columns) + 0.6 * len(columns), PANEL_INCHES * len(chips) + 0.6),
                     layout="constrained")
     grid = figure.subplots(len(chips), len(columns), squeeze=False)
@@ -167,8 +184,7 @@ def chips_figure(chips: Sequence[ChipPanels], input_display: Display | None = No
     for row, chip in enumerate(chips):
         target_stretch = target_display.stretch(chip.target, chip.valid)
         panels = [(chip.input, input_display.stretch(chip.input, chip.valid)), (chip.target, target_stretch)]
-        if chip.prediction is not None:
-            panels.append((chip.prediction, target_stretch))
+        panels += [(arrays[row], target_stretch) for _, arrays in predictions]
         for col, ((data, stretch), (label, display)) in enumerate(zip(panels, columns)):
             axes = grid[row, col]
             image = draw_raster(axes, data, chip.valid, display, stretch)

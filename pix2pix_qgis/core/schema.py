@@ -75,7 +75,17 @@ MODEL_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["generator"],
             "properties": {
-                "discriminator": {"type": ["object", "null"]},
+                "discriminator": {
+                    "type": ["object", "null"],
+                    "properties": {  # model.discriminators.DiscriminatorSpec; absent fields take its defaults
+                        "in_channels": {"type": "integer", "minimum": 1, "maximum": 8192},
+                        "ndf": {"type": "integer", "minimum": 1, "maximum": 4096},
+                        "n_layers": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "norm": {"enum": ["batch", "instance"]},  # networks.NORMS
+                        "scales": {"type": "integer", "minimum": 1, "maximum": 3},  # discriminators.MAX_SCALES
+                        "spectral_norm": {"type": "boolean"},
+                    },
+                },
                 "generator": {
                     "type": "object",
                     "required": ["in_channels", "out_channels", "depth", "ngf"],
@@ -86,6 +96,7 @@ MODEL_SCHEMA: dict[str, Any] = {
                         "ngf": {"type": "integer", "minimum": 1, "maximum": 4096},
                         "norm": {"enum": ["batch", "instance", "instance-affine", "none"]},  # networks.GENERATOR_NORMS
                         "dropout": {"type": "boolean"},
+                        "upsample": {"enum": ["transpose", "resize"]},  # networks.UPSAMPLES
                     },
                 },
             },

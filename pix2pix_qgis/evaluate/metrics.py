@@ -219,3 +219,23 @@ def is_better(metric: str, value: float | None, best: float | None) -> bool:
     if best is None:
         return True
     return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+def checkerboard_share(image: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """The share of an image's spectral energy at the 2-pixel period: the checkerboard's signature.
+
+    ``image`` (C, H, W). Each band has its mean (over ``valid`` pixels; invalid ones are set
+    to it) removed; the energy at the Nyquist frequency along rows or columns (the FFT's
+    row H/2 and column W/2) is divided by all the energy, summed over bands. A stride-2
+    transposed convolution that paints a checkerboard raises it; natural imagery has
+    little (compare with the target's own share). Odd sides are cropped by one pixel.
+    """
+    data = np.asarray(image, dtype=np.float64)
+    height, width = data.shape[-2] // 2 * 2, data.shape[-1] // 2 * 2
+    data = data[:, :height, :width]
+    mask = np.ones((height, width), bool) if valid is None else np.asarray(valid, bool)[:height, :width]
+    centred = np.stack([np.where(mask, band - band[mask].mean(), 0.0) for band in data])
+    power = np.abs(np.fft.fft2(centred)) ** 2
+    nyquist = power[:, height // 2, :].sum() + power[:, :, width // 2].sum() - power[:, height // 2, width // 2].sum()
+    total = power.sum()
+    return float(nyquist / total) if total > 0 else 0.0

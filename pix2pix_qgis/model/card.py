@@ -8,9 +8,11 @@ channels, and the chip size fits the U-Net (a multiple of 2^depth). Code after t
 card's fields, never key paths into the JSON.
 
 What translation needs is typed (:class:`BandsCard` per side, :class:`GridCard`,
-``GeneratorSpec``, :class:`MetricsCard`). Records it does not need (the training run, the
-discriminator, the inference note, software versions, history rows) stay JSON objects, made
-read-only. :meth:`ModelCard.to_dict` writes the typed fields over the document the card was
+``GeneratorSpec``, :class:`MetricsCard`), and so is the architecture's other half, the
+``DiscriminatorSpec`` (its scales and spectral normalisation; a record written before those
+fields existed reads as the reference's single plain PatchGAN). Records translation does not
+need (the training run, the inference note, software versions, history rows) stay JSON
+objects, made read-only. :meth:`ModelCard.to_dict` writes the typed fields over the document the card was
 read from, so fields a newer engine added survive a read and a rewrite, and a ``model.json``
 this engine wrote comes back unchanged.
 """
@@ -30,6 +32,7 @@ from .. import __version__
 from ..contract.errors import Pix2PixError
 from ..core.schema import MODEL_SCHEMA, validate
 from ..data.normalization import Normalization
+from .discriminators import DiscriminatorSpec
 from .networks import GeneratorSpec
 
 if TYPE_CHECKING:
@@ -82,6 +85,38 @@ def _numbers(value: Sequence[float] | None) -> tuple[float, ...] | None:
 
 def _invalid(where: str, problem: str, fix: str) -> Pix2PixError:
     return Pix2PixError(f"model.json is invalid at {where}: {problem}. {fix}")
+
+
+def _discriminator(record: Mapping[str, Any] | None, generator: Mapping[str, Any]) -> DiscriminatorSpec | None:
+    """The discriminator a ``model.json`` records (None: an imported generator has none).
+
+    A record without ``in_channels`` judged the generator's pair (its input and output bands).
+    """
+    if record is None:
+        return None
+    pair = generator["in_channels"] + generator["out_channels"]
+    return DiscriminatorSpec.from_dict({"in_channels": pair, **record})
+
+
+# Architecture fields a model.json may predate, with the value every model had before they existed.
+LEGACY_ARCHITECTURE: dict[str, dict[str, Any]] = {
+    "generator": {"upsample": "transpose"},
+    "discriminator": {"scales": 1, "spectral_norm": False},
+}
+
+
+def _as_recorded(typed: dict[str, Any] | None, part: str, document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``typed`` (a spec's record) less the fields the document read did not have and that hold their legacy value.
+
+    So a ``model.json`` written before those fields existed is written back byte for byte;
+    a new card (no document) records every field.
+    """
+    read = document.get("architecture", {}).get(part) if document else None
+    if typed is None or not isinstance(read, Mapping):
+        return typed
+    legacy = LEGACY_ARCHITECTURE[part]
+    return {key: value for key, value in typed.items()
+            if key in read or key not in legacy or value != legacy[key]}
 
 
 def software_versions() -> dict[str, str]:
@@ -224,7 +259,7 @@ class ModelCard:
     output: BandsCard
     grid: GridCard | None = None
     metrics: MetricsCard = field(default_factory=MetricsCard)
-    discriminator: Mapping[str, Any] | None = None
+    discriminator: DiscriminatorSpec | None = None
     inference: Mapping[str, Any] = field(default_factory=lambda: EVAL_INFERENCE)
     training: Mapping[str, Any] = field(default_factory=dict)
     software: Mapping[str, Any] = field(default_factory=software_versions)
@@ -234,7 +269,7 @@ class ModelCard:
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("discriminator", "inference", "training", "software", "document"):
+        for name in ("inference", "training", "software", "document"):
             object.__setattr__(self, name, frozen(getattr(self, name)))
         spec = self.generator
         self.input.check("input", spec.in_channels, "in_channels")
@@ -265,7 +300,7 @@ class ModelCard:
                 output=BandsCard.from_dict(document["output"]),
                 grid=None if grid is None else GridCard.from_dict(grid),
                 metrics=MetricsCard.from_dict(document.get("metrics", {})),
-                discriminator=architecture.get("discriminator"),
+                discriminator=_discriminator(architecture.get("discriminator"), architecture["generator"]),
                 inference=document.get("inference", {}),
                 training=document.get("training", {}),
                 software=document.get("software", {}),
@@ -281,7 +316,7 @@ class ModelCard:
         cls,
         chips: ChipsFolder,
         generator: GeneratorSpec,
-        discriminator: Mapping[str, Any],
+        discriminator: DiscriminatorSpec,
         training: Mapping[str, Any],
         history: Sequence[Mapping[str, Any]],
         best_epoch: int | None,
@@ -307,7 +342,11 @@ class ModelCard:
             "format": MODEL_FORMAT,
             "format_version": self.format_version,
             "created": self.created,
-            "architecture": {"generator": self.generator.to_dict(), "discriminator": plain(self.discriminator)},
+            "architecture": {
+                "generator": _as_recorded(self.generator.to_dict(), "generator", self.document),
+                "discriminator": _as_recorded(None if self.discriminator is None else self.discriminator.to_dict(),
+                                              "discriminator", self.document),
+            },
             "chip_size": self.chip_size,
             "input": self.input.to_dict(),
             "output": self.output.to_dict(),

@@ -21,7 +21,8 @@ from torch import nn
 
 from ..contract.errors import Pix2PixError
 from ..core.progress import Progress
-from .networks import GeneratorSpec, NLayerDiscriminator, UnetGenerator
+from .discriminators import DiscriminatorSpec, MultiscaleDiscriminator
+from .networks import GeneratorSpec, UnetGenerator
 
 # Bytes held per traced float32 layer output. Measured on the CPU (docs/reliability.md,
 # "Memory estimates"): inference peaks at 0.31× the traced outputs (skip tensors plus a few
@@ -98,12 +99,12 @@ class NetworkCost:
         return cls(parameters, _traced_outputs(net, (1, spec.in_channels, tile, tile)))
 
     @classmethod
-    def discriminator(cls, in_channels: int, ndf: int, norm: str, tile: int) -> NetworkCost:
-        """The cost of the PatchGAN on ``tile`` px pairs of ``in_channels`` bands, traced on the meta device."""
-        with torch.device("meta"):
-            net = NLayerDiscriminator(in_channels, ndf, 3, norm)
+    def discriminator(cls, spec: DiscriminatorSpec, tile: int) -> NetworkCost:
+        """The cost of the discriminator on ``tile`` px pairs, all its scales, traced on the meta device."""
+        with torch.device("meta"):  # spectral normalisation adds no parameters and vectors of negligible size
+            net = MultiscaleDiscriminator(spec)
         parameters = sum(p.numel() for p in net.parameters())
-        return cls(parameters, _traced_outputs(net, (1, in_channels, tile, tile)))
+        return cls(parameters, _traced_outputs(net, (1, spec.in_channels, tile, tile)))
 
 
 def _refuse(what: str, estimate: int, available: int, where: str, fix: str) -> None:
@@ -155,11 +156,11 @@ def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: 
     return {"host": host, "device": gpu, "per_tile": per_tile}
 
 
-def check_training_memory(spec: GeneratorSpec, ndf: int, tile: int, batch: int, chips: int,
+def check_training_memory(spec: GeneratorSpec, judge: DiscriminatorSpec, tile: int, batch: int, chips: int,
                           device: torch.device) -> dict[str, int]:
     """Refuse a training whose chip size, batch size or network width cannot fit; returns the estimate."""
     generator = NetworkCost.generator(spec, tile)
-    discriminator = NetworkCost.discriminator(spec.in_channels + spec.out_channels, ndf, spec.norm, tile)
+    discriminator = NetworkCost.discriminator(judge, tile)
     batch = max(1, min(batch, chips))
     # Weights, gradients and Adam's two moments: 16 bytes per parameter.
     fixed = 16 * (generator.parameters + discriminator.parameters)
@@ -173,7 +174,7 @@ def check_training_memory(spec: GeneratorSpec, ndf: int, tile: int, batch: int, 
             advice = f"Lower --batch-size (BATCH_SIZE) to {fits}."
         else:
             advice = "Lower --ngf/--ndf (NGF/NDF), or export smaller chips (TILE_SIZE)."
-        _refuse(f"Training with batches of {batch} chips of {tile} px (NGF {spec.ngf}, NDF {ndf})",
+        _refuse(f"Training with batches of {batch} chips of {tile} px (NGF {spec.ngf}, NDF {judge.ndf})",
                 estimate, memory, where, advice)
     return {"estimate": estimate, "fixed": int(fixed), "per_sample": int(per_sample)}
 

@@ -1,15 +1,23 @@
-"""The Pix2Pix networks: a U-Net generator and the 70×70 PatchGAN discriminator.
+"""The Pix2Pix generator (a U-Net) and the building blocks the discriminators share.
 
 Module layout, bias rule, initialisation and dropout placement follow the reference
 (junyanz ``models/networks.py``, see ``../shared/research/pix2pix.md`` §1), so the default
-generator (depth 8, ngf 64, batch norm, 3→3) has the reference's ``unet_256`` state_dict
-keys and shapes and reference checkpoints load into it. This module knows nothing of
-rasters: tensors are (B, C, H, W), normalised to [-1, 1].
+generator (depth 8, ngf 64, batch norm, 3→3, transposed-convolution upsampling) has the
+reference's ``unet_256`` state_dict keys and shapes and reference checkpoints load into it.
+
+Two options go beyond the reference. ``upsample="resize"`` replaces each transposed
+convolution by a bilinear ×2 resize and a 3×3 convolution (Odena et al. 2016,
+"Deconvolution and checkerboard artifacts"): every output pixel is then made the same way,
+so the generator cannot paint the 2-pixel checkerboard that a stride-2 transposed
+convolution paints. Discriminators (``discriminators.py``) come in several scales with
+spectral normalisation, as in pix2pixHD. This module knows nothing of rasters: tensors are
+(B, C, H, W), normalised to [-1, 1].
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any, Callable, TypeVar
 
 import torch
@@ -24,6 +32,7 @@ NORMS = ("batch", "instance")  # what training offers, as the reference does
 # "none" is the reference's --norm none (Identity layers, no conv biases but the outermost up-conv's),
 # also only for imported generators.
 GENERATOR_NORMS = (*NORMS, "instance-affine", "none")
+UPSAMPLES = ("transpose", "resize")  # the reference's ConvTranspose2d, or bilinear resize + 3×3 conv
 MAX_DEPTH = 8  # the reference's unet_256; deeper levels add parameters, not context a chip has
 MIN_DEPTH = 2  # an outermost and an innermost level
 
@@ -39,6 +48,19 @@ def norm_layer(kind: str) -> Callable[[int], nn.Module]:
     if kind == "none":
         return lambda _channels: nn.Identity()
     raise Pix2PixError(f"Normalisation '{kind}' is unknown; use one of {', '.join(GENERATOR_NORMS)}.")
+
+
+def upsampling_conv(kind: str, in_nc: int, out_nc: int, bias: bool) -> nn.Module:
+    """(B, in_nc, H, W) → (B, out_nc, 2H, 2W): the reference's 4×4 stride-2 transposed conv, or
+    a bilinear ×2 resize then a 3×3 conv with reflected borders (2.25× the multiply-adds)."""
+    if kind == "transpose":
+        return nn.ConvTranspose2d(in_nc, out_nc, kernel_size=4, stride=2, padding=1, bias=bias)
+    if kind == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(in_nc, out_nc, kernel_size=3, padding=1, padding_mode="reflect", bias=bias),
+        )
+    raise Pix2PixError(f"Upsampling '{kind}' is unknown; use one of {', '.join(UPSAMPLES)}.")
 
 
 class UnetSkipConnectionBlock(nn.Module):
@@ -61,6 +83,7 @@ class UnetSkipConnectionBlock(nn.Module):
         innermost: bool = False,
         norm: str = "batch",
         use_dropout: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         self.outermost = outermost
@@ -74,15 +97,15 @@ class UnetSkipConnectionBlock(nn.Module):
         uprelu = nn.ReLU(True)
         layers: list[nn.Module]
         if innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            upconv = upsampling_conv(upsample, inner_nc, outer_nc, bias=use_bias)
             layers = [downrelu, downconv, uprelu, upconv, make_norm(outer_nc)]
         elif submodule is None:
             raise ValueError("Only the innermost U-Net level has no submodule.")
         elif outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
+            upconv = upsampling_conv(upsample, inner_nc * 2, outer_nc, bias=True)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=use_bias)
+            upconv = upsampling_conv(upsample, inner_nc * 2, outer_nc, bias=use_bias)
             layers = [downrelu, downconv, make_norm(inner_nc), submodule, uprelu, upconv, make_norm(outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))
@@ -97,7 +120,11 @@ class UnetSkipConnectionBlock(nn.Module):
 
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """Everything that defines the generator's weights; stored in the model package."""
+    """Everything that defines the generator's weights; stored in the model package.
+
+    The defaults are the reference's unet_256. A field a package does not record takes its
+    default, which is how the packages written before that field existed were built.
+    """
 
     in_channels: int = 3
     out_channels: int = 3
@@ -105,6 +132,7 @@ class GeneratorSpec:
     ngf: int = 64
     norm: str = "batch"
     dropout: bool = True
+    upsample: str = "transpose"
 
     def __post_init__(self) -> None:
         if self.in_channels < 1 or self.out_channels < 1:
@@ -117,6 +145,8 @@ class GeneratorSpec:
         if self.ngf < 1:
             raise Pix2PixError(f"NGF {self.ngf} must be a positive number of filters (64 is the reference).")
         norm_layer(self.norm)
+        if self.upsample not in UPSAMPLES:
+            raise Pix2PixError(f"Upsampling '{self.upsample}' is unknown; use one of {', '.join(UPSAMPLES)}.")
 
     @property
     def multiple(self) -> int:
@@ -130,8 +160,7 @@ class GeneratorSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorSpec:
         """Read ``model.json``'s ``generator`` entry; missing fields take the reference's defaults."""
-        fields = {k: data[k] for k in ("in_channels", "out_channels", "depth", "ngf", "norm", "dropout") if k in data}
-        return cls(**fields)
+        return cls(**{f.name: data[f.name] for f in dataclass_fields(cls) if f.name in data})
 
 
 class UnetGenerator(nn.Module):
@@ -139,7 +168,8 @@ class UnetGenerator(nn.Module):
 
     H and W must be multiples of 2**depth. Level k has ngf·min(2**k, 8) filters; the levels
     between the fifth and the innermost (the 512-filter ones at ngf 64) use dropout, so
-    depth 8 is exactly the reference's unet_256 and depth 7 its unet_128.
+    depth 8 with transposed convolutions is exactly the reference's unet_256 and depth 7 its
+    unet_128.
     """
 
     def __init__(self, spec: GeneratorSpec) -> None:
@@ -147,57 +177,22 @@ class UnetGenerator(nn.Module):
         self.spec = spec
         width = [spec.ngf * min(2**level, 8) for level in range(spec.depth)]
         last = spec.depth - 1
-        block = UnetSkipConnectionBlock(width[last - 1], width[last], innermost=True, norm=spec.norm)
+        up = spec.upsample
+        block = UnetSkipConnectionBlock(width[last - 1], width[last], innermost=True, norm=spec.norm, upsample=up)
         for level in range(last - 1, 0, -1):
             block = UnetSkipConnectionBlock(
                 width[level - 1], width[level], submodule=block, norm=spec.norm,
-                use_dropout=spec.dropout and level >= 4,
+                use_dropout=spec.dropout and level >= 4, upsample=up,
             )
         self.model = UnetSkipConnectionBlock(
-            spec.out_channels, width[0], input_nc=spec.in_channels, submodule=block, outermost=True, norm=spec.norm
+            spec.out_channels, width[0], input_nc=spec.in_channels, submodule=block, outermost=True, norm=spec.norm,
+            upsample=up,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) in [-1, 1] → (B, out_channels, H, W) in (-1, 1); H, W multiples of 2**depth."""
         check_chip_size(x.shape[-2], x.shape[-1], self.spec.depth)
         return self.model(x)
-
-
-class NLayerDiscriminator(nn.Module):
-    """PatchGAN: (B, in_channels, H, W) → (B, 1, H/8 − 2, W/8 − 2) logits for n_layers 3.
-
-    ``in_channels`` is the input's plus the target's band count (the pair A‖B is judged).
-    With n_layers 3 each logit sees a 70×70 px patch. The first and last convs always have
-    a bias; the others only with instance norm. No sigmoid: the losses take logits.
-    """
-
-    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
-        super().__init__()
-        make_norm = norm_layer(norm)
-        use_bias = norm == "instance"
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
-        mult = 1
-        for n in range(1, n_layers + 1):
-            previous, mult = mult, min(2**n, 8)
-            stride = 2 if n < n_layers else 1
-            layers += [
-                nn.Conv2d(ndf * previous, ndf * mult, 4, stride=stride, padding=1, bias=use_bias),
-                make_norm(ndf * mult),
-                nn.LeakyReLU(0.2, True),
-            ]
-        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in_channels, H, W), the A and B bands stacked → (B, 1, H', W') real/fake logits, one per patch."""
-        return self.model(x)
-
-
-def patchgan_output_size(size: int, n_layers: int = 3) -> int:
-    """Side of the discriminator's logit map for a ``size`` px chip (≤ 0: too small)."""
-    for _ in range(n_layers):
-        size = (size + 2 - 4) // 2 + 1
-    return size - 2
 
 
 def check_chip_size(height: int, width: int, depth: int) -> None:
@@ -245,19 +240,6 @@ def build_generator(spec: GeneratorSpec, generator: torch.Generator | None = Non
         return init_weights(UnetGenerator(spec))
     with torch.random.fork_rng(devices=[]):  # module constructors draw default inits from it
         net = UnetGenerator(spec)
-    return init_weights(net, generator=generator)
-
-
-def build_discriminator(
-    in_channels: int, ndf: int = 64, norm: str = "batch", n_layers: int = 3, generator: torch.Generator | None = None
-) -> NLayerDiscriminator:
-    """A freshly initialised PatchGAN for pairs of ``in_channels`` bands in total (seeding as above)."""
-    if ndf < 1:
-        raise Pix2PixError(f"NDF {ndf} must be a positive number of filters (64 is the reference).")
-    if generator is None:
-        return init_weights(NLayerDiscriminator(in_channels, ndf, n_layers, norm))
-    with torch.random.fork_rng(devices=[]):
-        net = NLayerDiscriminator(in_channels, ndf, n_layers, norm)
     return init_weights(net, generator=generator)
 
 

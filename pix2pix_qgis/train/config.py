@@ -15,10 +15,14 @@ import torch
 from ..contract.errors import Pix2PixError
 from ..contract.tables import TRAIN
 from ..data.folder import ChipsFolder
-from ..model.networks import MAX_DEPTH, GeneratorSpec, check_chip_size, deepest_fit, patchgan_output_size
+from ..model.discriminators import DiscriminatorSpec
+from ..model.networks import MAX_DEPTH, GeneratorSpec, check_chip_size, deepest_fit
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
-ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout")
+ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout", "upsample", "d_scales", "spectral_norm")
+
+# What a checkpoint written before a field existed was trained with (its default then).
+LEGACY_VALUES: dict[str, Any] = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class TrainConfig:
     4 on CUDA. ``amp`` and ``channels_last`` act only on CUDA. The checkpoint is written at
     the end of an epoch once ``checkpoint_minutes`` have passed since the last one (0: every
     epoch), when the run ends and when it is cancelled.
+
+    The pix2pixHD options: ``upsample`` (``networks.UPSAMPLES``), ``d_scales`` PatchGANs at
+    halving resolutions, ``spectral_norm`` in the discriminator, ``gan_mode`` hinge, and
+    ``lambda_feat`` > 0 adds the feature-matching loss with that weight (pix2pixHD: 10).
     """
 
     epochs: int = TRAIN["EPOCHS"].default
@@ -41,11 +49,15 @@ class TrainConfig:
     beta1: float = TRAIN["BETA1"].default
     lambda_l1: float = TRAIN["LAMBDA_L1"].default
     gan_mode: str = TRAIN["GAN_MODE"].default
+    lambda_feat: float = TRAIN["LAMBDA_FEAT"].default
     ngf: int = TRAIN["NGF"].default
     ndf: int = TRAIN["NDF"].default
     depth: int | None = None
     norm: str = TRAIN["NORM"].default
     dropout: bool = TRAIN["DROPOUT"].default
+    upsample: str = TRAIN["UPSAMPLE"].default
+    d_scales: int = TRAIN["D_SCALES"].default
+    spectral_norm: bool = TRAIN["SPECTRAL_NORM"].default
     augment: bool = TRAIN["AUGMENT"].default
     best_metric: str = TRAIN["BEST_METRIC"].default
     patience: int | None = None
@@ -89,18 +101,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Read a recorded configuration; keys this version does not know are ignored."""
+        """The config a checkpoint recorded; unknown keys are ignored, and fields it predates take the value
+        they had then (``LEGACY_VALUES``)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{**LEGACY_VALUES, **{k: v for k, v in data.items() if k in names}})
+
+    def discriminator_spec(self, in_channels: int) -> DiscriminatorSpec:
+        """The discriminator these options build for pairs of ``in_channels`` bands in all."""
+        return DiscriminatorSpec(in_channels, self.ndf, 3, self.norm, self.d_scales, self.spectral_norm)
 
 
 def choose_depth(config: TrainConfig, tile_size: int) -> int:
     """The U-Net depth for ``tile_size`` px chips, with errors that say what chip sizes work."""
-    if patchgan_output_size(tile_size) < 1:
-        raise Pix2PixError(
-            f"Chips of {tile_size} px are too small for the 70×70 PatchGAN discriminator; export chips of at "
-            "least 32 px (256 is typical)."
-        )
+    config.discriminator_spec(1).check_chip_size(tile_size)
     if config.depth is not None:
         check_chip_size(tile_size, tile_size, config.depth)
         return config.depth
@@ -116,4 +129,5 @@ def choose_depth(config: TrainConfig, tile_size: int) -> int:
 def generator_spec(config: TrainConfig, chips: ChipsFolder) -> GeneratorSpec:
     """The generator ``config`` builds for ``chips``: their band counts, the depth their size allows."""
     depth = choose_depth(config, chips.tile_size)
-    return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout)
+    return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout,
+                         config.upsample)

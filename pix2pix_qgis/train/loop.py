@@ -6,7 +6,9 @@ metrics skip nodata pixels, the real pair shown to D carries the fake values at 
 pixels (so nodata gives D nothing to tell pairs apart by), and the model kept is the best
 epoch on the validation chips by a chosen metric. At epoch ends (every few minutes), at
 the end and at a cancel, the full training state goes into ``<model>.ckpt`` so a run can
-resume where it stopped, to the step.
+resume where it stopped, to the step. At the end, the validation curve is read for signs
+that the budget was too short or that training diverged (``guide``), and the package's
+preview shows the validation chips as predicted after the first, the best and the last epoch.
 
 One process is the N = 1 case of a data-parallel run: :func:`train` takes a
 :class:`Topology` (this process's rank, world size, device and trainer factory);
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from ..contract.errors import Cancelled, Pix2PixError
@@ -28,17 +32,19 @@ from ..core import plots
 from ..core.locking import holds_output_lock
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
-from ..data.dataset import ChipDataset
+from ..data.dataset import ChipDataset, ChipView
 from ..data.folder import ChipsFolder, open_chips
 from ..data.sampling import EpochSampler, make_loader, training_loader
 from ..evaluate.metrics import is_better
 from ..model.card import ModelCard
 from ..model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, tensor_group
 from ..model.device import resolve_device
+from ..model.discriminators import DiscriminatorSpec
 from ..model.guards import check_training_memory
 from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
 from ..model.package import write_package
 from .config import ARCHITECTURE_FIELDS, TrainConfig, generator_spec
+from .guide import budget_advice
 from .losses import LOSS_NAMES
 from .trainer import Pix2PixTrainer, chips_fingerprint, predict_chips
 
@@ -141,13 +147,15 @@ def train(
             f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
         )
-    check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
+    judge = config.discriminator_spec(chips.bands_a + chips.bands_b)
+    check_training_memory(spec, judge, chips.tile_size, config.batch_size, len(chips.train), device)
     torch.manual_seed(config.seed)
     trainer = topology.trainer(spec, config)
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
+    first_preview: torch.Tensor | None = None
     if resume:
-        state, best_weights = _restore(ckpt, trainer, chips, spec, config, progress)
+        state, best_weights, first_preview = _restore(ckpt, trainer, chips, spec, config, progress)
     elif ckpt.exists():
         progress.warning(f"The earlier checkpoint {ckpt} will be replaced; use resume to continue it instead.")
     pin = device.type == "cuda"
@@ -180,29 +188,34 @@ def train(
             _train_epoch(trainer, loader, sampler, state, config, steps_per_epoch, total_steps, progress)
             _end_epoch(trainer, validation, chips, state, config, progress)
             best_weights = _keep_best(trainer, state, best_weights)
+            if state.epoch == 1 and trainer.is_writer:
+                first_preview = _stacked(predict_chips(trainer.generator, chips, config.preview_chips, device))
             state.epoch += 1
             state.step_in_epoch = 0
             state.seconds += time.monotonic() - started
             started, unsaved = time.monotonic(), True
             if started - saved_at >= config.checkpoint_minutes * 60:
-                _save(ckpt, trainer, state, best_weights, chips, spec, config)
+                _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
                 saved_at, unsaved = time.monotonic(), False
     except Cancelled:
         state.seconds += time.monotonic() - started
-        _save(ckpt, trainer, state, best_weights, chips, spec, config)
+        _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
         progress.warning(f"Cancelled at epoch {state.epoch}, step {state.step_in_epoch}; the training state is "
                          f"saved in {ckpt}. Run again with resume to continue.")
         raise
     if unsaved:
-        _save(ckpt, trainer, state, best_weights, chips, spec, config)
+        _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
     if stopped_early:
         progress.info(f"Stopped early: {config.best_metric} did not improve for {config.patience} epochs.")
     if not trainer.is_writer:
         return {"rank": trainer.rank, "world_size": trainer.world_size, "steps": state.global_step}
     if best_weights is None:  # no validation: keep the last epoch
         best_weights = {k: v.detach().cpu().clone() for k, v in trainer.generator.state_dict().items()}
-    return _finish(output, ckpt, trainer, chips, spec, config, state, best_weights, validation, stopped_early,
-                   device, progress)
+    advice = budget_advice(state.history, config.lr) if not stopped_early else []
+    for line in advice:
+        progress.warning(line)
+    return _finish(output, ckpt, trainer, chips, spec, judge, config, state, best_weights, first_preview, advice,
+                   validation, stopped_early, device, progress)
 
 
 def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, state: TrainState,
@@ -226,7 +239,7 @@ def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, st
         state.step_in_epoch += 1
         state.global_step += 1
         for name, value in losses.items():
-            state.loss_sums[name] += value
+            state.loss_sums[name] = state.loss_sums.get(name, 0.0) + value
         now = time.monotonic()
         state.epoch_seconds += now - tick
         tick = now
@@ -289,13 +302,15 @@ def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch.Tensor] | None,
-          chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
+          first_preview: torch.Tensor | None, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
     if not trainer.is_writer:
         return
     tensors, structure = trainer.state_tensors()
     tensors.update(_rng_tensors(trainer.device))
     if best is not None:
         tensors.update({f"best/{k}": v for k, v in best.items()})
+    if first_preview is not None:
+        tensors["preview/first"] = first_preview
     document = {
         "config": config.to_dict(),
         "generator": spec.to_dict(),
@@ -308,7 +323,7 @@ def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str
 
 
 def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig,
-             progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None]:
+             progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None, torch.Tensor | None]:
     if not path.exists():
         raise Pix2PixError(f"There is no checkpoint {path} to resume; train without resume to start afresh.")
     document, tensors = load_checkpoint(path)
@@ -341,7 +356,7 @@ def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: Gene
     _rescale_partial_epoch(state, document, config.batch_size * trainer.world_size, progress)
     best = tensor_group(tensors, "best") or None
     progress.info(f"Resuming from epoch {state.epoch}, step {state.step_in_epoch} ({state.global_step} steps done).")
-    return state, best
+    return state, best, tensors.get("preview/first")
 
 
 def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_batch: int,
@@ -356,31 +371,59 @@ def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_b
                          f"so up to {global_batch - 1} of those chips are seen twice.")
 
 
+def _stacked(views: list[ChipView]) -> torch.Tensor:
+    """The predictions of ``views`` as one (N, C_B, H, W) tensor in target units, for the checkpoint."""
+    return torch.from_numpy(np.stack([view.prediction for view in views if view.prediction is not None]))
+
+
+def _preview_png(trainer: Pix2PixTrainer, best: UnetGenerator, chips: ChipsFolder, config: TrainConfig,
+                 state: TrainState, first: torch.Tensor | None, validation: Any, device: torch.device) -> bytes:
+    """The package's preview: input, target and the predictions after the first, the kept (best)
+    and the last epoch, one column each, on the first validation chips (``trainer.predict_chips``).
+
+    The first epoch's predictions come from the checkpoint; a column that would repeat the kept
+    epoch is left out, and so is the first epoch when a resumed run asks for more chips than it kept.
+    """
+    views = predict_chips(best, chips, config.preview_chips, device)
+    last_epoch = state.history[-1]["epoch"] if state.history else 0
+    columns: list[tuple[str, Sequence[np.ndarray]]] = []
+    if first is not None and state.best_epoch != 1 and len(first) == len(views):
+        columns.append(("Epoch 1", list(first.numpy())))
+    kept = "best, kept" if validation is not None else "kept"
+    columns.append((f"Epoch {state.best_epoch} ({kept})", list(_stacked(views).numpy())))
+    if state.best_epoch != last_epoch:
+        last = predict_chips(trainer.generator, chips, config.preview_chips, device)
+        columns.append((f"Epoch {last_epoch} (last)", list(_stacked(last).numpy())))
+    displays = (plots.Display.of(chips.bands_a, chips.band_info["a"]["dtype"]),
+                plots.Display.of(chips.bands_b, chips.band_info["b"]["dtype"]))
+    return plots.png(plots.predictions_figure(views, columns, *displays))
+
+
 def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
-            config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor], validation: Any,
-            stopped_early: bool, device: torch.device, progress: Progress) -> dict[str, Any]:
+            judge: DiscriminatorSpec, config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor],
+            first_preview: torch.Tensor | None, advice: list[str], validation: Any, stopped_early: bool,
+            device: torch.device, progress: Progress) -> dict[str, Any]:
     generator = UnetGenerator(spec).to(device)
     generator.load_state_dict(best_weights)
-    previews = predict_chips(generator, chips, config.preview_chips, device)
     history = state.history
+    last_epoch = history[-1]["epoch"] if history else 0
+    preview = _preview_png(trainer, generator, chips, config, state, first_preview, validation, device)
     training = {
         "config": config.to_dict(),
-        "epochs_run": history[-1]["epoch"] if history else 0,
+        "epochs_run": last_epoch,
         "steps": state.global_step,
         "seconds": round(state.seconds, 1),
         "device": str(device),
         "amp": str(trainer.amp_dtype).replace("torch.", "") if trainer.amp else None,
         "stopped_early": stopped_early,
-        "losses": {"gan": config.gan_mode, "lambda_l1": config.lambda_l1, "l1": "masked mean over valid pixels"},
+        "losses": {"gan": config.gan_mode, "lambda_l1": config.lambda_l1, "lambda_feat": config.lambda_feat,
+                   "l1": "masked mean over valid pixels"},
+        "advice": advice,
     }
-    discriminator = {"type": "patchgan", "n_layers": 3, "ndf": config.ndf, "norm": config.norm,
-                     "in_channels": spec.in_channels + spec.out_channels}
     metric = config.best_metric if validation is not None else "last epoch"
-    card = ModelCard.from_training(chips, spec, discriminator, training, history, state.best_epoch, metric)
-    displays = (plots.Display.of(chips.bands_a, chips.band_info["a"]["dtype"]),
-                plots.Display.of(chips.bands_b, chips.band_info["b"]["dtype"]))
-    path = write_package(output, card, best_weights, plots.png(plots.chips_figure(previews, *displays)),
-                         plots.png(plots.losses_figure(history, state.best_epoch)))
+    card = ModelCard.from_training(chips, spec, judge, training, history, state.best_epoch, metric)
+    losses = plots.png(plots.losses_figure(history, state.best_epoch))
+    path = write_package(output, card, best_weights, preview, losses)
     best = card.metrics.best or {}
     progress.update(1.0, "done")
     progress.info(f"Model written to {path} (best epoch {state.best_epoch}).")
@@ -401,4 +444,5 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
         "device": str(device),
         "seconds": training["seconds"],
         "stopped_early": stopped_early,
+        "advice": advice,
     }

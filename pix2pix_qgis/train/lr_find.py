@@ -37,6 +37,7 @@ from ..data.sampling import training_loader
 from ..model.checkpoint import load_checkpoint
 from ..model.guards import check_training_memory
 from .config import TrainConfig, generator_spec
+from .losses import FEATURE_LOSS
 from .trainer import Pix2PixTrainer
 
 SMOOTHING = 0.9
@@ -82,7 +83,8 @@ def lr_range_test(
         raise Pix2PixError(f"The range test needs at least 5 steps, not {steps} (100 is usual).")
     progress = progress or Progress()
     spec = generator_spec(config, chips)
-    check_training_memory(spec, config.ndf, chips.tile_size, config.batch_size, len(chips.train), device)
+    judge = config.discriminator_spec(chips.bands_a + chips.bands_b)
+    check_training_memory(spec, judge, chips.tile_size, config.batch_size, len(chips.train), device)
     dataset = ChipDataset(chips, "train", augment=config.augment, seed=config.seed)
     loader, sampler = training_loader(dataset, config.batch_size, config.seed)
     lrs: list[float] = []
@@ -107,7 +109,8 @@ def lr_range_test(
                 batch = next(batches)
             trainer.set_lr(float(lr))
             result = trainer.step(batch)
-            loss = result["G_GAN"] + config.lambda_l1 * result["G_L1"]
+            loss = (result["G_GAN"] + config.lambda_l1 * result["G_L1"]
+                    + config.lambda_feat * result.get(FEATURE_LOSS, 0.0))
             if not math.isfinite(loss):
                 break
             average = SMOOTHING * average + (1 - SMOOTHING) * loss

@@ -1,8 +1,11 @@
 """One Pix2Pix training step and validation: the two networks, their optimizers, AMP and device.
 
 The step is the reference's (one D update, then one G update on the same batch), with
-nodata handled as the loop's docstring says. :class:`Pix2PixTrainer` is what the loop
-drives; ``scale.ddp.DistributedTrainer`` wraps its modules in DDP for data-parallel runs.
+nodata handled as the loop's docstring says, and pix2pixHD's options: a multi-scale
+discriminator (its adversarial losses averaged over the scales) and, with ``lambda_feat``,
+the feature-matching loss against the updated discriminator's activations on the real pair.
+:class:`Pix2PixTrainer` is what the loop drives; ``scale.ddp.DistributedTrainer`` wraps its
+modules in DDP for data-parallel runs.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from ..data.dataset import ChipDataset, ChipView
 from ..data.folder import ChipsFolder
 from ..evaluate.metrics import MetricAccumulator
 from ..model.checkpoint import flatten_optimizer, tensor_group, unflatten_optimizer
-from ..model.networks import GeneratorSpec, NLayerDiscriminator, UnetGenerator, build_discriminator, build_generator
+from ..model.discriminators import MultiscaleDiscriminator, build_discriminator, legacy_state
+from ..model.networks import GeneratorSpec, UnetGenerator, build_generator
 from .config import TrainConfig
-from .losses import LOSS_NAMES, gan_loss, masked_l1
+from .losses import FEATURE_LOSS, LOSS_NAMES, adversarial_loss, feature_matching_loss, masked_l1
 
 
 class Pix2PixTrainer:
@@ -35,8 +39,8 @@ class Pix2PixTrainer:
         self.config, self.device = config, device
         init = torch.Generator().manual_seed(config.seed)
         self.generator: UnetGenerator = build_generator(spec, init).to(device)
-        self.discriminator: NLayerDiscriminator = build_discriminator(
-            spec.in_channels + spec.out_channels, config.ndf, config.norm, generator=init).to(device)
+        self.discriminator: MultiscaleDiscriminator = build_discriminator(
+            config.discriminator_spec(spec.in_channels + spec.out_channels), generator=init).to(device)
         cuda = device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
         # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
@@ -74,19 +78,25 @@ class Pix2PixTrainer:
 
         return move(batch["a"]), move(batch["b"]), move(batch["mask"])
 
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        """The losses :meth:`step` returns: the four of pix2pix, plus G_feat with feature matching."""
+        return (*LOSS_NAMES, FEATURE_LOSS) if self.config.lambda_feat > 0 else LOSS_NAMES
+
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One D update then one G update on a batch; returns the four losses (G_L1 unweighted)."""
+        """One D update then one G update on a batch; returns :attr:`loss_names` (G_L1 and G_feat unweighted)."""
         a, b, mask = self.to_device(batch)
         mode = self.config.gan_mode
         with self._autocast():
             fake = self.train_g(a)
         real_b = mask * b + (1 - mask) * fake.detach().float()
+        real_pair = torch.cat([a, real_b], 1)
 
         self.discriminator.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
         with self._autocast():
-            loss_d_fake = gan_loss(self.train_d(torch.cat([a, fake.detach()], 1)), False, mode)
-            loss_d_real = gan_loss(self.train_d(torch.cat([a, real_b], 1)), True, mode)
+            loss_d_fake = adversarial_loss(self.train_d(torch.cat([a, fake.detach()], 1)), False, mode)
+            loss_d_real = adversarial_loss(self.train_d(real_pair), True, mode)
         loss_d = 0.5 * (loss_d_fake + loss_d_real)
         self.scaler_d.scale(loss_d).backward()
         self.scaler_d.step(self.opt_d)
@@ -94,15 +104,23 @@ class Pix2PixTrainer:
 
         self.discriminator.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
+        feature_terms = []
         with self._autocast():
-            loss_g_gan = gan_loss(self.discriminator(torch.cat([a, fake], 1)), True, mode)
+            judged = self.discriminator(torch.cat([a, fake], 1))
+            loss_g_gan = adversarial_loss(judged, True, mode, for_discriminator=False)
+            if self.config.lambda_feat > 0:
+                with torch.no_grad():
+                    real_features = self.discriminator(real_pair)
+                feature_terms.append(feature_matching_loss(judged, real_features))
         loss_g_l1 = masked_l1(fake.float(), b, mask)
         loss_g = loss_g_gan + self.config.lambda_l1 * loss_g_l1
+        for term in feature_terms:
+            loss_g = loss_g + self.config.lambda_feat * term
         self.scaler_g.scale(loss_g).backward()
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
-        values = torch.stack([loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake]).detach().float().cpu().tolist()
-        return dict(zip(LOSS_NAMES, values))
+        values = torch.stack([loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake, *feature_terms]).detach().float().cpu()
+        return dict(zip(self.loss_names, values.tolist()))
 
     @torch.no_grad()
     def evaluate(self, loader: Any, chips: ChipsFolder, progress: Progress | None = None) -> dict[str, Any]:
@@ -123,7 +141,7 @@ class Pix2PixTrainer:
     def load_state(self, tensors: dict[str, torch.Tensor], structure: dict[str, Any]) -> None:
         """Restore networks, optimizers and grad scalers from :meth:`state_tensors`' output."""
         self.generator.load_state_dict(tensor_group(tensors, "G"))
-        self.discriminator.load_state_dict(tensor_group(tensors, "D"))
+        self.discriminator.load_state_dict(legacy_state(tensor_group(tensors, "D")))
         self.opt_g.load_state_dict(unflatten_optimizer(structure["optG"], tensors))
         self.opt_d.load_state_dict(unflatten_optimizer(structure["optD"], tensors))
         scalers = structure.get("scalers", {})

@@ -8,6 +8,7 @@ import torch
 
 from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.model.card import BandsCard, GridCard, ModelCard
+from pix2pix_qgis.model.discriminators import DiscriminatorSpec
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator, init_weights
 from pix2pix_qgis.model.package import write_package
 
@@ -16,9 +17,9 @@ def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 
                 chip: int = 64, in_dtype: str = "uint8", out_dtype: str = "uint8",
                 out_nodata: float | None = None, in_range: tuple[float, float] = (0.0, 255.0),
                 out_range: tuple[float, float] = (0.0, 255.0), seed: int = 0, norm: str = "batch",
-                grid: dict | None = None) -> Path:
+                upsample: str = "transpose", grid: dict | None = None) -> Path:
     """An untrained but complete model package: random generator weights (seeded), eval-ready."""
-    spec = GeneratorSpec(in_bands, out_bands, depth, ngf, norm, True)
+    spec = GeneratorSpec(in_bands, out_bands, depth, ngf, norm, True, upsample)
     generator = build_generator(spec, torch.Generator().manual_seed(seed))
     # Weights 10× the training init, so the untrained net's output varies strongly with its
     # input and context (like a trained one) instead of sitting at tanh(0).
@@ -31,7 +32,7 @@ def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 
         input=BandsCard(tuple(range(1, in_bands + 1)), in_dtype, None, norm_in),
         output=BandsCard(tuple(range(1, out_bands + 1)), out_dtype, out_nodata, norm_out),
         grid=None if grid is None else GridCard.from_dict(grid),
-        discriminator={"ndf": 8, "n_layers": 3},
+        discriminator=DiscriminatorSpec(in_bands + out_bands, ndf=8),
         training={"epochs": 0, "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0}},
     )
     return write_package(path, card, generator.state_dict(), b"", b"")

@@ -10,7 +10,7 @@ import pytest
 EXPECTED = {"exportchips", "train", "translate", "evaluate", "setupengine", "checkengine"}
 ADVANCED = {
     "exportchips": {"SEED"},
-    "train": {"LR", "LAMBDA_L1", "NGF", "SEED"},
+    "train": {"LR", "LAMBDA_L1", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "LAMBDA_FEAT", "SPECTRAL_NORM"},
     "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS", "BACKEND"},
     "setupengine": {"FOLDER", "TORCH_INDEX", "BASE_PYTHON"},
 }

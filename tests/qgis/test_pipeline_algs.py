@@ -57,6 +57,21 @@ def test_train_writes_model_report_and_numeric_outputs(trained):
     assert trained["feedback"].progress_values[-1] == pytest.approx(100.0)
 
 
+def test_the_pix2pixhd_options_reach_the_model(qgis_app, chips, tmp_path):
+    import json
+    import zipfile
+
+    result = run("pix2pix:train", {"CHIPS": str(chips), "EPOCHS": 1, "BATCH_SIZE": 8, "NGF": 4, "DEVICE": "cpu",
+                                   "UPSAMPLE": "resize", "D_SCALES": 2, "GAN_MODE": "hinge", "LAMBDA_FEAT": 5.0,
+                                   "SPECTRAL_NORM": True, "OUTPUT_MODEL": str(tmp_path / "hd.p2p")})
+    with zipfile.ZipFile(result["OUTPUT_MODEL"]) as package:
+        model = json.loads(package.read("model.json"))
+    assert model["architecture"]["generator"]["upsample"] == "resize"
+    judge = model["architecture"]["discriminator"]
+    assert (judge["scales"], judge["spectral_norm"]) == (2, True)
+    assert model["training"]["losses"]["gan"] == "hinge" and model["training"]["losses"]["lambda_feat"] == 5.0
+
+
 def test_cancelled_training_keeps_a_checkpoint_that_resume_finishes(qgis_app, chips, tmp_path):
     from qgis.core import QgsProcessingException
 

@@ -92,9 +92,13 @@ def test_shared_parameters_keep_their_default_and_range():
 
 def test_the_choices_are_the_ones_the_engine_implements():
     from pix2pix_qgis.core.grid import RESAMPLING
-    from pix2pix_qgis.model.networks import NORMS
+    from pix2pix_qgis.model.discriminators import MAX_SCALES
+    from pix2pix_qgis.model.networks import NORMS, UPSAMPLES
+    from pix2pix_qgis.train.losses import GAN_MODES
 
     assert TRAIN["NORM"].choices == NORMS
+    assert TRAIN["UPSAMPLE"].choices == UPSAMPLES and TRAIN["GAN_MODE"].choices == GAN_MODES
+    assert (TRAIN["D_SCALES"].minimum, TRAIN["D_SCALES"].maximum) == (1, MAX_SCALES)
     assert tuple(RESAMPLING) == EXPORT["RESAMPLING"].choices
     import numpy as np
 

@@ -90,6 +90,31 @@ def test_a_chip_grid_has_one_row_per_chip_and_labelled_columns():
     assert panels[1].get_xlabel() == panels[2].get_xlabel() == f"stretch 2–98 %: {low:.4g}–{high:.4g}"
 
 
+@pytest.mark.parametrize("bands", [1, 2, 4])
+def test_the_training_preview_has_one_column_per_epoch_with_the_target_stretch(bands):
+    rng = np.random.default_rng(0)
+    valid = np.ones((16, 16), bool)
+    valid[:4] = False
+    chips = [Chip(f"{i}.tif", rng.random((bands, 16, 16)), rng.random((1, 16, 16)) * 100, valid) for i in range(2)]
+    epochs = [(title, [rng.random((1, 16, 16)) * 100 for _ in chips])
+              for title in ("Epoch 1", "Epoch 5 (best, kept)", "Epoch 9 (last)")]
+    figure = plots.predictions_figure(chips, epochs, Display.of(bands), Display.of(1))
+    panels = image_axes(figure)
+    assert len(panels) == 2 * 5
+    assert [axes.get_title().split("\n")[0] for axes in panels[:5]] == [
+        "Input (A)", "Target (B)", "Epoch 1", "Epoch 5 (best, kept)", "Epoch 9 (last)"]
+    second_row = [axes.get_images()[0] for axes in panels[5:]]
+    low, high = np.percentile(chips[1].target[0][valid], [2, 98])
+    assert all(image.get_clim() == pytest.approx((low, high)) for image in second_row[1:])
+    np.testing.assert_array_equal(second_row[4].get_array().data, epochs[2][1][1][0])
+    np.testing.assert_array_equal(second_row[0].get_array().mask, ~valid)  # nodata drawn in NODATA_COLOUR
+    assert figure.get_suptitle() == "nodata in purple"
+    assert Image.open(io.BytesIO(plots.png(figure))).size[0] > Image.open(io.BytesIO(plots.png(
+        plots.predictions_figure(chips, epochs[1:2])))).size[0]
+    with pytest.raises(ValueError, match="one prediction per chip"):
+        plots.predictions_figure(chips, [("Epoch 1", epochs[0][1][:1])])
+
+
 def test_rgb_panels_are_clipped_to_the_stretch():
     data = np.stack([np.linspace(0, 1000, 100).reshape(10, 10)] * 3)
     chip = Chip("a", data, data, np.ones((10, 10), bool))

@@ -236,16 +236,17 @@ def test_the_engine_has_no_shell_no_pickle_and_no_eval():
     assert _pickle_only_for_its_error(ast.parse("import pickle\npickle.loads(b'')")) is False
 
 
-def test_the_schemas_accept_every_normalisation_and_norm_the_engine_writes():
+def test_the_schemas_accept_every_normalisation_norm_and_upsampling_the_engine_writes():
     """The schema lists are literal (schema.py is imported by manifest.py, below dataset.py); keep them in step."""
     from pix2pix_qgis.core.schema import MODEL_SCHEMA
     from pix2pix_qgis.data.normalization import NORMALIZATION_METHODS
-    from pix2pix_qgis.model.networks import GENERATOR_NORMS
+    from pix2pix_qgis.model.networks import GENERATOR_NORMS, UPSAMPLES
 
     side = MODEL_SCHEMA["properties"]["output"]["properties"]["normalization"]["properties"]
     generator = MODEL_SCHEMA["properties"]["architecture"]["properties"]["generator"]["properties"]
     assert tuple(side["method"]["enum"]) == NORMALIZATION_METHODS
     assert tuple(generator["norm"]["enum"]) == GENERATOR_NORMS
+    assert tuple(generator["upsample"]["enum"]) == UPSAMPLES
 
 
 def test_safetensors_whose_header_length_starts_like_a_pickle_still_load():

@@ -1,4 +1,4 @@
-"""Masked metrics in target units: known values, masking, pooling, SSIM against a direct computation."""
+"""Metrics: masked MAE, RMSE, R², PSNR, SSIM against hand values; the checkerboard measure; the linear baseline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from pix2pix_qgis.evaluate.metrics import PSNR_CAP_DB, MetricAccumulator, compute_metrics, default_data_range, is_better
+from pix2pix_qgis.evaluate.baseline import apply_linear, fit_linear
+from pix2pix_qgis.evaluate.metrics import (
+    PSNR_CAP_DB,
+    MetricAccumulator,
+    checkerboard_share,
+    compute_metrics,
+    default_data_range,
+    is_better,
+)
 
 
 def naive_ssim(x: np.ndarray, y: np.ndarray, valid: np.ndarray, data_range: float) -> float:
@@ -127,3 +135,41 @@ def test_better_means_lower_errors_and_higher_similarity():
     assert is_better("l1", 0.1, 0.2) and not is_better("l1", 0.3, 0.2)
     assert is_better("psnr", 30.0, 20.0) and is_better("ssim", 0.9, 0.8) and not is_better("rmse", 2.0, 1.0)
     assert is_better("mae", 5.0, None) and not is_better("mae", None, 5.0) and not is_better("mae", float("nan"), 5.0)
+
+
+def test_checkerboard_share_is_the_energy_at_the_two_pixel_period():
+    rows, cols = np.indices((64, 96))
+    checker = np.where((rows + cols) % 2, 1.0, -1.0)[None]
+    stripes = np.where(cols % 2, 1.0, -1.0)[None]
+    assert checkerboard_share(checker) == pytest.approx(1.0)
+    assert checkerboard_share(stripes) == pytest.approx(1.0)
+    ramp = (rows + 2 * cols)[None].astype(float)
+    assert checkerboard_share(ramp) < 0.01
+    mixed = np.concatenate([ramp, ramp + 5 * checker])  # a faint checkerboard on one band of a smooth image
+    assert checkerboard_share(ramp) < checkerboard_share(mixed) < 0.5
+    assert checkerboard_share(np.full((3, 16, 16), 7.0)) == 0.0
+
+
+def test_checkerboard_share_ignores_invalid_pixels_and_crops_odd_sides():
+    rows, cols = np.indices((33, 33))
+    checker = np.where((rows + cols) % 2, 1.0, -1.0)[None]
+    noisy = checker.copy()
+    valid = np.ones((33, 33), bool)
+    valid[:5] = False
+    noisy[:, :5] = 1000.0  # fill values of nodata pixels
+    assert checkerboard_share(noisy, valid) == pytest.approx(checkerboard_share(checker[:, 5:]), abs=0.1)
+
+
+def test_the_linear_baseline_recovers_a_linear_map_and_fits_only_valid_pixels():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 255, (3, 20, 30))
+    coefficients = np.array([[0.5, -1.0], [0.2, 0.0], [0.0, 2.0], [10.0, -3.0]])  # (3 bands + 1, 2 bands)
+    b = np.einsum("chw,cd->dhw", a, coefficients[:3]) + coefficients[3][:, None, None]
+    assert np.allclose(fit_linear(a, b), coefficients)
+    assert np.allclose(apply_linear(fit_linear(a, b), a), b)
+    valid = np.ones((20, 30), bool)
+    valid[:4] = False
+    spoiled = b.copy()
+    spoiled[:, :4] = -9999.0
+    assert np.allclose(fit_linear(a, spoiled, valid), coefficients)
+    assert not np.allclose(fit_linear(a, spoiled), coefficients)

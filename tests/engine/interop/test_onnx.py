@@ -76,6 +76,14 @@ def test_onnx_runtime_gives_pytorchs_output(model, exported, batch):
     assert errors["max_abs_diff_vs_torch"] < 1e-4
 
 
+def test_a_resize_upsampling_generator_exports_and_runs_like_pytorch(tmp_path):
+    model = write_model(tmp_path / "resize.p2p", depth=4, ngf=8, chip=64, upsample="resize")
+    result = export_onnx(model, tmp_path / "resize.onnx")
+    ops = {node.op_type for node in onnx.load(tmp_path / "resize.onnx").graph.node}
+    assert "ConvTranspose" not in ops and "Resize" in ops
+    assert result["check"]["ok"] and result["check"]["max_abs_diff_vs_torch"] < 1e-4, result["check"]
+
+
 def test_onnx_runtime_is_batch_invariant(exported):
     _, path = exported
     runner = session(path.read_bytes())

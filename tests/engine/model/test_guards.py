@@ -19,6 +19,7 @@ from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.core.progress import Progress
 from pix2pix_qgis.infer import backends
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.model.discriminators import DiscriminatorSpec
 from pix2pix_qgis.model.guards import (
     BatchBackoff,
     NetworkCost,
@@ -85,22 +86,25 @@ def test_an_absurd_network_width_is_refused_before_any_allocation(tmp_path):
     assert not (tmp_path / "m.p2p.ckpt").exists()
 
 
+D64 = DiscriminatorSpec(6, 64)
+
+
 def test_the_batch_size_advice_is_the_largest_that_fits(monkeypatch):
     spec = GeneratorSpec(3, 3, 8, 64, "batch", True)
-    estimate = check_training_memory(spec, 64, 256, 4, 1000, CPU)
+    estimate = check_training_memory(spec, D64, 256, 4, 1000, CPU)
     budget = estimate["fixed"] + 10.5 * estimate["per_sample"]
     monkeypatch.setattr("pix2pix_qgis.model.guards.available_memory", lambda: int(budget / 0.9))
     with pytest.raises(Pix2PixError, match=r"Lower --batch-size \(BATCH_SIZE\) to 10\."):
-        check_training_memory(spec, 64, 256, 64, 1000, CPU)
-    check_training_memory(spec, 64, 256, 10, 1000, CPU)  # fits: no error
-    check_training_memory(spec, 64, 256, 64, 8, CPU)  # only 8 chips: a batch is never larger
+        check_training_memory(spec, D64, 256, 64, 1000, CPU)
+    check_training_memory(spec, D64, 256, 10, 1000, CPU)  # fits: no error
+    check_training_memory(spec, D64, 256, 64, 8, CPU)  # only 8 chips: a batch is never larger
 
 
 def test_usual_settings_pass_on_this_machine():
     assert available_memory() and available_memory() > 0
     spec = GeneratorSpec(3, 3, 8, 64, "batch", True)
     check_translation_memory(spec, 256, 8, 20_000, 100, "uint8", CPU, tta=False)
-    check_training_memory(spec, 64, 256, 4, 1000, CPU)
+    check_training_memory(spec, D64, 256, 4, 1000, CPU)
 
 
 class OutOfMemoryOnce:

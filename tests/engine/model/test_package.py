@@ -69,7 +69,10 @@ def test_the_package_holds_exactly_its_five_entries(trained):
         losses = Image.open(io.BytesIO(archive.read("losses.png")))
         csv_lines = archive.read("metrics.csv").decode().splitlines()
     assert preview.format == losses.format == "PNG"
-    assert preview.size[1] > preview.size[0]  # 4 validation chips in rows, input | target | prediction across
+    # core.plots.predictions_figure at 100 dpi: 4 validation chips in rows (2.4 in each + 0.6), and
+    # input | target | epoch 1 | epoch 2 across (3.0 in each): after 2 epochs one is the kept one, the other
+    # the first or the last.
+    assert preview.size == (1200, 1020)
     assert losses.size == (700, 600)  # core.plots.losses_figure at 100 dpi
     assert csv_lines[0].startswith("epoch,lr,G_GAN,G_L1,D_real,D_fake") and "val_psnr" in csv_lines[0]
     assert len(csv_lines) == 3
@@ -82,9 +85,13 @@ def test_model_json_records_what_translation_needs(trained):
     tensors = read_package(model)[1]
     assert metadata["format"] == "pix2pix-model" and metadata["format_version"] == 1
     assert metadata["chip_size"] == 32
+    defaults = TrainConfig()
     assert metadata["architecture"]["generator"] == {"type": "unet", "in_channels": 3, "out_channels": 3,
-                                                     "depth": 5, "ngf": 4, "norm": "batch", "dropout": True}
-    assert metadata["architecture"]["discriminator"]["n_layers"] == 3
+                                                     "depth": 5, "ngf": 4, "norm": "batch", "dropout": True,
+                                                     "upsample": defaults.upsample}
+    assert metadata["architecture"]["discriminator"] == {
+        "type": "patchgan", "in_channels": 6, "ndf": 4, "n_layers": 3, "norm": "batch", "scales": defaults.d_scales,
+        "spectral_norm": defaults.spectral_norm}
     for role, key in (("a", "input"), ("b", "output")):
         assert metadata[key]["bands"] == manifest[role]["bands"] and metadata[key]["dtype"] == manifest[role]["dtype"]
         assert metadata[key]["nodata"] == manifest[role]["nodata"]
@@ -96,13 +103,13 @@ def test_model_json_records_what_translation_needs(trained):
     history = metadata["metrics"]["history"]
     assert [row["epoch"] for row in history] == [1, 2] and metadata["metrics"]["best_epoch"] in (1, 2)
     assert {"torch", "numpy", "rasterio", "safetensors", "pix2pix_qgis"} <= set(metadata["software"])
-    assert set(tensors) == set(build_generator(GeneratorSpec(3, 3, 5, 4)).state_dict())
+    assert set(tensors) == set(build_generator(GeneratorSpec(3, 3, 5, 4, upsample=defaults.upsample)).state_dict())
 
 
 def test_a_round_trip_gives_identical_outputs(trained, tmp_path):
     model, _ = trained
     card, _ = read_package(model)
-    spec = GeneratorSpec(3, 3, 5, 4)
+    spec = card.generator  # the trained architecture (the default upsampling)
     original = build_generator(spec, torch.Generator().manual_seed(7))
     with torch.no_grad():  # give BatchNorm running statistics that differ from their defaults
         for _ in range(3):

@@ -1,8 +1,11 @@
-"""Training: it learns, reports, cancels into a checkpoint, resumes to the step, and masks nodata."""
+"""Training: it learns, reports, cancels into a checkpoint, resumes to the step, and masks nodata; the
+pix2pixHD options train, are recorded and resume; checkpoints of earlier versions resume."""
 
 from __future__ import annotations
 
+import io
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +18,22 @@ from pix2pix_qgis import Cancelled, Pix2PixError, Progress
 from pix2pix_qgis.data.dataset import ChipDataset
 from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.data.sampling import make_loader
-from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
+from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pix2pix_qgis.model.device import resolve_device
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
 from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig, choose_depth
+from pix2pix_qgis.train.guide import budget_advice
 from pix2pix_qgis.train.loop import train
 from pix2pix_qgis.train.losses import masked_l1
+from pix2pix_qgis.train.report import training_report
 from pix2pix_qgis.train.trainer import Pix2PixTrainer, evaluate
 
 from ..data.test_dataset import esri_folder, mapping_chips
 
 TINY = {"ngf": 4, "ndf": 4, "batch_size": 4, "lr": 2e-3}
+REFERENCE = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0, "gan_mode": "vanilla"}
+TOOLBOX = {"upsample": "resize", "d_scales": 2, "spectral_norm": True, "lambda_feat": 10.0, "gan_mode": "hinge"}
 
 
 @pytest.fixture(scope="module")
@@ -267,10 +274,12 @@ def test_chip_sizes_choose_the_depth_or_fail_clearly():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"epochs": 0}, r"Epochs 0 is invalid \(EPOCHS, --epochs\)"), ({"epochs": 5, "epochs_decay": 6}, "EPOCHS_DECAY 6"),
-    ({"batch_size": 0}, "BATCH_SIZE"), ({"lr": 0}, "Learning rate"), ({"gan_mode": "wgan"}, "GAN mode 'wgan'"),
+    ({"batch_size": 0}, "BATCH_SIZE"), ({"lr": 0}, "Learning rate"), ({"gan_mode": "wgan"}, "GAN loss 'wgan'"),
     ({"norm": "group"}, "Normalisation 'group'"), ({"best_metric": "fid"}, "Best metric 'fid'"),
     ({"patience": 0}, "PATIENCE"), ({"device": "gpu"}, "Device 'gpu'"), ({"validation": 1.0}, "VALIDATION"),
-    ({"ngf": 0}, "NGF"), ({"lambda_l1": -1}, "LAMBDA_L1"),
+    ({"ngf": 0}, "NGF"), ({"lambda_l1": -1}, "LAMBDA_L1"), ({"lambda_feat": -1}, "LAMBDA_FEAT"),
+    ({"upsample": "nearest"}, "Upsampling 'nearest'"), ({"d_scales": 0}, r"scales 0 is invalid \(D_SCALES"),
+    ({"d_scales": 4}, r"scales 4 is invalid \(D_SCALES"),
 ])
 def test_bad_settings_are_refused_with_the_setting_named(kwargs, match):
     with pytest.raises(Pix2PixError, match=match):
@@ -334,3 +343,88 @@ def test_the_model_path_must_be_a_p2p_file(small_chips, tmp_path):
     (tmp_path / "dir.p2p").mkdir()
     with pytest.raises(Pix2PixError, match="is a folder"):
         train(small_chips, tmp_path / "dir.p2p", TrainConfig(epochs=1, **TINY))
+
+
+def test_the_pix2pixhd_options_train_are_recorded_and_resume_exactly(small_chips, tmp_path):
+    config = TrainConfig(epochs=2, seed=1, **TINY, **TOOLBOX)
+    whole = Recorder()
+    result = train(small_chips, tmp_path / "whole.p2p", config, whole)
+    assert np.isfinite(result["val_l1"])
+    feature_losses = [e["G_feat"] for e in whole.events if e["type"] == "progress" and "G_feat" in e]
+    assert len(feature_losses) == 6 and all(value > 0 for value in feature_losses)
+    card, tensors = read_package(result["output"])
+    assert card.generator.upsample == "resize"
+    assert not any(key.endswith(".weight") and value.dim() == 4 and value.shape[-1] == 4
+                   for key, value in tensors.items() if ".5." in key)  # no 4×4 transposed up conv left
+    assert card.discriminator is not None
+    assert (card.discriminator.scales, card.discriminator.spectral_norm) == (2, True)
+    assert dict(card.training["losses"]) == {"gan": "hinge", "lambda_l1": 100.0, "lambda_feat": 10.0,
+                                             "l1": "masked mean over valid pixels"}
+    assert all("G_feat" in row for row in card.metrics.history)
+    document, saved = load_checkpoint(checkpoint_path(tmp_path / "whole.p2p"))
+    assert any(".parametrizations.weight.original" in key for key in saved)
+    cut = tmp_path / "cut.p2p"
+    with pytest.raises(Cancelled):
+        train(small_chips, cut, config, Recorder(cancel_at_step=4))
+    train(small_chips, cut, config, Recorder(), resume=True)
+    assert same_weights(weights(cut), weights(Path(result["output"])))
+    with pytest.raises(Pix2PixError, match=r"d_scales 2 \(now 1\)"):
+        train(small_chips, cut, TrainConfig(epochs=3, seed=1, **TINY, **{**TOOLBOX, "d_scales": 1}), Recorder(),
+              resume=True)
+
+
+def _as_written_before_the_options(ckpt: Path) -> None:
+    """Rewrite a checkpoint as the engine wrote it before issue 15: no option fields, a bare PatchGAN's keys."""
+    document, tensors = load_checkpoint(ckpt)
+    for name in ("upsample", "d_scales", "spectral_norm", "lambda_feat"):
+        del document["config"][name]
+    del document["generator"]["upsample"]
+    tensors = {(key.replace("D/scales.0.", "D/", 1)): value for key, value in tensors.items()
+               if key != "preview/first"}
+    document = {k: v for k, v in document.items() if k not in ("format", "format_version")}
+    save_checkpoint(ckpt, document, tensors)
+
+
+def test_a_checkpoint_written_before_the_options_existed_resumes_exactly(small_chips, tmp_path):
+    config = TrainConfig(epochs=3, seed=1, **TINY, **REFERENCE)
+    whole = train(small_chips, tmp_path / "whole.p2p", config, Recorder())
+    model = tmp_path / "old.p2p"
+    with pytest.raises(Cancelled):
+        train(small_chips, model, config, Recorder(cancel_at_step=5))
+    _as_written_before_the_options(checkpoint_path(model))
+    resumed = Recorder()
+    train(small_chips, model, config, resumed, resume=True)
+    assert not any("changed settings" in m for m in resumed.infos())
+    assert same_weights(weights(model), weights(Path(whole["output"])))
+
+
+def test_the_preview_shows_the_first_best_and_last_epoch_and_the_report_says_so(learned, tmp_path):
+    from PIL import Image
+
+    from pix2pix_qgis.core.plots import PANEL_INCHES
+
+    result, _, _ = learned
+    card, _ = read_package(result["output"])
+    best, last = card.metrics.best_epoch, card.metrics.history[-1]["epoch"]
+    with zipfile.ZipFile(result["output"]) as archive:
+        preview = Image.open(io.BytesIO(archive.read("preview.png")))
+    columns = 2 + (best != 1) + 1 + (best != last)
+    # core.plots.predictions_figure at 100 dpi: each column is PANEL_INCHES plus 0.6 in for its colour bar.
+    assert preview.size[0] == round(columns * (PANEL_INCHES + 0.6) * 100)
+    page = training_report(result["output"])
+    assert "after the first, the best and the last epoch" in page and "upsampling" in page
+
+
+def test_advice_reaches_the_progress_stream_the_result_and_the_report(tmp_path):
+    """Four epochs at a constant learning rate: validation L1 is still falling at the end."""
+    chips = mapping_chips(tmp_path, size=256)
+    config = TrainConfig(epochs=4, epochs_decay=0, ngf=8, ndf=8, batch_size=4, lr=2e-3, seed=0)
+    progress = Recorder()
+    result = train(chips, tmp_path / "m.p2p", config, progress)
+    card, _ = read_package(result["output"])
+    assert result["advice"] and result["advice"] == budget_advice([dict(row) for row in card.metrics.history],
+                                                                  config.lr)
+    assert "still falling" in result["advice"][0] and "more EPOCHS (e.g. 8)" in result["advice"][0]
+    assert list(card.training["advice"]) == result["advice"]
+    assert [e["message"] for e in progress.events if e["type"] == "warning"] == result["advice"]
+    assert "still falling" in training_report(result["output"])
