@@ -89,7 +89,7 @@ def test_a_trained_package_of_the_previous_engine_loads_and_translates(tmp_path)
         assert (out.count, out.dtypes[0], out.nodata) == (3, "float32", -9999.0)
         assert (out.crs, out.transform, out.shape) == (src.crs, src.transform, src.shape)
         values = out.read()
-    assert result["tile_size"] == 32
+    assert result["tile_size"] == 64  # infer.translate.default_tiling: two chips of 32 px
     for band in range(3):  # the model predicts inside its target's normalisation range
         low, high = card.output.normalization.low[band], card.output.normalization.high[band]
         assert low - 1e-3 <= values[band].min() and values[band].max() <= high + 1e-3

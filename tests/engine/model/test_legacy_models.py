@@ -32,10 +32,14 @@ def test_a_legacy_package_records_no_options_and_loads_as_the_reference_layout()
     assert card.discriminator == DiscriminatorSpec(6, 4, 3, "batch", scales=1, spectral_norm=False)
 
 
-def test_a_legacy_package_translates_bit_for_bit_as_before(tmp_path):
+def test_a_legacy_package_translates_as_before(tmp_path):
     out = tmp_path / "out.tif"
-    translate_raster(FIXTURES / "legacy-v1-input.tif", LEGACY, out, TranslateSpec(device="cpu", dtype="float32"))
+    # tile_size = the chip, the default tile when the fixture was made (issue-14 made it two or three chips)
+    spec = TranslateSpec(device="cpu", dtype="float32", tile_size=32)
+    translate_raster(FIXTURES / "legacy-v1-input.tif", LEGACY, out, spec)
     with rasterio.open(out) as now, rasterio.open(FIXTURES / "legacy-v1-translated.tif") as before:
         assert now.profile == before.profile
-        assert np.array_equal(now.read(), before.read())
+        # Same tiling and weights; issue-14's CPU path (oneDNN channels-last fp32) sums in another order,
+        # so values agree to float32 rounding (~3e-5 on values of 40–75), not bit for bit.
+        np.testing.assert_allclose(now.read(), before.read(), rtol=0, atol=1e-3)
         assert np.array_equal(now.read_masks(), before.read_masks())
