@@ -9,9 +9,9 @@ import pytest
 
 EXPECTED = {"exportchips", "train", "translate", "evaluate", "setupengine", "checkengine"}
 ADVANCED = {
-    "exportchips": {"SEED"},
+    "exportchips": {"SEED", "ESRI_COMPATIBLE"},
     "train": {"LR", "LAMBDA_L1", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "LAMBDA_FEAT", "SPECTRAL_NORM"},
-    "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS", "BACKEND"},
+    "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS", "BACKEND", "PRECISION"},
     "setupengine": {"FOLDER", "TORCH_INDEX", "BASE_PYTHON"},
 }
 

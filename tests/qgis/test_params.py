@@ -83,13 +83,14 @@ def test_values_become_the_engines_flags(algorithms):
         "OUTPUT_DTYPE": "same as the training target", "CREATION_OPTIONS": "COMPRESS=ZSTD; PREDICTOR=2|TILED=YES",
     }, context)
     assert words == ["--bands", "2,1", "--tile-size", "64", "--batch-size", "4", "--device", "cpu",
-                     "--blend", "crop", "--tta", "--backend", "torch",
+                     "--blend", "crop", "--tta", "--backend", "torch", "--precision", "float32",
                      "--co", "COMPRESS=ZSTD", "--co", "PREDICTOR=2", "--co", "TILED=YES"]
     words = translate.table_arguments({"OVERLAP": 0, "OUTPUT_DTYPE": "uint16", "COG": True}, context)
     assert words[:2] == ["--overlap", "0"] and "--dtype" in words and words[words.index("--dtype") + 1] == "uint16"
     train = algorithms["train"].table_arguments({"RESUME": True, "LR": 0.001}, context)
     assert train == ["--epochs", "50", "--batch-size", "4", "--device", "auto", "--resume", "--lr", "0.001",
-                     "--lambda-l1", "100.0", "--ngf", "64", "--seed", "0"]
+                     "--lambda-l1", "100.0", "--gan-mode", "vanilla", "--lambda-feat", "0.0", "--upsample", "resize",
+                     "--d-scales", "1", "--ngf", "64", "--seed", "0"]
     export = algorithms["exportchips"].table_arguments({"RESOLUTION": 2.5, "RESAMPLING": "nearest"}, context)
     assert "2.5" not in export  # RESOLUTION is read by QGIS, not passed to the engine
     assert export[export.index("--resampling") + 1] == "nearest"
