@@ -105,18 +105,19 @@ class Engine:
         self.env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def __call__(self, *argv: str) -> dict[str, Any]:
-        """Run ``python -m pix2pix_qgis ARGV --progress none``; its JSON result (exit ≠ 0 stops the benchmark)."""
+        """Run ``python -m pix2pix_qgis ARGV``; its result object (exit ≠ 0 stops the benchmark)."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "pix2pix_qgis", *argv, "--progress", "none"],
+        run = subprocess.run([sys.executable, "-m", "pix2pix_qgis", *argv, "--progress", "json"],
                              capture_output=True, text=True, cwd=REPO, env=self.env)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.wall_seconds += time.perf_counter() - started
         self.cpu_seconds += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        events = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
         if run.returncode != 0:
-            raise SystemExit(f"engine {' '.join(argv)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
-        lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
-        return json.loads(lines[-1]) if lines else {}
+            errors = [event["message"] for event in events if event.get("type") == "error"]
+            raise SystemExit(f"engine {' '.join(argv)} failed ({run.returncode}): {errors}\n{run.stderr[-3000:]}")
+        return next((event["result"] for event in events if event.get("type") == "result"), {})
 
 
 def epochs_for(samples: int, train_chips: int) -> int:
