@@ -41,6 +41,12 @@ MODEL_TILE_SIZE = Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels; 
                         "the model (the error names it).", minimum=8, typical=256)
 
 
+DIRECTION = Param("DIRECTION", "direction", Kind.CHOICE, "Direction",
+                  "a2b: the model's input domain A to its target B (a Pix2Pix model's only direction); b2a: B to A, "
+                  "for CycleGAN models, which hold both generators.",
+                  default="a2b", choices=("a2b", "b2a"), qgis=True)
+
+
 def _positional(name: str, label: str, help: str, **more: Any) -> Param:
     """A file or folder given as a command-line argument (a layer, file or destination in QGIS)."""
     return Param(name, name.lower(), Kind.PATH, label, help, positional=True, **more)
@@ -104,7 +110,13 @@ EXPORT = Command("export", (
 TRAIN = Command("train", (
     _positional("CHIPS", "Chips folder (from Export paired chips)",
                 "The OUTPUT folder of Export paired chips (with chips.json), or a folder with images/ and images2/ "
-                "exported by ArcGIS Pro.", qgis=True),
+                "exported by ArcGIS Pro; for CycleGAN the OUTPUT folder of Export unpaired chips (A/images and "
+                "B/images).", qgis=True),
+    Param("MODEL_TYPE", "model_type", Kind.CHOICE, "Model type",
+          "pix2pix: paired chips, one generator A→B. cyclegan: unpaired chips (two rasters that need not overlap), "
+          "two generators A→B and B→A and two discriminators trained with cycle consistency (Zhu et al. 2017); the "
+          "one .p2p translates both ways (Translate raster's DIRECTION).",
+          default="pix2pix", choices=("pix2pix", "cyclegan"), flag="--model"),
     Param("EPOCHS", "epochs", Kind.INT, "Epochs",
           "Passes over the training chips (50–200 is typical). The learning rate is constant, then decays linearly "
           "to zero over the last EPOCHS_DECAY of them.", default=50, minimum=1, qgis=True),
@@ -123,14 +135,37 @@ TRAIN = Command("train", (
           default=0.5, minimum=0.0, maximum=0.999),
     Param("LAMBDA_L1", "lambda_l1", Kind.FLOAT, "λ L1 (weight of the L1 loss)",
           "Weight of the L1 term against the adversarial term (100 in the paper): lower values let the GAN add "
-          "texture.", default=100.0, minimum=0.0, qgis=True, advanced=True),
+          "texture. Pix2Pix only (CycleGAN has no pairs).", default=100.0, minimum=0.0, qgis=True, advanced=True),
     Param("GAN_MODE", "gan_mode", Kind.CHOICE, "GAN loss",
-          "Adversarial loss: vanilla (binary cross-entropy, the reference), lsgan (least squares, pix2pixHD) or "
-          "hinge (usually with SPECTRAL_NORM).",
-          default="vanilla", choices=("vanilla", "lsgan", "hinge"), qgis=True, advanced=True),
+          "Adversarial loss: vanilla (binary cross-entropy, the pix2pix reference), lsgan (least squares, the "
+          "CycleGAN reference and pix2pixHD) or hinge (usually with SPECTRAL_NORM). Default: vanilla for pix2pix, "
+          "lsgan for CycleGAN, as their references.",
+          choices=("vanilla", "lsgan", "hinge"), none_choice="as the model's reference (pix2pix: vanilla, "
+          "CycleGAN: lsgan)", typical="lsgan", qgis=True, advanced=True),
     Param("LAMBDA_FEAT", "lambda_feat", Kind.FLOAT, "λ feature matching",
           "Weight of pix2pixHD's feature-matching loss (L1 between the discriminators' activations on the fake and "
-          "the real pair); 0 turns it off, pix2pixHD uses 10.", default=0.0, minimum=0.0, qgis=True, advanced=True),
+          "the real pair); 0 turns it off, pix2pixHD uses 10. Pix2Pix only.", default=0.0, minimum=0.0, qgis=True,
+          advanced=True),
+    Param("LAMBDA_CYCLE", "lambda_cycle", Kind.FLOAT, "λ cycle consistency",
+          "CycleGAN: weight of the cycle-consistency losses (L1 of A→B→A against A and of B→A→B against B), 10 in "
+          "the CycleGAN paper.", default=10.0, minimum=0.0, qgis=True, advanced=True),
+    Param("LAMBDA_IDENTITY", "lambda_identity", Kind.FLOAT, "λ identity (× λ cycle)",
+          "CycleGAN: weight of the identity losses (G_A(B) should be B, G_B(A) should be A) as a fraction of "
+          "LAMBDA_CYCLE, 0.5 in the reference; it keeps colours and needs A and B to have the same band count "
+          "(0 otherwise).", default=0.5, minimum=0.0, qgis=True, advanced=True),
+    Param("POOL_SIZE", "pool_size", Kind.INT, "Image pool size",
+          "CycleGAN: the discriminators see a mix of current and up to this many earlier generated chips "
+          "(Shrivastava et al. 2017), 50 in the reference; 0: current chips only.",
+          default=50, minimum=0, maximum=10000),
+    Param("GENERATOR", "generator", Kind.CHOICE, "Generator",
+          "unet (pix2pix's U-Net, skip connections) or resnet (the CycleGAN reference's ResNet: two downsamplings, "
+          "RESNET_BLOCKS residual blocks, reflection padding; chips a multiple of 4 px). Default: unet for pix2pix, "
+          "resnet for CycleGAN, as their references.",
+          choices=("unet", "resnet"), none_choice="as the model's reference (pix2pix: U-Net, CycleGAN: ResNet)",
+          typical="resnet", qgis=True, advanced=True),
+    Param("RESNET_BLOCKS", "resnet_blocks", Kind.INT, "ResNet blocks",
+          "Residual blocks of a ResNet generator: 9 is the reference's resnet_9blocks (for 256 px chips), 6 its "
+          "resnet_6blocks (128 px).", default=9, minimum=1, maximum=64, qgis=True, advanced=True),
     Param("UPSAMPLE", "upsample", Kind.CHOICE, "Upsampling",
           "Generator upsampling: resize (bilinear ×2 + 3×3 convolution: no checkerboard, ~1.5× the training time; "
           "the default, chosen by the held-out ablation in BENCHMARKS.md) or transpose (the reference's transposed "
@@ -151,17 +186,20 @@ TRAIN = Command("train", (
     Param("DEPTH", "depth", Kind.INT, "U-Net depth",
           "U-Net levels; chip sides must be multiples of 2^depth. Default: the deepest up to 8 (the reference's) "
           "that the chip size allows.", minimum=2, maximum=10, typical=8),
-    Param("NORM", "norm", Kind.CHOICE, "Normalisation", "Normalisation layers: batch (the reference) or instance.",
-          default="batch", choices=("batch", "instance")),
+    Param("NORM", "norm", Kind.CHOICE, "Normalisation",
+          "Normalisation layers: batch or instance. Default: batch for pix2pix, instance for CycleGAN, as their "
+          "references.", choices=("batch", "instance"), typical="instance"),
     Param("DROPOUT", "dropout", Kind.BOOL, "Dropout",
-          "Dropout in the generator's inner layers, as the reference; --no-dropout trains without it.",
+          "Dropout in the U-Net's inner layers, as the pix2pix reference; --no-dropout trains without it. CycleGAN "
+          "generators have none, as the CycleGAN reference.",
           default=True, negated=True, flag="--no-dropout"),
     Param("AUGMENT", "augment", Kind.BOOL, "Augmentation",
           "Random flips and 90° rotations of each chip pair; --no-augment turns them off for imagery whose "
           "orientation matters (e.g. SAR look direction, labelled maps).",
           default=True, negated=True, flag="--no-augment"),
     Param("BEST_METRIC", "best_metric", Kind.CHOICE, "Best metric",
-          "Validation metric that picks the epoch kept in the model.",
+          "Validation metric that picks the epoch kept in the model. CycleGAN keeps the last epoch, as its "
+          "reference: without pairs no validation metric says which epoch translates best.",
           default="l1", choices=("l1", "mae", "rmse", "psnr", "ssim")),
     Param("PATIENCE", "patience", Kind.INT, "Patience (epochs)",
           "Stop when the best metric has not improved for this many epochs. Default: never stop early.",
@@ -190,6 +228,8 @@ TRANSLATE = Command("translate", (
     _positional("INPUT", "Input raster", "A raster like the training input A (same kind of data and bands).",
                 qgis=True),
     _positional("MODEL", "Model (.p2p)", "The .p2p file written by Train Pix2Pix.", qgis=True),
+    DIRECTION.but(help="a2b (default): translate a raster like the training input A into B; b2a: a raster like B "
+                       "into A, with a CycleGAN model's second generator (a Pix2Pix model refuses it)."),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
     MODEL_TILE_SIZE.but(label="Tile size (pixels; default: 2 or 3 chips of the model)",
@@ -289,7 +329,11 @@ ASSEMBLE = Command("assemble", (
 
 IMPORT_REFERENCE = Command("import-reference", (
     _positional("CHECKPOINT", "Reference checkpoint",
-                "The reference's <epoch>_net_G.pth (e.g. latest_net_G.pth of a unet_256 model)."),
+                "The reference's <epoch>_net_G.pth (e.g. latest_net_G.pth of a unet_256 model), or a CycleGAN's "
+                "<epoch>_net_G_A.pth (A→B)."),
+    Param("CHECKPOINT_B", "checkpoint_b", Kind.PATH, "Reference checkpoint B→A",
+          "A CycleGAN's <epoch>_net_G_B.pth (B→A): with it the package holds both generators and translates both "
+          "ways.", flag="--checkpoint-b", metavar="PTH"),
     _positional("OUTPUT", "Model file", "The model package (.p2p) to write."),
     Param("CHIP_SIZE", "chip_size", Kind.INT, "Chip size (pixels)",
           "Tile size the model was trained on. Default: 2^depth (256 for unet_256, 128 for unet_128).",
@@ -302,6 +346,7 @@ IMPORT_REFERENCE = Command("import-reference", (
 
 EXPORT_ONNX = Command("export-onnx", (
     _positional("MODEL", "Model (.p2p)", "The model package (.p2p) to export."),
+    DIRECTION.but(help="The generator to export: a2b (default) or, for a CycleGAN model, b2a.", qgis=False),
     _positional("OUTPUT", "ONNX file", "The ONNX file to write (replaced only on success)."),
     MODEL_TILE_SIZE.but(help="Tile size of the exported graph; default: the model's chip size."),
     Param("CHECK", "check", Kind.BOOL, "Check with ONNX Runtime",
