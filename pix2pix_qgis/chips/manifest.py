@@ -66,7 +66,7 @@ PAIRED = Layout(
 # B/esri_normalization_stats_b.json) and saves models under the folder (multispectral) or
 # under A/ (RGB): models/ or A/models/.
 UNPAIRED = Layout(
-    format=FORMAT_NAME,
+    format=UNPAIRED_FORMAT_NAME,
     chip_folders=("A/images", "B/images"),
     files=(MANIFEST_NAME, *(f"{domain}/{name}" for domain in "AB" for name in (ACCUMULATED, EMD, MAP))),
     learn_folders=("models", "A/models"),
