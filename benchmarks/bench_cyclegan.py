@@ -174,7 +174,7 @@ def run_cyclegan(args: argparse.Namespace, cache: Path, work: Path, engine: Engi
     chips = work / "unpaired"
     exported = engine("export-unpaired", str(relief), str(imagery), str(chips), "--tile-size", str(args.tile),
                       "--stride", str(args.stride), "--validation", "0.1")
-    train_chips = max(exported["train_a"], exported["train_b"])
+    train_chips = max(exported["a_train"], exported["b_train"])
     epochs = epochs_for(args.samples, train_chips)
     model = work / "cyclegan.p2p"
     engine.cpu_seconds = 0.0  # the budget is training's
@@ -190,7 +190,7 @@ def run_cyclegan(args: argparse.Namespace, cache: Path, work: Path, engine: Engi
             **scores(read(output), read(region_file(cache, region, window, "imagery"))),
             "cycle_mae": round(float(np.abs(read(back).astype(float) - read(source).astype(float)).mean()), 2),
         }
-    return {"chips": {"a": exported["train_a"], "b": exported["train_b"]}, "epochs": epochs,
+    return {"chips": {"a": exported["a_train"], "b": exported["b_train"]}, "epochs": epochs,
             "samples_seen": epochs * train_chips, "train_cpu_seconds": round(train_cpu, 1),
             "best_epoch": trained.get("best_epoch"), "held_out": held_out}
 

@@ -97,5 +97,6 @@ class ExportUnpairedAlgorithm(EngineAlgorithm):
             if mask is not None:
                 command += self.argv(name, mask_to_geojson(mask, self.raster(raster).crs, context, name))
         result = run_engine(command, feedback, [output])
-        return {self.OUTPUT: output, "MANIFEST": result.get("manifest"),
-                **{name: result.get(name.lower()) for name in ("TRAIN_A", "VALIDATION_A", "TRAIN_B", "VALIDATION_B")}}
+        counts = {f"{split.upper()}_{domain.upper()}": result[f"{domain}_{split}"]
+                  for domain in ("a", "b") for split in ("train", "validation")}
+        return {self.OUTPUT: output, "MANIFEST": result["manifest"], **counts}
