@@ -9,6 +9,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .algorithms.check_engine import CheckEngineAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
+from .algorithms.evaluate_unpaired import EvaluateUnpairedAlgorithm
 from .algorithms.export_chips import ExportChipsAlgorithm
 from .algorithms.export_unpaired import ExportUnpairedAlgorithm
 from .algorithms.setup_engine import SetupEngineAlgorithm
@@ -80,9 +81,11 @@ class Pix2PixProvider(QgsProcessingProvider):
         ProcessingConfig.removeSetting(SETTING_KEY)
 
     def loadAlgorithms(self) -> None:
-        """Register the tools: paired and unpaired export, the two trainings, translate, evaluate, engine setup."""
+        """Register the tools: paired and unpaired export, the two trainings, translate, the two evaluations, and
+        engine set-up and check."""
         for algorithm in (ExportChipsAlgorithm, ExportUnpairedAlgorithm, TrainAlgorithm, TrainCycleGANAlgorithm,
-                          TranslateAlgorithm, EvaluateAlgorithm, SetupEngineAlgorithm, CheckEngineAlgorithm):
+                          TranslateAlgorithm, EvaluateAlgorithm, EvaluateUnpairedAlgorithm, SetupEngineAlgorithm,
+                          CheckEngineAlgorithm):
             self.addAlgorithm(algorithm())
 
     def defaultRasterFileExtension(self) -> str:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-EXPECTED = {"exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate", "setupengine",
-            "checkengine"}
+EXPECTED = {"exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate", "evaluateunpaired",
+            "setupengine", "checkengine"}
 ADVANCED = {
     "exportchips": {"SEED", "ESRI_COMPATIBLE"},
     "exportunpaired": {"SEED"},
+    "evaluateunpaired": {"SPLIT", "SAMPLE_PIXELS", "SEED"},
     "train": {"LR", "LAMBDA_L1", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "LAMBDA_FEAT", "SPECTRAL_NORM",
               "GENERATOR", "RESNET_BLOCKS"},
     "traincyclegan": {"LR", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "SPECTRAL_NORM", "GENERATOR",

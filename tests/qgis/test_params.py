@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-ENGINE_ALGORITHMS = ("exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate")
+ENGINE_ALGORITHMS = ("exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate",
+                     "evaluateunpaired")
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +21,17 @@ def algorithms(qgis_app) -> dict:
 
 
 def test_every_engine_algorithm_shows_exactly_its_table(algorithms):
-    from pix2pix_toolbox.pix2pix_qgis.contract.tables import EVALUATE, EXPORT, EXPORT_UNPAIRED, TRAIN, TRANSLATE
+    from pix2pix_toolbox.pix2pix_qgis.contract.tables import (
+        EVALUATE,
+        EVALUATE_UNPAIRED,
+        EXPORT,
+        EXPORT_UNPAIRED,
+        TRAIN,
+        TRANSLATE,
+    )
 
     tables = {"exportchips": EXPORT, "exportunpaired": EXPORT_UNPAIRED, "train": TRAIN, "traincyclegan": TRAIN,
-              "translate": TRANSLATE, "evaluate": EVALUATE}
+              "translate": TRANSLATE, "evaluate": EVALUATE, "evaluateunpaired": EVALUATE_UNPAIRED}
     # train serves both model types: each algorithm leaves out the other's options (and fixes MODEL_TYPE)
     left_out = {"train": {"LAMBDA_CYCLE", "LAMBDA_IDENTITY"}, "traincyclegan": {"LAMBDA_L1", "LAMBDA_FEAT"}}
     for name, command in tables.items():

@@ -28,7 +28,8 @@ def qgis_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 def test_plugin_from_zip_is_listed_with_its_algorithm_and_help(qgis_process_env):
     listing = qgis_process(qgis_process_env, "list")
-    for algorithm in ("exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate"):
+    for algorithm in ("exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate",
+                      "evaluateunpaired"):
         assert f"pix2pix:{algorithm}" in listing.stdout
     help_text = qgis_process(qgis_process_env, "help", "pix2pix:exportchips").stdout
     for parameter in ("INPUT", "INPUT2", "TILE_SIZE", "STRIDE", "OUTPUT", "BANDS", "BANDS2", "EXTENT", "MASK",
