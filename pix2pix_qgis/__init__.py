@@ -1,6 +1,7 @@
 """Pix2Pix for georeferenced rasters: paired-chip export, training and whole-raster translation.
 
 The engine never imports QGIS. Public API: :func:`export_chips` (:class:`ChipSpec`),
+:func:`export_unpaired` (:class:`UnpairedSpec`),
 :func:`train` (:class:`TrainConfig`), :func:`translate_raster` (:class:`TranslateSpec`),
 :func:`evaluate_rasters`, :func:`load_model` (:class:`ModelCard`), and the arcgis.learn-style
 :func:`prepare_data` / :class:`Pix2Pix`; errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
@@ -18,6 +19,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "ChipSpec": "chips.spec",
     "export_chips": "chips.export",
+    "UnpairedSpec": "chips.unpaired",
+    "export_unpaired": "chips.unpaired",
     "TrainConfig": "train.config",
     "train": "train.loop",
     "load_model": "model.package",

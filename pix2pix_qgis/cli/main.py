@@ -22,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
 from ..contract.protocol import wants_json
-from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
+from ..contract.tables import EVALUATE, EXPORT, EXPORT_UNPAIRED, TRANSLATE
 from ..core.cancel import install_signal_handlers, watch_stdin
 from ..core.failures import explain
 from ..core.launch import rank_zero_reports
@@ -45,6 +45,22 @@ def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     from ..chips.spec import ChipSpec
 
     return export_chips(args.input, args.input2, args.output, options_of(ChipSpec, values(EXPORT, args)), progress)
+
+
+def _add_export_unpaired(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    add_command(commands, common, EXPORT_UNPAIRED, _run_export_unpaired,
+                help="export unpaired chips of two rasters that need not overlap (for CycleGAN)",
+                description="Export the chips of INPUT (domain A) and of INPUT2 (domain B, resampled in its own CRS "
+                            "to A's cell size on the ground, or --cell-size2) into OUTPUT/A/images and "
+                            "OUTPUT/B/images, Esri's CycleGAN layout, plus chips.json; each domain with its own "
+                            "statistics, nodata, mask and spatial validation split.")
+
+
+def _run_export_unpaired(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..chips.unpaired import UnpairedSpec, export_unpaired
+
+    return export_unpaired(args.input, args.input2, args.output, options_of(UnpairedSpec,
+                                                                            values(EXPORT_UNPAIRED, args)), progress)
 
 
 def _add_translate(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
@@ -115,6 +131,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=JsonErrorParser if json_errors else Parser)
     _add_export(commands, common)
+    _add_export_unpaired(commands, common)
     add_train_parser(commands, common)
     _add_translate(commands, common)
     _add_evaluate(commands, common)

@@ -41,6 +41,30 @@ MODEL_TILE_SIZE = Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels; 
                         "the model (the error names it).", minimum=8, typical=256)
 
 
+# ---------------------------------------------------------------- shared by the exports and the evaluations
+
+BANDS_A = Param("BANDS", "bands_a", Kind.BANDS, "Bands of A (default: all)",
+                "Bands of A to export, in this order. Empty: all bands.", qgis=True, parent="INPUT")
+BANDS_B = Param("BANDS2", "bands_b", Kind.BANDS, "Bands of B (default: all)",
+                "Bands of B to export, in this order. Empty: all bands.", qgis=True, parent="INPUT2")
+CHIP_TILE_SIZE = Param(
+    "TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels)",
+    "Chip width and height in pixels; 128 trains faster on a CPU. Training picks the deepest U-Net (up to the "
+    "reference's 8 levels) whose 2^depth divides it: any size of at least 32 px divisible by 4 trains.",
+    default=256, minimum=8, qgis=True)
+STRIDE = Param("STRIDE", "stride", Kind.INT, "Stride (pixels)",
+               "Step between chip origins. Equal to the tile size: no overlap; half: 50 % overlap and four times "
+               "more chips from the same area.", default=128, minimum=1, qgis=True)
+MAX_NODATA = Param("MAX_NODATA", "max_nodata", Kind.FLOAT, "Largest nodata fraction per chip",
+                   "Chips with a larger share of invalid pixels (nodata, masks, alpha, NaN in A or B) are skipped. "
+                   "0: none allowed.", default=0.0, minimum=0.0, maximum=1.0, qgis=True)
+DATA_RANGE = Param("DATA_RANGE", "data_range", Kind.NUMBERS, "Data range",
+                   "PSNR/SSIM data range: one value, or one per band. Default: 255 for 8-bit references, else the "
+                   "reference's valid max − min.", minimum=0.0, above=True, typical=(255.0,))
+RESAMPLING = Param("RESAMPLING", "resampling", Kind.CHOICE, "Resampling of B onto A's grid",
+                   "bilinear or cubic for continuous values (imagery, heights); nearest for classes.",
+                   default="bilinear", choices=("bilinear", "nearest", "cubic"), qgis=True)
+
 DIRECTION = Param("DIRECTION", "direction", Kind.CHOICE, "Direction",
                   "a2b: the model's input domain A to its target B (a Pix2Pix model's only direction); b2a: B to A, "
                   "for CycleGAN models, which hold both generators.",
@@ -61,31 +85,20 @@ EXPORT = Command("export", (
     _positional("INPUT2", "Additional input raster (B, target)",
                 "Raster B: what the model should produce (e.g. an orthophoto). When its CRS, cell size or alignment "
                 "differ from A's it is resampled onto A's grid (RESAMPLING), and the log says so.", qgis=True),
-    Param("BANDS", "bands_a", Kind.BANDS, "Bands of A (default: all)",
-          "Bands of A to export, in this order. Empty: all bands.", qgis=True, parent="INPUT"),
-    Param("BANDS2", "bands_b", Kind.BANDS, "Bands of B (default: all)",
-          "Bands of B to export, in this order. Empty: all bands.", qgis=True, parent="INPUT2"),
-    Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels)",
-          "Chip width and height in pixels; 128 trains faster on a CPU. Training picks the deepest U-Net (up to the "
-          "reference's 8 levels) whose 2^depth divides it: any size of at least 32 px divisible by 4 trains.",
-          default=256, minimum=8, qgis=True),
-    Param("STRIDE", "stride", Kind.INT, "Stride (pixels)",
-          "Step between chip origins. Equal to the tile size: no overlap; half: 50 % overlap and four times more "
-          "chips from the same area.", default=128, minimum=1, qgis=True),
+    BANDS_A,
+    BANDS_B,
+    CHIP_TILE_SIZE,
+    STRIDE,
     EXTENT.but(label="Extent (default: the overlap of A and B)", help="Export only this area (reprojected to A's "
                "CRS)."),
     EXTENT_CRS.but(help="CRS of EXTENT, e.g. EPSG:4326 (default: A's CRS)."),
     MASK.but(label="Mask polygons (only chips fully inside)",
              help="Polygons: only chips that lie completely inside a polygon are exported (a GeoJSON file on the "
                   "command line)."),
-    Param("MAX_NODATA", "max_nodata", Kind.FLOAT, "Largest nodata fraction per chip",
-          "Chips with a larger share of invalid pixels (nodata, masks, alpha, NaN in A or B) are skipped. 0: none "
-          "allowed.", default=0.0, minimum=0.0, maximum=1.0, qgis=True),
+    MAX_NODATA,
     VALIDATION.but(qgis=True, help="Share of chips held out for validation, as whole spatial blocks; training chips "
                                    "that overlap them are dropped, so nothing leaks. 0: no validation."),
-    Param("RESAMPLING", "resampling", Kind.CHOICE, "Resampling of B onto A's grid",
-          "bilinear or cubic for continuous values (imagery, heights); nearest for classes.",
-          default="bilinear", choices=("bilinear", "nearest", "cubic"), qgis=True),
+    RESAMPLING,
     RESOLUTION.but(label="Resolution of A when a web/database layer (default: native)",
                    help="When A is not a local file (WMS, XYZ, GeoPackage, PostGIS raster) it is read into a "
                         "temporary GeoTIFF over EXTENT at this cell size, in A's CRS units (default: A's native one). "
@@ -103,6 +116,44 @@ EXPORT = Command("export", (
                 "the export's own files; what arcgis.learn saved there (models/, esri_normalization_stats*.json) "
                 "is kept. A previous export folder that holds anything else (your files), or any other non-empty "
                 "folder, is refused, naming what is there.", qgis=True),
+))
+
+# ---------------------------------------------------------------- export-unpaired
+
+EXPORT_UNPAIRED = Command("export-unpaired", (
+    _positional("INPUT", "Raster of domain A",
+                "Raster A, one domain (e.g. SAR, a historic scan). Its chips are pixel-exact windows of its own grid.",
+                qgis=True),
+    _positional("INPUT2", "Raster of domain B",
+                "Raster B, the other domain (e.g. an orthophoto). It need not overlap A nor share its CRS: it is "
+                "resampled, in its own CRS, to A's cell size on the ground (or CELL_SIZE2), and the log says so.",
+                qgis=True),
+    BANDS_A,
+    BANDS_B,
+    CHIP_TILE_SIZE.but(help="Chip width and height in pixels, the same in both domains; 128 trains faster on a CPU."),
+    STRIDE,
+    Param("CELL_SIZE2", "cell_size_b", Kind.FLOAT, "Cell size of B (B's CRS units; default: A's on the ground)",
+          "Cell size B is resampled to, in B's CRS units. Default: A's cell size measured on the ground (metres at "
+          "A's centre) in B's units, or B's own cell size where it is within 1 % of that. A chip then covers the "
+          "same ground in both domains. 0 is the default too.", minimum=0.0, typical=10.0, qgis=True),
+    MASK.but(label="Mask polygons of A (only chips fully inside)",
+             help="Polygons: only chips of A that lie completely inside a polygon are exported (a GeoJSON file on "
+                  "the command line)."),
+    Param("MASK2", "mask_b", Kind.PATH, "Mask polygons of B (only chips fully inside)",
+          "Polygons: only chips of B that lie completely inside a polygon are exported (a GeoJSON file on the "
+          "command line).", qgis=True, metavar="GEOJSON"),
+    MAX_NODATA.but(help="Chips with a larger share of invalid pixels (nodata, masks, alpha, NaN) in their own "
+                        "raster are skipped, in each domain. 0: none allowed."),
+    VALIDATION.but(qgis=True, help="Share of each domain's chips held out for validation, as whole spatial blocks "
+                                   "of that domain; training chips that overlap them are dropped. 0: no validation."),
+    RESAMPLING.but(label="Resampling of B to its cell size"),
+    SEED.but(label="Random seed of the split",
+             help="Seed of the random choice of validation blocks; the same seed gives the same split."),
+    _positional("OUTPUT", "Output folder",
+                "A new or empty folder; it gets A/images and B/images (Esri's CycleGAN layout, with Esri's files "
+                "in A/ and B/) and chips.json. A previous unpaired export there is replaced only when this one "
+                "succeeds, keeping what arcgis.learn saved (models/, A/models/, esri_normalization_stats_a.json, "
+                "esri_normalization_stats_b.json); any other entry is refused, naming it.", qgis=True),
 ))
 
 # ---------------------------------------------------------------- train
@@ -303,9 +354,7 @@ EVALUATE = Command("evaluate", (
              help="Count only pixels inside these polygons (e.g. held-out areas; a GeoJSON file on the command line)."),
     EXTENT.but(help="Count only pixels inside this rectangle."),
     EXTENT_CRS.but(help="CRS of EXTENT, e.g. EPSG:4326 (default: the reference's CRS)."),
-    Param("DATA_RANGE", "data_range", Kind.NUMBERS, "Data range",
-          "PSNR/SSIM data range: one value, or one per band. Default: 255 for 8-bit references, else the "
-          "reference's valid max − min.", minimum=0.0, above=True, typical=(255.0,)),
+    DATA_RANGE,
     Param("OUTPUT_REPORT", "report", Kind.PATH, "Metrics report (JSON)",
           "Metrics per band and overall as JSON, for scripts and comparisons between models.",
           flag="--report", qgis=True, metavar="JSON"),
@@ -315,6 +364,44 @@ EVALUATE = Command("evaluate", (
     Param("ERROR_RASTER", "error_raster", Kind.PATH, "Absolute error raster",
           "|prediction − reference| per band as a float32 GeoTIFF, to see where the model is wrong.",
           qgis=True, metavar="TIF"),
+))
+
+# ---------------------------------------------------------------- evaluate-unpaired
+
+EVALUATE_UNPAIRED = Command("evaluate-unpaired", (
+    _positional("PREDICTION", "Translated raster",
+                "The output of Translate raster, in the target domain's units.", qgis=True),
+    _positional("CHIPS", "Unpaired chips folder",
+                "The OUTPUT folder of Export unpaired chips (or an ArcGIS Pro CycleGAN export): the target domain's "
+                "chips are what the prediction's pixels should look like.", qgis=True),
+    Param("DOMAIN", "domain", Kind.CHOICE, "Target domain",
+          "The domain the prediction was translated into: B for A→B (default), A for B→A.",
+          default="B", choices=("B", "A"), qgis=True),
+    Param("SPLIT", "split", Kind.CHOICE, "Target chips",
+          "Which of the target domain's chips to compare with: validation (held out from training, default), "
+          "train, or all.", default="validation", choices=("validation", "train", "all"), qgis=True,
+          advanced=True),
+    Param("SAMPLE_PIXELS", "sample_pixels", Kind.INT, "Pixels sampled per band",
+          "At most this many valid pixels per band are drawn (seeded) from the prediction and from the chips; the "
+          "distances are exact for fewer.", default=1_000_000, minimum=100, qgis=True, advanced=True),
+    Param("REFERENCE", "reference", Kind.PATH, "Reference raster (optional)",
+          "Where an aligned reference of the target exists (same grid as the prediction), the usual metrics (MAE, "
+          "RMSE, bias, PSNR, SSIM, R²) against it too.", qgis=True, metavar="TIF"),
+    Param("ORIGINAL", "original", Kind.PATH, "Original raster (for the cycle error)",
+          "The raster that was translated (domain A for A→B). With RECONSTRUCTION: the cycle-reconstruction error.",
+          qgis=True, metavar="TIF"),
+    Param("RECONSTRUCTION", "reconstruction", Kind.PATH, "Reconstructed raster (for the cycle error)",
+          "The prediction translated back (A→B→A), on ORIGINAL's grid: its MAE, RMSE, PSNR and SSIM against "
+          "ORIGINAL are the cycle-reconstruction error.", qgis=True, metavar="TIF"),
+    DATA_RANGE.but(help="PSNR/SSIM data range of the reference and cycle metrics: one value, or one per band. "
+                        "Default: 255 for 8-bit rasters, else the valid max − min."),
+    SEED.but(help="Seed of the pixel sample."),
+    Param("OUTPUT_REPORT", "report", Kind.PATH, "Metrics report (JSON)",
+          "Every measure per band as JSON, for scripts and comparisons between models.",
+          flag="--report", qgis=True, metavar="JSON"),
+    Param("OUTPUT_HTML", "html", Kind.PATH, "Metrics report (HTML)",
+          "The same measures as an HTML page that opens in the Results Viewer.", flag="--html", qgis=True,
+          metavar="HTML"),
 ))
 
 # ---------------------------------------------------------------- command line only
@@ -359,4 +446,5 @@ EXPORT_ONNX = Command("export-onnx", (
           choices=("regressor", "superresolution")),
 ))
 
-COMMANDS = (EXPORT, TRAIN, TRANSLATE, EVALUATE, ASSEMBLE, IMPORT_REFERENCE, EXPORT_ONNX)
+COMMANDS = (EXPORT, EXPORT_UNPAIRED, TRAIN, TRANSLATE, EVALUATE, EVALUATE_UNPAIRED, ASSEMBLE, IMPORT_REFERENCE,
+            EXPORT_ONNX)

@@ -180,6 +180,18 @@ _CHIPS_SIDE = {
     },
 }
 
+_CHIP = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": _PLAIN_NAME,
+        "row_off": {"type": "integer", "minimum": 0},
+        "col_off": {"type": "integer", "minimum": 0},
+        "split": {"enum": ["train", "validation"]},
+        "nodata_fraction": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+
 CHIPS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "chips.json of a chips folder (pix2pix-chips)",
@@ -193,20 +205,40 @@ CHIPS_SCHEMA: dict[str, Any] = {
         "grid": _GRID,
         "a": _CHIPS_SIDE,
         "b": _CHIPS_SIDE,
-        "chips": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": _PLAIN_NAME,
-                    "row_off": {"type": "integer", "minimum": 0},
-                    "col_off": {"type": "integer", "minimum": 0},
-                    "split": {"enum": ["train", "validation"]},
-                    "nodata_fraction": {"type": "number", "minimum": 0, "maximum": 1},
-                },
-            },
+        "chips": {"type": "array", "items": _CHIP},
+    },
+}
+
+
+def _domain(folder: str) -> dict[str, Any]:
+    """One domain of an unpaired chips folder: its own bands, grid, statistics and chips."""
+    return {
+        "type": "object",
+        "required": ["folder", "bands", "dtype", "statistics", "grid", "chips"],
+        "properties": {
+            "folder": {"const": folder},
+            "bands": {"type": "array", "minItems": 1, "items": _INT_POS},
+            "dtype": _DTYPE,
+            "nodata": _NUMBER_OR_NULL,
+            "statistics": _STATISTICS,
+            "grid": _GRID,
+            "chips": {"type": "array", "minItems": 1, "items": _CHIP},
         },
+    }
+
+
+UNPAIRED_CHIPS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "chips.json of an unpaired chips folder (pix2pix-unpaired-chips)",
+    "type": "object",
+    "required": ["format", "format_version", "tile_size", "stride", "a", "b"],
+    "properties": {
+        "format": {"const": "pix2pix-unpaired-chips"},
+        "format_version": _INT_POS,
+        "tile_size": {"type": "integer", "minimum": 1, "maximum": 65536},
+        "stride": _INT_POS,
+        "a": _domain("A/images"),
+        "b": _domain("B/images"),
     },
 }
 
