@@ -41,11 +41,6 @@ MODEL_TILE_SIZE = Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels; 
                         "the model (the error names it).", minimum=8, typical=256)
 
 
-DIRECTION = Param("DIRECTION", "direction", Kind.CHOICE, "Direction",
-                  "a2b: the model's input domain A to its target B (a Pix2Pix model's only direction); b2a: B to A, "
-                  "for CycleGAN models, which hold both generators.",
-                  default="a2b", choices=("a2b", "b2a"), qgis=True)
-
 # ---------------------------------------------------------------- shared by the exports and the evaluations
 
 BANDS_A = Param("BANDS", "bands_a", Kind.BANDS, "Bands of A (default: all)",
@@ -69,6 +64,11 @@ DATA_RANGE = Param("DATA_RANGE", "data_range", Kind.NUMBERS, "Data range",
 RESAMPLING = Param("RESAMPLING", "resampling", Kind.CHOICE, "Resampling of B onto A's grid",
                    "bilinear or cubic for continuous values (imagery, heights); nearest for classes.",
                    default="bilinear", choices=("bilinear", "nearest", "cubic"), qgis=True)
+
+DIRECTION = Param("DIRECTION", "direction", Kind.CHOICE, "Direction",
+                  "a2b: the model's input domain A to its target B (a Pix2Pix model's only direction); b2a: B to A, "
+                  "for CycleGAN models, which hold both generators.",
+                  default="a2b", choices=("a2b", "b2a"), qgis=True)
 
 
 def _positional(name: str, label: str, help: str, **more: Any) -> Param:
