@@ -188,3 +188,31 @@ def test_a_mask_of_b_without_polygons_names_mask2(qgis_app, unpaired, tmp_path):
         run("pix2pix:exportunpaired", {"INPUT": str(unpaired["relief"]), "INPUT2": str(unpaired["imagery"]),
                                        "TILE_SIZE": 64, "MASK2": empty, "OUTPUT": str(tmp_path / "chips")})
     assert not (tmp_path / "chips").exists()
+
+
+def test_evaluate_without_pairs_reports_distances_and_the_cycle_error(qgis_app, cyclegan, chips, unpaired, tmp_path):
+    forward = run("pix2pix:translate", {"INPUT": str(unpaired["relief"]), "MODEL": cyclegan["OUTPUT_MODEL"],
+                                        "DIRECTION": "a2b", "DEVICE": "cpu", "OUTPUT": str(tmp_path / "a2b.tif")})
+    back = run("pix2pix:translate", {"INPUT": forward["OUTPUT"], "MODEL": cyclegan["OUTPUT_MODEL"],
+                                     "DIRECTION": "b2a", "DEVICE": "cpu", "OUTPUT": str(tmp_path / "a2b2a.tif")})
+    feedback = RecordingFeedback()
+    result = run("pix2pix:evaluateunpaired", {
+        "PREDICTION": forward["OUTPUT"], "CHIPS": chips["OUTPUT"], "ORIGINAL": str(unpaired["relief"]),
+        "RECONSTRUCTION": back["OUTPUT"], "OUTPUT_REPORT": str(tmp_path / "m.json"),
+        "OUTPUT_HTML": str(tmp_path / "m.html")}, feedback)
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert result["WASSERSTEIN"] == pytest.approx(report["wasserstein"]) and result["WASSERSTEIN"] > 0
+    assert result["CYCLE_MAE"] == pytest.approx(report["cycle"]["mae"]) and result["CYCLE_MAE"] > 0
+    assert result["REFERENCE_MAE"] is None and len(json.loads(result["BANDS_JSON"])) == 3
+    assert sum("Band 1: Wasserstein" in line for line in feedback.infos) == 1
+    assert Path(result["OUTPUT_HTML"]).is_file()
+
+
+def test_evaluate_without_pairs_refuses_a_half_cycle(qgis_app, chips, unpaired, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="RECONSTRUCTION"):
+        run("pix2pix:evaluateunpaired", {"PREDICTION": str(unpaired["imagery"]), "CHIPS": chips["OUTPUT"],
+                                         "ORIGINAL": str(unpaired["relief"]),
+                                         "OUTPUT_REPORT": str(tmp_path / "m.json")})
+    assert not (tmp_path / "m.json").exists()
