@@ -64,6 +64,7 @@ from common import machine, today  # noqa: E402
 
 from pix2pix_qgis.evaluate.baseline import apply_linear, fit_linear  # noqa: E402
 from pix2pix_qgis.evaluate.metrics import compute_metrics  # noqa: E402
+from pix2pix_qgis.evaluate.unpaired import distribution_metrics  # noqa: E402
 from pix2pix_qgis.sample import basemap_file, write_window  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,24 +135,15 @@ def train_arguments(args: argparse.Namespace, epochs: int) -> list[str]:
 # ---------------------------------------------------------------- scores
 
 
-def wasserstein_1(a: np.ndarray, b: np.ndarray, levels: int = 256) -> float:
-    """Wasserstein-1 distance between the value distributions of two uint8 arrays, in levels (0–255).
-
-    For 1-D distributions it is the area between the two cumulative histograms.
-    """
-    cdf_a = np.cumsum(np.bincount(a.ravel(), minlength=levels)) / a.size
-    cdf_b = np.cumsum(np.bincount(b.ravel(), minlength=levels)) / b.size
-    return float(np.abs(cdf_a - cdf_b).sum())
-
-
 def scores(prediction: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    """Paired metrics and unpaired distribution measures of a uint8 (3, H, W) prediction against the truth."""
+    """Paired metrics and the unpaired distribution measures of a uint8 (3, H, W) prediction against the truth."""
     paired = compute_metrics(prediction.astype(np.float64), truth.astype(np.float64), data_range=255)
+    distributions = distribution_metrics([band.ravel() for band in prediction], [band.ravel() for band in truth])
     return {
         **{key: round(paired[key], 4) for key in ("mae", "rmse", "psnr", "ssim")},
-        "wasserstein": round(float(np.mean([wasserstein_1(p, t) for p, t in zip(prediction, truth)])), 3),
-        "mean": [round(float(band.mean()), 1) for band in prediction],
-        "std": [round(float(band.std()), 1) for band in prediction],
+        "wasserstein": round(distributions["wasserstein"], 3),
+        "mean": [round(band["prediction_mean"], 1) for band in distributions["bands"]],
+        "std": [round(band["prediction_std"], 1) for band in distributions["bands"]],
     }
 
 
