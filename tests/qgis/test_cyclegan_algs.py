@@ -216,3 +216,19 @@ def test_evaluate_without_pairs_refuses_a_half_cycle(qgis_app, chips, unpaired, 
                                          "ORIGINAL": str(unpaired["relief"]),
                                          "OUTPUT_REPORT": str(tmp_path / "m.json")})
     assert not (tmp_path / "m.json").exists()
+
+
+def test_an_output_folder_that_is_an_input_or_holds_user_files_is_refused_and_kept(qgis_app, unpaired, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    relief_bytes = unpaired["relief"].read_bytes()
+    theirs = tmp_path / "notes"
+    theirs.mkdir()
+    (theirs / "field notes.txt").write_text("mine")
+    for output, named in ((unpaired["relief"], "relief.tif"), (theirs, "notes")):
+        with pytest.raises(QgsProcessingException) as caught:
+            run("pix2pix:exportunpaired", {"INPUT": str(unpaired["relief"]), "INPUT2": str(unpaired["imagery"]),
+                                           "TILE_SIZE": 64, "OUTPUT": str(output)})
+        assert named in str(caught.value), str(caught.value)
+    assert unpaired["relief"].read_bytes() == relief_bytes
+    assert (theirs / "field notes.txt").read_text() == "mine" and len(list(theirs.iterdir())) == 1
