@@ -63,13 +63,13 @@ class TrainAlgorithm(EngineAlgorithm):
             self.OUTPUT_HTML: lambda name, label: QgsProcessingParameterFileDestination(
                 name, label, self.tr("HTML files (*.html)"), optional=True),
         })
-        for name, label in self.numeric_outputs().items():
+        for name, (_, label) in self.numeric_outputs().items():
             self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
 
-    def numeric_outputs(self) -> dict[str, str]:
-        """{output name: label} of the numbers the engine's result gives (``VAL_MAE`` ← ``val_mae``)."""
-        return {"BEST_EPOCH": "Best epoch", "VAL_MAE": "Validation MAE (target units)",
-                "VAL_PSNR": "Validation PSNR (dB)", "VAL_SSIM": "Validation SSIM"}
+    def numeric_outputs(self) -> dict[str, tuple[str, str]]:
+        """{output name: (key in the engine's result, label)} of the numbers the algorithm returns."""
+        return {"BEST_EPOCH": ("best_epoch", "Best epoch"), "VAL_MAE": ("val_mae", "Validation MAE (target units)"),
+                "VAL_PSNR": ("val_psnr", "Validation PSNR (dB)"), "VAL_SSIM": ("val_ssim", "Validation SSIM")}
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
         """Run ``train`` with a long grace period for the last checkpoint on cancel.
@@ -82,7 +82,8 @@ class TrainAlgorithm(EngineAlgorithm):
         command = ["train", chips, output, *self.table_arguments(parameters, context),
                    *self.argv(self.OUTPUT_HTML, report)]
         result = run_engine(command, feedback, [output, report] if report else [output], TRAIN_GRACE_S)
-        outputs = {self.OUTPUT_MODEL: output, **{name: result.get(name.lower()) for name in self.numeric_outputs()}}
+        numbers = {name: result.get(key) for name, (key, _) in self.numeric_outputs().items()}
+        outputs = {self.OUTPUT_MODEL: output, **numbers}
         if report:
             outputs[self.OUTPUT_HTML] = report
         return outputs

@@ -52,6 +52,9 @@ class TrainCycleGANAlgorithm(TrainAlgorithm):
             "three times).</p>"
         )
 
-    def numeric_outputs(self) -> dict[str, str]:
-        """The epoch kept (the last; CycleGAN has no paired validation metric)."""
-        return {"BEST_EPOCH": "Epoch kept"}
+    def numeric_outputs(self) -> dict[str, tuple[str, str]]:
+        """The epoch kept (the last: without pairs no validation metric picks one) and the validation chips'
+        cycle errors, the one check CycleGAN can make without pairs."""
+        return {"KEPT_EPOCH": ("kept_epoch", "Epoch kept (the last)"),
+                "VAL_CYCLE_A": ("val_cycle_A", "Validation cycle error A→B→A (L1, normalised units)"),
+                "VAL_CYCLE_B": ("val_cycle_B", "Validation cycle error B→A→B (L1, normalised units)")}
