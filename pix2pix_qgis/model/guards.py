@@ -22,7 +22,7 @@ from torch import nn
 from ..contract.errors import Pix2PixError
 from ..core.progress import Progress
 from .discriminators import DiscriminatorSpec, MultiscaleDiscriminator
-from .networks import GeneratorSpec, UnetGenerator
+from .generators import AnyGeneratorSpec, make_generator
 
 # Bytes held per traced float32 layer output. Measured on the CPU (docs/reliability.md,
 # "Memory estimates"): inference peaks at 0.31× the traced outputs (skip tensors plus a few
@@ -91,10 +91,10 @@ class NetworkCost:
     activations: int  # elements of all layer outputs for one sample
 
     @classmethod
-    def generator(cls, spec: GeneratorSpec, tile: int) -> NetworkCost:
+    def generator(cls, spec: AnyGeneratorSpec, tile: int) -> NetworkCost:
         """The cost of ``spec``'s generator on ``tile`` px tiles, traced on the meta device (no memory used)."""
         with torch.device("meta"):
-            net = UnetGenerator(spec)
+            net = make_generator(spec)
         parameters = sum(p.numel() for p in net.parameters())
         return cls(parameters, _traced_outputs(net, (1, spec.in_channels, tile, tile)))
 
@@ -114,7 +114,7 @@ def _refuse(what: str, estimate: int, available: int, where: str, fix: str) -> N
     )
 
 
-def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
+def _translation_bytes(spec: AnyGeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
                        input_dtype: str, device: torch.device, tta: bool) -> tuple[int, int, int]:
     """(host bytes, device bytes, device bytes per tile) of a translation."""
     net = NetworkCost.generator(spec, tile)
@@ -130,7 +130,7 @@ def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, t
     return host, int(model), per_tile
 
 
-def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
+def check_translation_memory(spec: AnyGeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
                              input_dtype: str, device: torch.device, tta: bool) -> dict[str, int]:
     """Refuse a translation whose tile, batch (tiles per forward call) or raster width cannot fit; returns bytes."""
     host, gpu, per_tile = _translation_bytes(spec, tile, batch, width, tiles_per_row, input_dtype, device, tta)
@@ -141,9 +141,9 @@ def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: 
         return ((available is None or h <= HEADROOM * available) and (free is None or g <= HEADROOM * free))
 
     smaller = tile // 2
-    while smaller >= 2**spec.depth and smaller % 2**spec.depth == 0 and not fits(smaller):
+    while smaller >= spec.multiple and smaller % spec.multiple == 0 and not fits(smaller):
         smaller //= 2
-    if smaller >= 2**spec.depth and smaller % 2**spec.depth == 0:
+    if smaller >= spec.multiple and smaller % spec.multiple == 0:
         fix = f"Lower --tile-size (TILE_SIZE) to {smaller}"
     else:
         fix = "Translate a smaller --extent (EXTENT) at a time"
@@ -156,7 +156,7 @@ def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: 
     return {"host": host, "device": gpu, "per_tile": per_tile}
 
 
-def check_training_memory(spec: GeneratorSpec, judge: DiscriminatorSpec, tile: int, batch: int, chips: int,
+def check_training_memory(spec: AnyGeneratorSpec, judge: DiscriminatorSpec, tile: int, batch: int, chips: int,
                           device: torch.device) -> dict[str, int]:
     """Refuse a training whose chip size, batch size or network width cannot fit; returns the estimate."""
     generator = NetworkCost.generator(spec, tile)

@@ -62,6 +62,11 @@ class Pix2PixTrainer:
         """Whether this process writes checkpoints and the model (rank 0 of a data-parallel run)."""
         return self.rank == 0
 
+    def train_mode(self) -> None:
+        """Both networks in training mode (dropout on, BatchNorm learning its statistics)."""
+        self.generator.train()
+        self.discriminator.train()
+
     def set_lr(self, lr: float) -> None:
         """Set the learning rate of both optimizers (the decay policy calls this each epoch)."""
         for optimizer in (self.opt_g, self.opt_d):
