@@ -40,7 +40,6 @@ from ..core.progress import Progress
 from ..model.card import ModelCard
 from ..model.device import resolve_device
 from ..model.guards import BatchBackoff, check_translation_memory
-from ..model.networks import check_chip_size
 from ..model.package import load_model
 from .backends import TorchBackend, make_backend
 from .mosaic import Accumulator, BlockWriter, output_nodata, read_strip
@@ -67,6 +66,7 @@ class TranslateSpec:
     part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
     backend: str = TRANSLATE["BACKEND"].default
     precision: str = TRANSLATE["PRECISION"].default
+    direction: str = TRANSLATE["DIRECTION"].default  # b2a: a CycleGAN model's B→A generator
 
     def __post_init__(self) -> None:
         if self.part is not None:  # first: its messages explain job-array indices
@@ -182,7 +182,7 @@ def translate_raster(
     check_run_paths(rasters={"input raster": input_path}, inputs={"model": model_path}, files={"output": output_path})
     started = time.perf_counter()
     device = resolve_device(spec.device)
-    generator, card = load_model(model_path, device)
+    generator, card = load_model(model_path, device, spec.direction)  # the card of that direction
     out_bands = card.generator.out_channels
     dtype = spec.dtype or card.output.dtype or "float32"
     nodata = output_nodata(card.output.nodata, dtype)
@@ -192,7 +192,7 @@ def translate_raster(
         window = _window(src, spec)
         height, width = int(window.height), int(window.width)
         tile, overlap = default_tiling(card, spec.tile_size, spec.overlap, height, width)
-        check_chip_size(tile, tile, card.generator.depth)
+        card.generator.check_size(tile, tile)
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
@@ -240,7 +240,8 @@ def translate_raster(
         "output": str(Path(output_path).absolute()), "width": width, "height": height, "bands": out_bands,
         "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
         "tile_size": tile, "overlap": overlap, "compute_factor": round(plan.compute_factor, 4),
-        "device": str(device), "backend": spec.backend, "precision": spec.precision, "seconds": round(seconds, 3),
+        "device": str(device), "backend": spec.backend, "precision": spec.precision, "direction": spec.direction,
+        "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
         "model_seconds": round(counters.model_seconds, 3),
         **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}

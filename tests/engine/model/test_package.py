@@ -15,6 +15,7 @@ from PIL import Image
 
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
+from pix2pix_qgis.model.card import MODEL_VERSION
 from pix2pix_qgis.model.checkpoint import (
     checkpoint_path,
     flatten_optimizer,
@@ -22,7 +23,6 @@ from pix2pix_qgis.model.checkpoint import (
     save_checkpoint,
     unflatten_optimizer,
 )
-from pix2pix_qgis.model.card import MODEL_VERSION
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
 from pix2pix_qgis.model.package import MODEL_ENTRIES, load_model, predict, read_package, write_package
 from pix2pix_qgis.train.config import TrainConfig
