@@ -39,7 +39,8 @@ Scores, per held-out region, on the engine's ``translate`` output (uint8, defaul
   per band beside the imagery's; for CycleGAN also the cycle error, the MAE of relief →
   imagery → relief against the input relief (relief units, 0–255).
 
-``run`` writes ``DIR/<method>.json``; ``table`` prints the Markdown table of BENCHMARKS.md from them.
+``run`` writes ``DIR/<method>[-<samples>].json``; ``table`` prints the Markdown table of BENCHMARKS.md from
+all of them.
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def run_cyclegan(args: argparse.Namespace, cache: Path, work: Path, engine: Engi
     epochs = epochs_for(args.samples, train_chips)
     model = work / "cyclegan.p2p"
     engine.cpu_seconds = 0.0  # the budget is training's
-    trained = engine("train", str(chips), str(model), "--model", "cyclegan", *train_arguments(args, epochs))
+    trained = engine("train", str(chips), str(model), "--model", "cyclegan", "--resnet-blocks",
+                     str(args.resnet_blocks), *train_arguments(args, epochs))
     train_cpu = engine.cpu_seconds
     held_out = {}
     for region, window in HELD_OUT.items():
@@ -228,29 +230,35 @@ def run_baselines(args: argparse.Namespace, cache: Path, work: Path, engine: Eng
 # ---------------------------------------------------------------- table
 
 
+def result_name(method: str, samples: int) -> str:
+    """The JSON file of one run: the baselines train nothing, so their name has no budget."""
+    return f"{method}.json" if method == "baselines" else f"{method}-{samples}.json"
+
+
 def table(out: Path) -> str:
-    """The Markdown table of every method's JSON in ``out``, one row per method and region."""
-    rows = ["| method | pairs? | region | MAE ↓ | RMSE ↓ | PSNR dB ↑ | SSIM ↑ | W1 ↓ | mean R G B (truth) | "
-            "cycle MAE | CPU min |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """The Markdown table of every run's JSON in ``out``, one row per model and region."""
+    rows = ["| method | pairs? | samples seen | region | MAE ↓ | RMSE ↓ | PSNR dB ↑ | SSIM ↑ | W1 ↓ | "
+            "mean R G B (truth) | cycle MAE | CPU min |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     truth: dict[str, Any] = {}
     results: dict[str, dict[str, Any]] = {}
-    for method in METHODS:
-        path = out / f"{method}.json"
-        if path.exists():
-            document = json.loads(path.read_text())
-            truth = document["truth"]
-            if method == "baselines":
-                results.update(document["held_out"])
-            else:
-                results[method] = document
-    needs = {"cyclegan": "no", "pix2pix": "yes", "linear_colour_regression": "yes", "domain_b_mean_colour": "no"}
+    for path in sorted(out.glob("*.json")):
+        document = json.loads(path.read_text())
+        truth = document["truth"]
+        if document["method"] == "baselines":
+            results.update(document["held_out"])
+        else:
+            results[f"{document['method']} ({document['samples_seen']})"] = document
     for region in HELD_OUT:
         for name, result in results.items():
             scored = (result["held_out"] if "held_out" in result else result)[region]
+            method = name.split(" (")[0]
+            pairs = "yes" if method in ("pix2pix", "linear_colour_regression") else "no"
+            samples = result.get("samples_seen", "–")
             cpu = f"{result['train_cpu_seconds'] / 60:.1f}" if "train_cpu_seconds" in result else "–"
             mean = " ".join(f"{v:.0f}" for v in scored["mean"])
             true_mean = " ".join(f"{v:.0f}" for v in truth[region]["mean"])
-            rows.append(f"| {name} | {needs[name]} | {region} | {scored['mae']:.2f} | {scored['rmse']:.2f} | "
+            rows.append(f"| {method} | {pairs} | {samples} | {region} | {scored['mae']:.2f} | {scored['rmse']:.2f} | "
                         f"{scored['psnr']:.2f} | {scored['ssim']:.3f} | {scored['wasserstein']:.1f} | "
                         f"{mean} ({true_mean}) | {scored.get('cycle_mae', '–')} | {cpu} |")
     return "\n".join(rows)
@@ -262,10 +270,12 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="train and score one method; writes OUT/<method>.json")
     run.add_argument("--method", choices=METHODS, required=True)
     run.add_argument("--out", type=Path, required=True)
-    run.add_argument("--samples", type=int, default=3000, help="training chips seen per generator (default 3000)")
+    run.add_argument("--samples", type=int, default=1000, help="training chips seen per generator (default 1000)")
     run.add_argument("--tile", type=int, default=128)
     run.add_argument("--stride", type=int, default=64)
     run.add_argument("--ngf", type=int, default=16)
+    run.add_argument("--resnet-blocks", type=int, default=6,
+                     help="CycleGAN's ResNet blocks (default 6: the reference's resnet_6blocks for 128 px chips)")
     run.add_argument("--batch-size", type=int, default=4)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--threads", type=int, default=1, help="torch threads of the engine (default 1)")
@@ -279,7 +289,7 @@ def main() -> None:
     if args.command == "table":
         print(table(args.out))
         return
-    cache, work = args.out / "cache", args.out / args.method
+    cache, work = args.out / "cache", args.out / result_name(args.method, args.samples).removesuffix(".json")
     cache.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     engine = Engine(args.threads)
@@ -288,10 +298,10 @@ def main() -> None:
     result = method(args, cache, work, engine)
     document = {"benchmark": "cyclegan", "method": args.method, "machine": machine(), "date": today(),
                 "command": " ".join([".venv/bin/python", *sys.argv]),
-                "settings": {key: getattr(args, key) for key in ("samples", "tile", "stride", "ngf", "batch_size",
-                                                                  "seed", "threads")},
+                "settings": {key: getattr(args, key) for key in ("samples", "tile", "stride", "ngf", "resnet_blocks",
+                                                                  "batch_size", "seed", "threads")},
                 "wall_seconds": round(time.perf_counter() - started, 1), "truth": truth_summary(cache), **result}
-    (args.out / f"{args.method}.json").write_text(json.dumps(document, indent=1))
+    (args.out / result_name(args.method, args.samples)).write_text(json.dumps(document, indent=1))
     print(json.dumps(document, indent=1))
 
 
