@@ -156,7 +156,7 @@ class Pix2PixTrainer:
 
 
 def evaluate(
-    generator: UnetGenerator,
+    generator: torch.nn.Module,
     loader: Any,
     chips: ChipsFolder,
     device: torch.device | str = "cpu",
@@ -197,7 +197,7 @@ def evaluate(
 
 
 @torch.no_grad()
-def predict_chips(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device | str = "cpu"
+def predict_chips(generator: torch.nn.Module, chips: ChipsFolder, count: int, device: torch.device | str = "cpu"
                   ) -> list[ChipView]:
     """The first ``count`` validation chips (training chips when there are none) with the
     generator's prediction in target units, in eval mode as translation runs it: the package's
