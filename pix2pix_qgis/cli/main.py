@@ -22,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
 from ..contract.protocol import wants_json
-from ..contract.tables import EVALUATE, EXPORT, EXPORT_UNPAIRED, TRANSLATE
+from ..contract.tables import EVALUATE, EVALUATE_UNPAIRED, EXPORT, EXPORT_UNPAIRED, TRANSLATE
 from ..core.cancel import install_signal_handlers, watch_stdin
 from ..core.failures import explain
 from ..core.launch import rank_zero_reports
@@ -106,6 +106,34 @@ def _run_evaluate(args: argparse.Namespace, progress: Progress) -> dict[str, Any
     return result
 
 
+def _add_evaluate_unpaired(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    add_command(commands, common, EVALUATE_UNPAIRED, _run_evaluate_unpaired,
+                help="compare a translated raster with target chips, without an aligned reference",
+                description="Per band: the Wasserstein distance and the means and standard deviations of PREDICTION's "
+                            "pixels against those of the held-out chips of the target domain in CHIPS (an unpaired "
+                            "export); with --reference the usual metrics against it; with --original and "
+                            "--reconstruction the cycle-reconstruction error.")
+
+
+def _run_evaluate_unpaired(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..core.paths import check_run_paths
+    from ..evaluate.unpaired import evaluate_unpaired
+
+    given = values(EVALUATE_UNPAIRED, args)
+    html = given.pop("html")
+    # The HTML report is written here, not by evaluate_unpaired: the run's paths are checked together.
+    check_run_paths(rasters={"prediction": given["prediction"], "reference": given["reference"],
+                             "original": given["original"], "reconstruction": given["reconstruction"]},
+                    inputs={"chips folder": given["chips"]}, files={"report": given["report"], "HTML report": html})
+    result = evaluate_unpaired(**given, progress=progress)
+    if html:
+        from ..core.html import write_html
+        from ..evaluate.report import unpaired_report
+
+        result["html"] = write_html(html, unpaired_report(result))
+    return result
+
+
 def _add_doctor(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     p = commands.add_parser("doctor", parents=[common], help="report versions, CUDA and devices of this interpreter")
     p.set_defaults(handler=_run_doctor)
@@ -135,6 +163,7 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add_train_parser(commands, common)
     _add_translate(commands, common)
     _add_evaluate(commands, common)
+    _add_evaluate_unpaired(commands, common)
     add_assemble_parser(commands, common)
     _add_doctor(commands, common)
     add_interop_parsers(commands, common)
