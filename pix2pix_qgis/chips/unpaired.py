@@ -50,6 +50,7 @@ from .writer import ChipSource, ChipWriter, carry_over, drop_buffer_chips, dtype
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), for a degree's length on the ground
 SAME_CELL_TOLERANCE = 0.01  # B keeps its own cell size when within 1 % of the target (no needless resampling)
+UPSAMPLING_WARNING = 4.0  # warn when B's cells become more than this many times finer than its own
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,14 @@ def export_unpaired(
         if resampled:
             stack.enter_context(reader_b)
         progress.info(how + (f", resampled with {spec.resampling}." if resampled else ", read as it is."))
+        finer = max(own / new for own, new in zip(Grid.of(b).cell_size, grid_b.cell_size))
+        if finer > UPSAMPLING_WARNING:
+            progress.warning(
+                f"B's cells become {finer:.3g}× finer than its own ({_pair(Grid.of(b).cell_size)} → "
+                f"{_pair(grid_b.cell_size)} in {b.crs}): its chips hold no detail finer than its own cells, and "
+                f"there are about {finer ** 2:.3g}× more of them. To export B at its own resolution give "
+                f"CELL_SIZE2 {Grid.of(b).cell_size[0]:.6g}; a chip of B then covers more ground than one of A."
+            )
         domain_b = _Domain("B", Path(input_b), b, reader_b, grid_b, select_bands(spec.bands_b, b.count, "domain B"),
                            spec.mask_b, resampled)
         plans = {d.name: _plan(d, spec) for d in (domain_a, domain_b)}

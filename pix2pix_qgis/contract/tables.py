@@ -383,7 +383,8 @@ EVALUATE_UNPAIRED = Command("evaluate-unpaired", (
           advanced=True),
     Param("SAMPLE_PIXELS", "sample_pixels", Kind.INT, "Pixels sampled per band",
           "At most this many valid pixels per band are drawn (seeded) from the prediction and from the chips; the "
-          "distances are exact for fewer.", default=1_000_000, minimum=100, qgis=True, advanced=True),
+          "distances are exact for fewer. At most 100 million (8 bytes each per band and side in memory).",
+          default=1_000_000, minimum=100, maximum=100_000_000, qgis=True, advanced=True),
     Param("REFERENCE", "reference", Kind.PATH, "Reference raster (optional)",
           "Where an aligned reference of the target exists (same grid as the prediction), the usual metrics (MAE, "
           "RMSE, bias, PSNR, SSIM, R²) against it too.", qgis=True, metavar="TIF"),

@@ -236,7 +236,7 @@ def import_reference(
         generators.append(generator_b2a)
         digests.append(digest_b2a)
     chip = chip_size or (RESNET_CHIP if isinstance(spec, ResnetSpec) else spec.multiple)
-    for each in filter(None, (spec, spec_b2a)):
+    for each in (spec,) if spec_b2a is None else (spec, spec_b2a):
         each.check_size(chip, chip)
     progress.info(f"Reference generator{'s' if spec_b2a else ''}: A→B {_describe(spec, norm_stats)}"
                   + (f"; B→A {_describe(spec_b2a, norm_stats)}" if spec_b2a else "")

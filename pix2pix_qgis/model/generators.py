@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any, Union
 
 import torch
-from torch import nn
 
 from ..contract.errors import Pix2PixError
 from .networks import GeneratorSpec, UnetGenerator, init_weights
@@ -51,7 +50,7 @@ def build_generator(spec: AnyGeneratorSpec, generator: torch.Generator | None = 
     return init_weights(net, generator=generator)
 
 
-def load_weights(spec: AnyGeneratorSpec, state: Mapping[str, torch.Tensor], where: str) -> nn.Module:
+def load_weights(spec: AnyGeneratorSpec, state: Mapping[str, torch.Tensor], where: str) -> Generator:
     """The network of ``spec`` holding ``state`` exactly (built on the meta device: no initialisation to replace).
 
     ``where`` names the file in the errors: a float tensor where the network has an integer

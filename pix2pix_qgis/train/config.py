@@ -16,7 +16,9 @@ from ..contract.errors import Pix2PixError
 from ..contract.tables import TRAIN
 from ..data.folder import ChipsFolder
 from ..model.discriminators import DiscriminatorSpec
+from ..model.generators import AnyGeneratorSpec
 from ..model.networks import MAX_DEPTH, GeneratorSpec, check_chip_size, deepest_fit
+from ..model.resnet import ResnetSpec
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
 ARCHITECTURE_FIELDS = ("model_type", "generator", "resnet_blocks", "ngf", "ndf", "norm", "dropout", "upsample",
@@ -147,8 +149,15 @@ def choose_depth(config: TrainConfig, tile_size: int) -> int:
     return depth
 
 
-def generator_spec(config: TrainConfig, chips: ChipsFolder) -> GeneratorSpec:
-    """The generator ``config`` builds for ``chips``: their band counts, the depth their size allows."""
+def generator_spec(config: TrainConfig, chips: ChipsFolder) -> AnyGeneratorSpec:
+    """The generator ``config`` builds for ``chips``: their band counts, the U-Net depth their size allows,
+    or the ResNet of ``resnet_blocks`` (``generator`` resnet, as the reference's ``--netG resnet_9blocks``)."""
+    if config.generator == "resnet":
+        config.discriminator_spec(1).check_chip_size(chips.tile_size)
+        spec = ResnetSpec(chips.bands_a, chips.bands_b, config.resnet_blocks, config.ngf, config.norm, config.dropout,
+                          config.upsample)
+        spec.check_size(chips.tile_size, chips.tile_size)
+        return spec
     depth = choose_depth(config, chips.tile_size)
     return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout,
                          config.upsample)

@@ -38,8 +38,9 @@ from ..model.card import ModelCard
 from ..model.checkpoint import checkpoint_path, tensor_group
 from ..model.device import resolve_device
 from ..model.discriminators import DiscriminatorSpec
+from ..model.generators import AnyGeneratorSpec, Generator, make_generator, spec_from_dict
 from ..model.guards import check_training_memory
-from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
+from ..model.networks import GeneratorSpec, count_parameters
 from ..model.package import write_package
 from .config import TrainConfig, generator_spec
 from .guide import budget_advice
@@ -67,7 +68,7 @@ class Topology(Protocol):
     def size(self) -> int:
         """Number of processes that train together."""
 
-    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+    def trainer(self, spec: AnyGeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
         """The trainer that runs this process's steps (DDP-wrapped when size > 1)."""
 
 
@@ -79,7 +80,7 @@ class SingleProcess:
     rank: int = 0
     size: int = 1
 
-    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+    def trainer(self, spec: AnyGeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
         """A plain trainer on this process's device."""
         return Pix2PixTrainer(spec, config, self.device)
 
@@ -115,8 +116,8 @@ def train(
     for note in chips.notes:
         progress.info(note)
     spec = generator_spec(config, chips)
-    depth = spec.depth
-    if config.depth is None and depth < 5:
+    depth = spec.depth if isinstance(spec, GeneratorSpec) else None
+    if config.depth is None and depth is not None and depth < 5:
         progress.warning(
             f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
@@ -145,7 +146,7 @@ def train(
         progress.warning("There are no validation chips, so the last epoch is kept and no metrics are reported. "
                          "Export with VALIDATION above 0 to choose the best epoch on held-out chips.")
     progress.info(
-        f"Training a U-Net of depth {depth} ({count_parameters(trainer.generator):,} parameters, "
+        f"Training a {spec.name} ({count_parameters(trainer.generator):,} parameters, "
         f"{chips.bands_a}→{chips.bands_b} bands) on {len(chips.train)} training and {len(chips.validation)} "
         f"validation chips of {chips.tile_size} px, on {device}"
         f"{' with ' + str(trainer.amp_dtype).replace('torch.', '') + ' autocast' if trainer.amp else ''}."
@@ -210,7 +211,7 @@ class _Pix2PixRun:
     """The Pix2Pix part of the shared loop (``run.EpochHooks``): validation, the best epoch's weights,
     the first epoch's preview, and what its checkpoint holds besides the trainer's state."""
 
-    def __init__(self, trainer: Pix2PixTrainer, validation: Any, chips: ChipsFolder, spec: GeneratorSpec,
+    def __init__(self, trainer: Pix2PixTrainer, validation: Any, chips: ChipsFolder, spec: AnyGeneratorSpec,
                  config: TrainConfig, ckpt: Path, progress: Progress, best_weights: dict[str, torch.Tensor] | None,
                  first_preview: torch.Tensor | None) -> None:
         self.trainer, self.validation, self.chips, self.spec = trainer, validation, chips, spec
@@ -235,11 +236,13 @@ class _Pix2PixRun:
         save_training(self.ckpt, self.trainer, state, self.config, record, extra)
 
 
-def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig,
+def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: AnyGeneratorSpec, config: TrainConfig,
              progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None, torch.Tensor | None]:
     def depth(document: dict[str, Any]) -> list[str]:
-        saved = GeneratorSpec.from_dict(document["generator"])
-        return [f"depth {saved.depth} (now {spec.depth})"] if saved.depth != spec.depth else []
+        saved = spec_from_dict(document["generator"])
+        if isinstance(saved, GeneratorSpec) and isinstance(spec, GeneratorSpec):
+            return [f"depth {saved.depth} (now {spec.depth})"] if saved.depth != spec.depth else []
+        return [f"generator {saved.name} (now {spec.name})"] if saved != spec else []
 
     _, tensors, state = restore_training(path, trainer, config, depth, chips_fingerprint(chips), progress)
     best = tensor_group(tensors, "best") or None
@@ -251,7 +254,7 @@ def _stacked(views: list[ChipView]) -> torch.Tensor:
     return torch.from_numpy(np.stack([view.prediction for view in views if view.prediction is not None]))
 
 
-def _preview_png(trainer: Pix2PixTrainer, best: UnetGenerator, chips: ChipsFolder, config: TrainConfig,
+def _preview_png(trainer: Pix2PixTrainer, best: Generator, chips: ChipsFolder, config: TrainConfig,
                  state: TrainState, first: torch.Tensor | None, validation: Any, device: torch.device) -> bytes:
     """The package's preview: input, target and the predictions after the first, the kept (best)
     and the last epoch, one column each, on the first validation chips (``trainer.predict_chips``).
@@ -274,11 +277,11 @@ def _preview_png(trainer: Pix2PixTrainer, best: UnetGenerator, chips: ChipsFolde
     return plots.png(plots.predictions_figure(views, columns, *displays))
 
 
-def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
+def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: AnyGeneratorSpec,
             judge: DiscriminatorSpec, config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor],
             first_preview: torch.Tensor | None, advice: list[str], validation: Any, stopped_early: bool,
             device: torch.device, progress: Progress) -> dict[str, Any]:
-    generator = UnetGenerator(spec).to(device)
+    generator = make_generator(spec).to(device)
     generator.load_state_dict(best_weights)
     history = state.history
     last_epoch = history[-1]["epoch"] if history else 0
@@ -314,7 +317,8 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
         "train_chips": len(chips.train),
         "validation_chips": len(chips.validation),
         "chip_size": chips.tile_size,
-        "depth": spec.depth,
+        "depth": spec.depth if isinstance(spec, GeneratorSpec) else None,
+        "generator": spec.name,
         "parameters": count_parameters(generator),
         "device": str(device),
         "seconds": training["seconds"],

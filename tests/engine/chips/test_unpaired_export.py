@@ -96,12 +96,20 @@ def test_a_chosen_cell_size_and_b_own_cell_size_are_kept_bit_for_bit(make_raster
                                                entry["col_off"]:entry["col_off"] + 16])
         assert profile["dtype"] == "uint16" and profile["count"] == 2
     assert len(manifest["b"]["chips"]) == 5 * 4 and manifest["b"]["chips"][0]["split"] == "train"
+    events = []
     export_unpaired(path_a, path_b, tmp_path / "coarse", UnpairedSpec(tile_size=16, stride=16, validation=0,
-                                                                      cell_size_b=20.0, bands_b=(2,)))
+                                                                      cell_size_b=20.0, bands_b=(2,)),
+                    Progress(events.append))
+    assert not [e for e in events if e["type"] == "warning"]
     manifest = load_manifest(tmp_path / "coarse", UNPAIRED)
     assert manifest["b"]["grid"]["cell_size"] == [20.0, 20.0] and manifest["b"]["bands"] == [2]
     assert (manifest["b"]["grid"]["width"], manifest["b"]["grid"]["height"]) == (35, 40)
     assert len(manifest["b"]["chips"]) == 2 * 2
+    export_unpaired(path_a, path_b, tmp_path / "fine", UnpairedSpec(tile_size=16, stride=16, validation=0,
+                                                                    cell_size_b=2.0), Progress(events.append))
+    (warning,) = [e["message"] for e in events if e["type"] == "warning"]
+    assert warning.startswith("B's cells become 5× finer than its own (10×10 → 2×2 in EPSG:32633)")
+    assert "about 25× more of them" in warning and "CELL_SIZE2 10;" in warning
 
 
 def test_each_domain_has_its_own_split_statistics_and_nodata(make_raster, tmp_path, rng):

@@ -127,6 +127,8 @@ def test_hostile_inputs_are_refused_with_the_fix(world, make_raster, tmp_path):
         evaluate_unpaired(prediction, chips, original=prediction)
     with pytest.raises(Pix2PixError, match=r"Pixels sampled per band 0 is invalid \(SAMPLE_PIXELS"):
         evaluate_unpaired(prediction, chips, sample_pixels=0)
+    with pytest.raises(Pix2PixError, match=r"SAMPLE_PIXELS.* from 100 to 100000000"):
+        evaluate_unpaired(prediction, chips, sample_pixels=10**9)
     with pytest.raises(Pix2PixError, match=r"Target domain 'C' is unknown"):
         evaluate_unpaired(prediction, chips, domain="C")
     with pytest.raises(Pix2PixError, match="report"):
