@@ -186,7 +186,7 @@ def run_cyclegan(args: argparse.Namespace, cache: Path, work: Path, engine: Engi
         }
     return {"chips": {"a": exported["a_train"], "b": exported["b_train"]}, "epochs": epochs,
             "samples_seen": epochs * train_chips, "train_cpu_seconds": round(train_cpu, 1),
-            "best_epoch": trained.get("best_epoch"), "held_out": held_out}
+            "kept_epoch": trained.get("kept_epoch"), "held_out": held_out}
 
 
 def run_pix2pix(args: argparse.Namespace, cache: Path, work: Path, engine: Engine) -> dict[str, Any]:
