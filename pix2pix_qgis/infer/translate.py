@@ -199,7 +199,7 @@ def translate_raster(
         model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress,
                              spec.precision, len(plan))
         check_translation_memory(card.generator, tile, model.batch, width, len(plan.cols.starts),
-                                 src.dtypes[bands[0] - 1], device, spec.tta)
+                                 src.dtypes[bands[0] - 1], device, spec.tta, generator)
         progress.info(
             f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
             f"(compute factor {plan.compute_factor:.2f}); device {device}, {model.batch} tiles per call, "
