@@ -32,13 +32,15 @@ def output_nodata(nodata: float | None, dtype: str) -> float | None:
     return nodata if low <= nodata <= high else None
 
 
-def read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows [row, row + tile) of ``window`` (all columns): data and validity, reflect-padded to ≥ tile."""
+def read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int,
+               columns: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [row, row + tile) of ``window`` (all columns): data and validity, reflect-padded to ≥ tile rows and
+    ≥ max(tile, ``columns``) columns (padding is invalid: the translator fills it with mid-range zeros)."""
     height = min(tile, int(window.height) - row)
     strip = Window(window.col_off, window.row_off + row, window.width, height)
     data = src.read(bands, window=strip)
     valid = valid_mask(src, data, bands, strip)
-    pad_rows, pad_cols = tile - height, max(0, tile - int(window.width))
+    pad_rows, pad_cols = tile - height, max(0, tile - int(window.width), columns - int(window.width))
     if pad_rows or pad_cols:
         mode: Literal["reflect", "edge"] = "reflect" if min(data.shape[1:]) > 1 else "edge"
         data = np.pad(data, ((0, 0), (0, pad_rows), (0, pad_cols)), mode=mode)

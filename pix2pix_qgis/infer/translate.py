@@ -258,6 +258,20 @@ def batch_group(batch: int, tiles_per_row: int) -> int:
     return min(range(1, most + 1), key=lambda rows: (-rows * tiles_per_row % batch / (rows * tiles_per_row), rows))
 
 
+def _lookup_table(input_norm: Any, dtype: str, bands: int) -> np.ndarray | None:
+    """(bands, 2^bits) float32: ``input_norm.apply`` of every value of an 8- or 16-bit integer ``dtype``, else None.
+
+    The map is per value, so looking values up gives the same bits as computing them, in one pass.
+    """
+    kind = np.dtype(dtype)
+    if kind not in (np.dtype("uint8"), np.dtype("int8"), np.dtype("uint16"), np.dtype("int16")):
+        return None
+    info = np.iinfo(kind)
+    values = np.arange(info.min, info.max + 1).astype(kind)
+    table = input_norm.apply(np.broadcast_to(values, (bands, 1, len(values))))[:, 0]
+    return np.roll(table, info.min, axis=1) if info.min else table  # index by the value's unsigned bits
+
+
 class _Translator:
     """Walks the tile plan row by row: predict in full batches, blend into the accumulator, hand off finished rows.
 
@@ -290,6 +304,7 @@ class _Translator:
         self.tile_rows = list(range(touching[0] // self.group * self.group, touching[-1] + 1))
         self.total = len(self.tile_rows) * len(self.plan.cols.starts)
         self.queue: list[tuple[int, int, np.ndarray]] = []  # (tile row, tile column, normalised tile)
+        self.lookup = _lookup_table(input_norm, src.dtypes[bands[0] - 1], len(bands))
         self.written = self.first
         self.backoff = BatchBackoff(progress)  # CUDA out-of-memory: halve the batch and retry
 
@@ -297,13 +312,14 @@ class _Translator:
         starts, todo = self.plan.rows.starts, self.tile_rows
         self.accumulator.origin = starts[todo[0]]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
-            upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
+            upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile,
+                                     self.plan.padded_width)
             for k, i in enumerate(todo):
                 row = starts[i]
                 data, valid = upcoming.result()
                 if k + 1 < len(todo):
                     upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[k + 1]],
-                                             self.tile)
+                                             self.tile, self.plan.padded_width)
                 self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
                 self._enqueue(i, data, valid)
                 if (i + 1) % self.group == 0 or k + 1 == len(todo):
@@ -320,14 +336,25 @@ class _Translator:
             if tile_valid.any():
                 # Per tile, not per strip: a normalised float strip of a wide raster would cost
                 # 4-8× the input strip's memory, and queued tiles would keep it alive.
-                x = self.input_norm.apply(data[:, :, col:col + self.tile])
-                x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
+                x = self._normalise(data[:, :, col:col + self.tile])
+                if not tile_valid.all():
+                    x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
                 self.queue.append((i, j, x))
             else:
                 self.counters.skipped += 1  # all nodata: its pixels are masked in the output anyway
             if len(self.queue) == self.batch:
                 self._predict(self.batch)
         self.progress.update(self.counters.tiles / self.total * 0.98, f"tile {self.counters.tiles} of {self.total}")
+
+    def _normalise(self, data: np.ndarray) -> np.ndarray:
+        """(C, T, T) source units → float32 in [-1, 1]: the input normalisation, by table for 8- and 16-bit data."""
+        if self.lookup is None:
+            return self.input_norm.apply(data)
+        x = np.empty(data.shape, dtype=np.float32)
+        indices = data.view(f"u{data.dtype.itemsize}")  # a signed value's table position is its unsigned bits
+        for band, table in enumerate(self.lookup):
+            np.take(table, indices[band], out=x[band], mode="clip")  # never clips: the table spans the dtype
+        return x
 
     def _predict(self, count: int) -> None:
         """Predict the first ``count`` queued tiles and add them, weighted, into the accumulator."""

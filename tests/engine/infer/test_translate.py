@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from rasterio.windows import Window
 
 from pix2pix_qgis import Cancelled, Pix2PixError, Progress
+from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.infer.backends import TorchBackend, cpu_batch
 from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
-from pix2pix_qgis.infer.translate import TranslateSpec, _Translator, translate_raster
+from pix2pix_qgis.infer.translate import TranslateSpec, _lookup_table, _Translator, translate_raster
 from pix2pix_qgis.model.device import cpu_supports_bfloat16
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.sample import basemap_file, write_window
@@ -300,3 +301,14 @@ def test_creation_options_reach_gdal(model, tmp_path, rng):
         assert out.compression.name == "lzw"
     with pytest.raises(Pix2PixError, match="KEY=VALUE"):
         parse_creation_options(["COMPRESS"])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+def test_integer_inputs_are_normalised_by_table_to_the_same_bits(dtype, rng):
+    norm = Normalization((3.0, -100.0), (200.0, 900.0))
+    info = np.iinfo(dtype)
+    data = rng.integers(info.min, info.max + 1, (2, 50, 60)).astype(dtype)
+    translator = _Translator.__new__(_Translator)  # only its normalisation is exercised
+    translator.input_norm, translator.lookup = norm, _lookup_table(norm, dtype, 2)
+    assert translator.lookup is not None and np.array_equal(translator._normalise(data), norm.apply(data))
+    assert _lookup_table(norm, "float32", 2) is None
