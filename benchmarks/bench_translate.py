@@ -68,8 +68,9 @@ def throughput(args: argparse.Namespace) -> None:
     for label, model_path in (("NGF 64 (depth 8, chip 256)", ngf64_model()), ("NGF 8 (depth 7, chip 128)",
                                                                                 ngf8_model())):
         generator, card = load_model(model_path)
-        tile, overlap = default_tiling(card, None, None)
-        plan = TilePlan.build(args.size, args.size, tile, overlap)
+        tiling = default_tiling(card, None, None, args.size, args.size)
+        tile, overlap = tiling.tile, tiling.overlap
+        plan = TilePlan.build(args.size, args.size, tile, overlap, align=tiling.align)
         backend = TorchBackend(generator, card, torch.device("cpu"), False, 4, tile, tiles=len(plan))
         tiles = np.random.default_rng(0).uniform(-1, 1, (backend.batch, 3, tile, tile)).astype(np.float32)
 
@@ -180,7 +181,7 @@ def memory(args: argparse.Namespace) -> None:
     (DATA / "wide_out.tif").unlink(missing_ok=True)
 
 
-SEAM_TILINGS = ("1:0.25:hann", "2:0.25:hann", "3:0.25:hann", "4:0.5:hann", "4:0.5:hann:0.125:0.5",
+SEAM_TILINGS = ("default", "1:0.25:hann", "2:0.25:hann", "3:0.25:hann", "4:0.5:hann", "4:0.5:hann:0.125:0.5",
                 "4:0.5:hann:0.125:1", "4:0.5:crop:0.125:0.5", "8:1:hann:0.25:1")
 
 
@@ -207,13 +208,13 @@ def tiled(raster: Path, model_path: Path, plan: TilePlan) -> np.ndarray:
 
 def seams(args: argparse.Namespace) -> None:
     """Tiled against single-pass output for tilings CHIPS:OVERLAP:BLEND[:MARGIN[:ALIGN]], all in chips."""
-    relief, _ = upsampled_pair(2048)
+    relief, _ = upsampled_pair(max(2048, args.size))
     model_path = Path(args.model)
     _, card = load_model(model_path)
     chip, lattice = card.chip_size, 2**card.generator.depth
     size = args.size
-    window = rasterio.windows.Window(600, 400, size, size) if size <= 1024 else rasterio.windows.Window(0, 0, size,
-                                                                                                         size)
+    # Up to 1024 px a window of the 2048² relief (the earlier sections' crop), beyond it the whole relief.
+    window = rasterio.windows.Window(*((600, 400) if size <= 1024 else (0, 0)), size, size)
     with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:
         crop = Path(tmp) / "crop.tif"
         profile = {**src.profile, "width": size, "height": size,
@@ -228,16 +229,21 @@ def seams(args: argparse.Namespace) -> None:
         print(f"- Machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
         print(f"- Model: {model_path.name} (chip {chip}, depth {card.generator.depth}, NGF {card.generator.ngf}, "
               f"{card.generator.norm} norm); {size}×{size} px of the relief; single pass = one {size} px tile; "
-              f"default tiling of a 16384² raster: tile {default[0]}, overlap {default[1]}")
+              f"default tiling of a 16384² raster: tile {default.tile}, overlap {default.overlap}, starts on "
+              f"multiples of {default.align} px")
         print("| tile | overlap | margin | blend | starts on multiples of | PSNR against single pass | boundary / "
               "interior error-gradient ratio (columns, rows) | error gradient at boundaries (levels) | compute "
               f"factor {size}² / 4096² / 16384² |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for tiling in args.tilings:
-            multiple, overlap_chips, blend, *rest = tiling.split(":")
-            tile, overlap = int(float(multiple) * chip), int(float(overlap_chips) * chip)
-            margin = int(float(rest[0]) * chip) if rest else overlap // 4
-            align = max(1, int(float(rest[1]) * lattice)) if len(rest) > 1 else 1
+            if tiling == "default":  # translate's default tiling of this raster
+                chosen = default_tiling(card, None, None, size, size)
+                tile, overlap, blend, align, margin = chosen.tile, chosen.overlap, "hann", chosen.align, None
+            else:
+                multiple, overlap_chips, blend, *rest = tiling.split(":")
+                tile, overlap = int(float(multiple) * chip), int(float(overlap_chips) * chip)
+                margin = int(float(rest[0]) * chip) if rest else None
+                align = max(1, int(float(rest[1]) * lattice)) if len(rest) > 1 else 1
             plan = TilePlan.build(size, size, tile, overlap, margin, blend, align)
             error = tiled(crop, model_path, plan) - reference
             (ratio_c, step_c), (ratio_r, step_r) = (seam_ratio(error, plan.cols.starts, tile),
@@ -245,8 +251,9 @@ def seams(args: argparse.Namespace) -> None:
             psnr = 10 * np.log10(255**2 / max(np.mean(error**2), 1e-30))
             factors = " / ".join(f"{TilePlan.build(n, n, tile, overlap, margin, blend, align).compute_factor:.2f}"
                                  for n in (size, 4096, 16384))
-            print(f"| {tile} | {overlap} | {margin} | {blend} | {align} px | {psnr:.1f} dB | {ratio_c:.2f}, "
-                  f"{ratio_r:.2f} | {step_c:.3f}, {step_r:.3f} | {factors} |", flush=True)
+            print(f"| {tile}{' (default)' if tiling == 'default' else ''} | {overlap} | "
+                  f"{overlap // 4 if margin is None else margin} | {blend} | {align} px | {psnr:.1f} dB | "
+                  f"{ratio_c:.2f}, {ratio_r:.2f} | {step_c:.3f}, {step_r:.3f} | {factors} |", flush=True)
 
 
 def seam_ratio(error: np.ndarray, starts: tuple[int, ...], tile: int) -> tuple[float, float]:
@@ -403,7 +410,8 @@ def main() -> None:
     p.add_argument("--model", default="demo-output/model.p2p")
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--tilings", nargs="+", default=list(SEAM_TILINGS),
-                   help="CHIPS:OVERLAP:BLEND[:MARGIN] in chips, e.g. 4:0.5:hann:0.125 (margin default: overlap/4)")
+                   help="default (translate's) or CHIPS:OVERLAP:BLEND[:MARGIN[:ALIGN]] in chips (ALIGN in 2^depth), "
+                        "e.g. 4:0.5:hann:0.125:0.5 (margin default: overlap/4, align: 1 px)")
     p.set_defaults(run=seams)
     args = parser.parse_args()
     args.run(args)
