@@ -166,18 +166,21 @@ def memory(args: argparse.Namespace) -> None:
     print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py memory --width {args.width} "
           f"--heights {' '.join(map(str, args.heights))}`")
     print(f"- Machine: {machine()}")
-    print(f"- Input: {args.width}×{args.width} px, 3 × uint8, tiled GeoTIFF; NGF 64 model, tile 256, "
-          "overlap 64, batch 4")
+    tiling = default_tiling(load_model(model_path)[1], None, None, max(args.heights), args.width)
+    print(f"- Input: {args.width}×{args.width} px, 3 × uint8, tiled GeoTIFF; NGF 64 model (chip 256) at default "
+          f"settings: tile {tiling.tile}, overlap {tiling.overlap}, starts on multiples of {tiling.align} px; load "
+          f"average {os.getloadavg()[0]:.2f}")
     for height in args.heights:
         script = (
             "import resource, sys, time; from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster; "
             f"t = time.perf_counter(); r = translate_raster({str(path)!r}, {str(model_path)!r}, "
             f"{str(DATA / 'wide_out.tif')!r}, TranslateSpec(device='cpu', extent=(0.0, "
             f"{(args.width - height) * 10.0}, {args.width * 10.0}, {args.width * 10.0}))); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t)"
+            "print(r['tile_size'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t)"
         )
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
-        print(f"- {args.width} wide × {height} rows: peak RSS {int(out[-2]) / 1024:.0f} MiB ({float(out[-1]):.0f} s)")
+        print(f"- {args.width} wide × {height} rows, tile {out[-3]}: peak RSS {int(out[-2]) / 1024:.0f} MiB "
+              f"({float(out[-1]):.0f} s)")
     (DATA / "wide_out.tif").unlink(missing_ok=True)
 
 
