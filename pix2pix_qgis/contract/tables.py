@@ -192,15 +192,18 @@ TRANSLATE = Command("translate", (
     _positional("MODEL", "Model (.p2p)", "The .p2p file written by Train Pix2Pix.", qgis=True),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
-    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: 2 or 3 chips of the model)",
-                        qgis=True, help="Tile side in pixels; default: two or three times the model's chip size, "
-                                        "whichever covers the raster with less compute (the chip size for "
-                                        "instance-norm models, whose output depends on the tile's statistics). It "
-                                        "must be a multiple of 2^depth of the model (the error names it); larger "
-                                        "tiles give the network more context and make the overlap cheaper."),
-    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: a quarter chip)",
+    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: a multiple of the model's chip)",
+                        qgis=True, help="Tile side in pixels; default: the multiple of the model's chip size, from "
+                                        "two chips to 1024 px, that covers the raster with the least compute, tiles "
+                                        "starting on multiples of 2^(depth-1) px (at most 64) so they share the "
+                                        "network's stride lattice (the chip size for instance-norm models, whose "
+                                        "output depends on the tile's statistics). It must be a multiple of 2^depth "
+                                        "of the model (the error names it); larger tiles give the network more "
+                                        "context and make the overlap cheaper. A given size spreads tiles evenly."),
+    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: half a chip)",
           "Pixels shared by neighbouring tiles: a margin is discarded, the rest is cross-faded. More overlap costs "
-          "more compute (the log shows the factor). Default: a quarter of the model's chip size.",
+          "more compute (the log shows the factor). Default: half the model's chip size, at most 64 px (a quarter "
+          "chip with a given tile size).",
           minimum=0, typical=64, qgis=True),
     Param("MARGIN", "margin", Kind.INT, "Margin (pixels)",
           "Pixels discarded at each tile's inner edge in overlaps (edge effects of zero padding). Default: a "
