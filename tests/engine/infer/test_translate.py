@@ -16,7 +16,14 @@ from pix2pix_qgis import Cancelled, Pix2PixError, Progress
 from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.infer.backends import TorchBackend, cpu_batch
 from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
-from pix2pix_qgis.infer.translate import TranslateSpec, _lookup_table, _Translator, translate_raster
+from pix2pix_qgis.infer.translate import (
+    Tiling,
+    TranslateSpec,
+    _lookup_table,
+    _Translator,
+    default_tiling,
+    translate_raster,
+)
 from pix2pix_qgis.model.device import cpu_supports_bfloat16
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.sample import basemap_file, write_window
@@ -314,3 +321,25 @@ def test_integer_inputs_are_normalised_by_table_to_the_same_bits(dtype, rng):
     translator.input_norm, translator.lookup = norm, _lookup_table(norm, dtype, 2)
     assert translator.lookup is not None and np.array_equal(translator._normalise(data), norm.apply(data))
     assert _lookup_table(norm, "float32", 2) is None
+
+
+@pytest.fixture(scope="module")
+def model_card_of(tmp_path_factory):
+    """The card of a tiny model with a given chip and depth (its weights do not matter to the tiling)."""
+    folder = tmp_path_factory.mktemp("tiling-models")
+    return lambda chip, depth: load_model(write_model(folder / f"{chip}-{depth}.p2p", depth=depth, ngf=1,
+                                                      chip=chip))[1]
+
+
+@pytest.mark.parametrize(("chip", "depth"), [(64, 6), (128, 7), (256, 8)])
+def test_default_tiling_is_on_the_stride_lattice_and_computes_each_pixel_at_most_1_3_times(model_card_of, chip,
+                                                                                           depth):
+    card = model_card_of(chip, depth)
+    for height, width in ((2048, 2048), (4096, 4096), (16384, 16384), (1024, 16384)):
+        tiling = default_tiling(card, None, None, height, width)
+        plan = TilePlan.build(height, width, tiling.tile, tiling.overlap, align=tiling.align)
+        assert tiling.tile % chip == 0 and tiling.tile <= 1024 and tiling.align == min(2 ** (depth - 1), 64)
+        assert all(start % tiling.align == 0 for start in plan.rows.starts + plan.cols.starts)
+        assert plan.compute_factor <= 1.3
+        # A given tile size keeps the evenly spread plan and a quarter chip of overlap.
+        assert default_tiling(card, chip, None, height, width) == Tiling(chip, chip // 4, 1)
