@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .engine_setup import venv_python
+
 ENV_VARIABLE = "PIX2PIX_PYTHON"
 SETTING_KEY = "PIX2PIX_PYTHON"
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
@@ -29,8 +31,7 @@ def managed_environment() -> Path:
 
 def managed_python() -> Path:
     """The interpreter of the environment that *Set up engine* makes (it may not exist yet)."""
-    venv = managed_environment()
-    return venv / "Scripts" / "python.exe" if sys.platform == "win32" else venv / "bin" / "python"
+    return venv_python(managed_environment())
 
 
 def check_interpreter(value: str) -> None:
