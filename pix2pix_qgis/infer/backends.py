@@ -85,10 +85,11 @@ class TorchBackend:
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
         """Target units, in the contiguous (B, C, T, T) layout numpy callers expect."""
+        y = self._forward(x)
         if self.tta:
-            y = sum(dihedral(self._forward(dihedral(x, k)), k, inverse=True) for k in range(8)) / 8
-        else:
-            y = self._forward(x)
+            for k in range(1, 8):
+                y = y + dihedral(self._forward(dihedral(x, k)), k, inverse=True)
+            y = y / 8
         return torch.addcmul(self.offset, y, self.scale, out=torch.empty(y.shape, dtype=y.dtype, device=y.device))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
