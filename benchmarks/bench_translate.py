@@ -60,13 +60,15 @@ def ngf64_model() -> Path:
 def throughput(args: argparse.Namespace) -> None:
     """translate_raster at defaults against the bare backend on the same tiles, for NGF 64 and NGF 8 models."""
     relief, _ = upsampled_pair(args.size)
+    models = {"NGF 64 (depth 8, chip 256)": ngf64_model(), "NGF 8 (depth 7, chip 128)": ngf8_model()}
     print(f"## Translation throughput against the bare forward pass ({today()})")
     print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py throughput --size {args.size} "
           f"--repeats {args.repeats}`")
     print(f"- Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; load average "
           f"{os.getloadavg()[0]:.2f}")
-    for label, model_path in (("NGF 64 (depth 8, chip 256)", ngf64_model()), ("NGF 8 (depth 7, chip 128)",
-                                                                                ngf8_model())):
+    for label, model_path in models.items():
+        if args.models and not any(name in label for name in args.models):
+            continue
         generator, card = load_model(model_path)
         tiling = default_tiling(card, None, None, args.size, args.size)
         tile, overlap = tiling.tile, tiling.overlap
@@ -74,23 +76,28 @@ def throughput(args: argparse.Namespace) -> None:
         backend = TorchBackend(generator, card, torch.device("cpu"), False, 4, tile, tiles=len(plan))
         tiles = np.random.default_rng(0).uniform(-1, 1, (backend.batch, 3, tile, tile)).astype(np.float32)
 
-        translate_times, bare_times, model_times = [], [], []
+        translate_times, bare_times, model_times, setup_times = [], [], [], []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.repeats):
                 start = time.perf_counter()
                 result = translate_raster(relief, model_path, Path(tmp) / "out.tif", TranslateSpec(device="cpu"))
                 translate_times.append(time.perf_counter() - start)
                 model_times.append(result["model_seconds"])
+                setup_times.append(result["setup_seconds"])
                 start = time.perf_counter()
                 for _ in range(0, len(plan), backend.batch):  # the backend translation uses, as many tiles
                     backend(tiles)
                 bare_times.append(time.perf_counter() - start)
-        t, b, m = (statistics.median(x) for x in (translate_times, bare_times, model_times))
+        t, b, m, s = (statistics.median(x) for x in (translate_times, bare_times, model_times, setup_times))
+        pipeline = statistics.median(w - x - y for w, x, y in zip(translate_times, setup_times, model_times))
         print(f"- {label}: {args.size}² px, tile {tile}, overlap {overlap}, {len(plan)} tiles in batches of "
               f"{backend.batch}, compute factor {plan.compute_factor:.2f}")
         print(f"  - translate_raster: median {t:.2f} s = {args.size**2 / 1e6 / t:.3f} MP/s "
               f"(runs {', '.join(f'{x:.2f}' for x in translate_times)}); its model time {m:.2f} s = "
               f"{100 * m / t:.0f} % of wall")
+        print(f"  - of which setup (load the .p2p, backend, memory check) median {s:.2f} s; reading, normalising, "
+              f"blending and writing (wall − setup − model) median {pipeline:.2f} s = "
+              f"**{100 * pipeline / m:.1f} % of the model time**")
         print(f"  - bare backend, same tiles: median {b:.2f} s (runs {', '.join(f'{x:.2f}' for x in bare_times)})")
         print(f"  - everything but the model (read, normalise, blend, write, load): {100 * (t - b) / b:.1f} % of "
               f"the bare model time")
@@ -388,6 +395,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("throughput")
     p.add_argument("--size", type=int, default=2048)
+    p.add_argument("--models", nargs="*", default=[], help="only these, e.g. 'NGF 8'")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=throughput)
     p = commands.add_parser("memory")

@@ -225,6 +225,7 @@ def translate_raster(
                              spec.precision, len(plan))
         check_translation_memory(card.generator, tile, model.batch, width, len(plan.cols.starts),
                                  src.dtypes[bands[0] - 1], device, spec.tta, generator)
+        setup_seconds = time.perf_counter() - started  # load, backend, memory check: once per run
         progress.info(
             f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px"
             + (f", starting on multiples of {tiling.align} px" if tiling.align > 1 else "") + " "
@@ -269,7 +270,7 @@ def translate_raster(
         "compute_factor": round(plan.compute_factor, 4),
         "device": str(device), "backend": spec.backend, "precision": spec.precision, "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
-        "model_seconds": round(counters.model_seconds, 3),
+        "model_seconds": round(counters.model_seconds, 3), "setup_seconds": round(setup_seconds, 3),
         **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}
            if spec.part else {}),
     }
