@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_translate.py throughput [--size 2048] [--repeats 3]
     .venv/bin/python benchmarks/bench_translate.py memory [--width 30000] [--heights 1024 2048 4096]
     .venv/bin/python benchmarks/bench_translate.py seams [--model demo-output/model.p2p] [--size 1024]
+    .venv/bin/python benchmarks/bench_translate.py lattice [--model demo-output/model.p2p]
     .venv/bin/python benchmarks/bench_translate.py shapes [--size 4096] [--mosaic 20000] [--source-tile 480]
     .venv/bin/python benchmarks/bench_translate.py kernels
 
@@ -17,6 +18,7 @@ memory: peak RSS of fresh processes translating full-width windows of a width×w
   raster; flat across heights means memory does not grow with height.
 seams: PSNR of tiled against single-pass output, and the ratio of the error's horizontal
   gradient at tile boundaries (mid-overlap) to elsewhere, for several tilings.
+lattice: how much the network's output changes when its input moves by s px (off the 2^depth lattice).
 shapes: MP/s of an NGF 8 model on a square GeoTIFF, a 16384×1024 strip and a VRT mosaic of
   480 px GeoTIFFs (made with gdalbuildvrt), alternating fresh processes; share of the square's rate.
 kernels: ms per tile of the CPU kernels and call shapes, and batch invariance.
@@ -266,6 +268,29 @@ def seams(args: argparse.Namespace) -> None:
                   f"{ratio_c:.2f}, {ratio_r:.2f} | {step_c:.3f}, {step_r:.3f} | {factors} |", flush=True)
 
 
+def lattice(args: argparse.Namespace) -> None:
+    """PSNR between the network's output on a window and on the window moved by s px, away from every edge."""
+    generator, card = load_model(Path(args.model))
+    relief, _ = upsampled_pair(2048)
+    with rasterio.open(relief) as src:
+        data = src.read(window=rasterio.windows.Window(600, 400, 640 + 128, 640))
+    x = torch.from_numpy(card.input.normalization.apply(data))[None]
+    print(f"## Shifts off the stride lattice ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py lattice --model {args.model}`")
+    print(f"- Model: {Path(args.model).name} (depth {card.generator.depth}, lattice {2 ** card.generator.depth} px); "
+          "a 640 px window of the relief against the same window moved right by s px, compared 192 px from every "
+          "edge (2 x 127.5 output units = 255 levels)")
+    print("| shift (px) | PSNR |")
+    print("| --- | --- |")
+    with torch.inference_mode():
+        reference = generator(x[..., :, :640])[0].numpy()
+        for shift in (1, 2, 4, 8, 16, 32, 64, 96, 128):
+            moved = generator(x[..., :, shift:shift + 640])[0].numpy()
+            width = min(448, 640 - shift) - 192
+            error = (reference[..., 192:448, shift + 192:shift + 192 + width] - moved[..., 192:448, 192:192 + width])
+            print(f"| {shift} | {10 * np.log10(4 / np.mean(error ** 2)):.1f} dB |", flush=True)
+
+
 def seam_ratio(error: np.ndarray, starts: tuple[int, ...], tile: int) -> tuple[float, float]:
     """(ratio, step): mean |horizontal error gradient| at mid-overlap columns over its mean elsewhere (1.0: no
     visible seam), and the mean at mid-overlap columns in output levels."""
@@ -406,6 +431,9 @@ def main() -> None:
     p.add_argument("--old", required=True, help="a checkout of the previous commit (git archive … | tar -x -C DIR)")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=compare)
+    p = commands.add_parser("lattice")
+    p.add_argument("--model", default="demo-output/model.p2p")
+    p.set_defaults(run=lattice)
     p = commands.add_parser("shapes")
     p.add_argument("--size", type=int, default=4096)
     p.add_argument("--strip-width", type=int, default=16384)
