@@ -231,10 +231,11 @@ TRANSLATE = Command("translate", (
     Param("COG", "cog", Kind.BOOL, "Cloud Optimized GeoTIFF",
           "Write a Cloud Optimized GeoTIFF (internal tiling and overviews).", default=False, qgis=True, advanced=True),
     Param("BACKEND", "backend", Kind.CHOICE, "Backend (inference engine)",
-          "torch (default) or onnxruntime: about 1.5× faster on the CPU for large rasters (BENCHMARKS.md) when the "
-          "optional packages are installed in the engine's Python (pip install onnx onnxscript onnxruntime); CPU "
-          "only. A model's first use exports it once (~10 s), later runs load it from a per-user cache. Outputs "
-          "differ from torch's by at most a level or two in a few pixels.",
+          "torch (default) or onnxruntime, when the optional packages are installed in the engine's Python (pip "
+          "install onnx onnxscript onnxruntime); CPU only. Against torch's oneDNN kernels onnxruntime measured "
+          "1.2× faster per tile but only 1.05× end to end on a 2048² raster (BENCHMARKS.md): a model's first use "
+          "exports it (~10-15 s) and each run loads the cached graph (~1-2 s). Outputs differ from torch's in a "
+          "few pixels (0.02 % of values, a few levels).",
           default="torch", choices=("torch", "onnxruntime"), qgis=True, advanced=True),
     Param("PRECISION", "precision", Kind.CHOICE, "Precision",
           "float32 (default): exact, the same output bit for bit run after run. bfloat16 (CPUs with AVX512-BF16 or "
