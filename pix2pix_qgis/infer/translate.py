@@ -51,7 +51,7 @@ from .tiling import BLOCK, TilePlan, check_part, part_rows
 class TranslateSpec:
     """Validated translation options (pixels unless stated)."""
 
-    tile_size: int | None = None  # default: default_tiling (four or six chips, at most 1024 px)
+    tile_size: int | None = None  # default: default_tiling (a multiple of the chip, two chips to 1024 px)
     overlap: int | None = None  # default: default_tiling (half a chip; a quarter chip with a given tile_size)
     margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
     batch_size: int = TRANSLATE["BATCH_SIZE"].default
@@ -160,12 +160,13 @@ def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, 
     """The tiling of a ``height`` × ``width`` raster: the given tile and overlap, else the defaults.
 
     Default tile: the multiple of the chip from ``MIN_TILE_CHIPS`` chips to ``MAX_DEFAULT_TILE``
-    px with the smallest compute factor on this raster (the larger on a tie: more context); a raster smaller
-    than that is one tile (rounded up to whole chips); if no multiple fits, the chip. With it the
-    overlap defaults to half a chip and tiles start on multiples of 2^(depth-1) px (both at most
-    ``DEFAULT_LATTICE``), so neighbouring tiles see the input on the same lattice of the
-    network's stride-2 layers (all but the deepest) and differ from a single pass less. A given tile size keeps
-    evenly spread tiles and a quarter chip of overlap, as before. Generators that normalise
+    px with the smallest compute factor on this raster (the larger on a tie: more context); a
+    raster smaller than that is one tile (rounded up to whole chips); if no multiple fits, the
+    chip. With it the overlap defaults to half a chip and tiles start on multiples of
+    2^(depth-1) px (both at most ``DEFAULT_LATTICE``), so neighbouring tiles see the input on
+    the same lattice of the network's stride-2 layers (all but the deepest) and differ from a
+    single pass less. A given tile size keeps evenly spread tiles and a quarter chip of
+    overlap, as before. Generators that normalise
     with each tile's own statistics (instance norm) keep the chip size, the only tile size
     whose statistics match training.
     """
@@ -181,9 +182,11 @@ def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, 
         sizes = [needed]  # one tile: the whole raster in a single pass
     elif not sizes:
         sizes = [chip]
+    # A given overlap no candidate can hold is left to TilePlan, whose error names the fix.
+    sizes = [size for size in sizes if size > overlap] or sizes[-1:]
     tile = min(sizes, key=lambda size: (TilePlan.build(max(height, 1), max(width, 1), size, min(overlap, size - 1),
                                                        align=align).compute_factor, -size))
-    return Tiling(tile, min(overlap, tile - 1), align)
+    return Tiling(tile, overlap, align)
 
 
 @dataclass
