@@ -93,16 +93,19 @@ class BlockWriter:
         self.futures: list[Future[None]] = []
 
     def submit(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
-        """Queue finished rows from ``row`` (values (C, H, W), validity (H, W)); raises an earlier write's error."""
+        """Queue finished rows from ``row`` (values (C, H, W) float32, handed over: the writer changes them in place;
+        validity (H, W)); raises an earlier write's error."""
         for future in [f for f in self.futures if f.done()]:
             future.result()  # surface a write error now, not at the end
         self.futures = [f for f in self.futures if not f.done()]
         self.futures.append(self.pool.submit(self._write, row, values, valid))
 
     def _write(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
+        # In place: ``values`` is this writer's own copy, and a 30000 px wide band of rows
+        # would otherwise hold two more float32 copies of itself (BENCHMARKS.md, memory).
         if np.issubdtype(self.dtype, np.integer):
-            values = np.rint(values)
-        out = np.clip(values, self.low, self.high).astype(self.dtype)
+            np.rint(values, out=values)
+        out = np.clip(values, self.low, self.high, out=values).astype(self.dtype)
         if self.nodata is not None:
             if not np.isnan(self.nodata):
                 # A real prediction must not read as nodata: move it one step into the valid range.
