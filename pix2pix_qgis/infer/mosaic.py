@@ -78,6 +78,9 @@ class Accumulator:
         return done
 
 
+MAX_PENDING_WRITES = 1  # bands in the writer at once: one is written while the network computes the next
+
+
 class BlockWriter:
     """Writes finished row bands on a background thread (clip, cast, nodata/mask).
 
@@ -98,6 +101,10 @@ class BlockWriter:
         for future in [f for f in self.futures if f.done()]:
             future.result()  # surface a write error now, not at the end
         self.futures = [f for f in self.futures if not f.done()]
+        # Back-pressure: a writer slower than the network (deflate of wide rows on a busy
+        # machine) would otherwise queue band after band of float32 rows in memory.
+        while len(self.futures) >= MAX_PENDING_WRITES:
+            self.futures.pop(0).result()
         self.futures.append(self.pool.submit(self._write, row, values, valid))
 
     def _write(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
