@@ -1,9 +1,11 @@
 """Pix2Pix for georeferenced rasters: paired-chip export, training and whole-raster translation.
 
 The engine never imports QGIS. Public API: :func:`export_chips` (:class:`ChipSpec`),
+:func:`export_unpaired` (:class:`UnpairedSpec`),
 :func:`train` (:class:`TrainConfig`), :func:`translate_raster` (:class:`TranslateSpec`),
 :func:`evaluate_rasters`, :func:`load_model` (:class:`ModelCard`), and the arcgis.learn-style
-:func:`prepare_data` / :class:`Pix2Pix`; errors are :class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
+:func:`prepare_data` / :class:`Pix2Pix`, :class:`CycleGAN` (:func:`train_cyclegan`); errors are
+:class:`Pix2PixError`. Names are imported lazily (PEP 562) so that
 ``python -m pix2pix_qgis`` can report a missing dependency as a protocol error instead of
 dying in an import traceback, and so ``import pix2pix_qgis`` never pulls in torch.
 """
@@ -18,6 +20,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "ChipSpec": "chips.spec",
     "export_chips": "chips.export",
+    "UnpairedSpec": "chips.unpaired",
+    "export_unpaired": "chips.unpaired",
     "TrainConfig": "train.config",
     "train": "train.loop",
     "load_model": "model.package",
@@ -29,6 +33,8 @@ _LAZY = {
     "assemble_parts": "scale.assemble",
     "prepare_data": "api",
     "Pix2Pix": "api",
+    "CycleGAN": "api",
+    "train_cyclegan": "train.cyclegan",
     "Pix2PixError": "contract.errors",
     "Cancelled": "contract.errors",
     "Progress": "core.progress",

@@ -53,9 +53,10 @@ from .infer.translate import translate_raster as translate_file
 from .model.card import ModelCard
 from .model.checkpoint import checkpoint_path
 from .model.device import resolve_device
-from .model.networks import UnetGenerator, check_chip_size
+from .model.generators import Generator
 from .model.package import load_model, predict
 from .train.config import TrainConfig
+from .train.cyclegan import train_cyclegan
 from .train.loop import train
 from .train.lr_find import LRFinding, lr_range_test
 from .train.trainer import evaluate, predict_chips
@@ -133,7 +134,52 @@ def prepare_data(path: str | Path, batch_size: int = TRAIN["BATCH_SIZE"].default
     return Pix2PixData(chips, batch_size, num_workers, seed, val_split_pct)
 
 
-class Pix2Pix:
+class _PackagedModel:
+    """What every notebook model does with its ``.p2p``: train into a private one, save it, translate rasters."""
+
+    _package: Path | None = None
+    _workdir: Path | None = None
+    _options: dict[str, Any]
+
+    def _work_package(self) -> Path:
+        """The private ``.p2p`` that fits train into (its folder is removed with the object)."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="pix2pix-"))
+            weakref.finalize(self, shutil.rmtree, self._workdir, True)
+        return self._workdir / "model.p2p"
+
+    def save(self, path: str | Path) -> Path:
+        """Copy the model package (best epoch; both directions of a CycleGAN) to ``path`` (.p2p)."""
+        if self._package is None:
+            raise Pix2PixError("There is nothing to save yet; call fit() first.")
+        target = Path(path).absolute()
+        if target.suffix.lower() != ".p2p":
+            raise Pix2PixError(f"{target} must end in .p2p.")
+        check_run_paths(inputs={"trained model": self._package}, files={"model": target})
+        with staged_file(target) as staging:
+            shutil.copyfile(self._package, staging)
+        return target
+
+    def translate_raster(self, input_raster: str | Path, output_raster: str | Path,
+                         progress: Progress | None = None, **options: Any) -> dict[str, Any]:
+        """Translate a whole raster of any size into a GeoTIFF on its grid, as ``pix2pix-qgis translate``.
+
+        ``options`` are :class:`TranslateSpec` fields: tile_size, overlap, margin, batch_size,
+        device (default: the model's), bands, extent, extent_crs, blend, tta, dtype, cog,
+        creation_options, and direction (b2a: a CycleGAN's B→A generator). Returns the translation's summary.
+        """
+        if self._package is None:
+            raise Pix2PixError("The model is not trained, so there is nothing to translate with; call fit() or "
+                               "Pix2Pix.from_model() first.")
+        known = [field.name for field in dataclasses.fields(TranslateSpec) if field.name != "part"]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise Pix2PixError(f"translate_raster has no option(s) {', '.join(unknown)}; use {', '.join(known)}.")
+        spec = TranslateSpec(**{"device": self._options.get("device", "auto"), **options})
+        return translate_file(input_raster, self._package, output_raster, spec, progress)
+
+
+class Pix2Pix(_PackagedModel):
     """A Pix2Pix model: :meth:`lr_find`, :meth:`fit`, look at it, :meth:`save`, apply it.
 
     Keyword options are :class:`TrainConfig` fields (ngf, ndf, depth, norm, dropout,
@@ -146,11 +192,9 @@ class Pix2Pix:
         self.data = data
         self._options = options
         self._epochs_done = 0
-        self._generator: UnetGenerator | None = None
+        self._generator: Generator | None = None
         self.card: ModelCard | None = None  # the model card of the trained or loaded package
-        self._package: Path | None = None
         self._from_file = False
-        self._workdir: Path | None = None
         self.lr_finding: LRFinding | None = None  # the last lr_find's curve
         TrainConfig(**options)  # validate now, not after the first epoch
 
@@ -167,7 +211,7 @@ class Pix2Pix:
                                "or Pix2Pix.from_model(path, data=prepare_data(...)).")
         return self.data
 
-    def _need_model(self, call: str) -> tuple[UnetGenerator, ModelCard]:
+    def _need_model(self, call: str) -> tuple[Generator, ModelCard]:
         if self._generator is None or self.card is None:
             raise Pix2PixError(f"The model is not trained, so there is nothing to {call}; call fit() or "
                                "Pix2Pix.from_model() first.")
@@ -222,10 +266,7 @@ class Pix2Pix:
             (progress or Progress()).info(f"lr_find suggests a learning rate of {self._options['lr']:.2e}; "
                                           "fit uses it (give lr to choose one).")
         config = self._config(self._epochs_done + epochs)
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="pix2pix-"))
-            weakref.finalize(self, shutil.rmtree, self._workdir, True)
-        package = self._workdir / "model.p2p"
+        package = self._work_package()
         result = train(data.path, package, config, progress, resume=self._epochs_done > 0)
         self._epochs_done = config.epochs
         self._package = package
@@ -241,13 +282,13 @@ class Pix2Pix:
     def _model_chips(self, call: str) -> ChipsFolder:
         """The data's chips with the model's own normalisation, so a model read from a file sees its
         input scaled and its output mapped back exactly as in its training."""
-        data, (generator, card) = self._need_data(call), self._need_model(call)
+        data, (_, card) = self._need_data(call), self._need_model(call)
         norm_in, norm_out = card.input.normalization, card.output.normalization
         if (norm_in.bands, norm_out.bands) != (data.chips.bands_a, data.chips.bands_b):
             raise Pix2PixError(f"The model maps {norm_in.bands} band(s) to {norm_out.bands}, but the chips in "
                                f"{data.path} have {data.chips.bands_a} and {data.chips.bands_b}. Give chips "
                                "exported with the model's bands.")
-        check_chip_size(data.chip_size, data.chip_size, generator.spec.depth)
+        card.generator.check_size(data.chip_size, data.chip_size)
         return dataclasses.replace(data.chips, norm_a=norm_in, norm_b=norm_out)
 
     def show_results(self, rows: int = 4, bands_a: Bands = None, bands_b: Bands = None) -> Figure:
@@ -284,18 +325,6 @@ class Pix2Pix:
         loader = make_loader(dataset, data.batch_size, num_workers=data.num_workers or 0)
         return evaluate(self._need_model("evaluate")[0], loader, chips, self._device)
 
-    def save(self, path: str | Path) -> Path:
-        """Copy the model package (best epoch) to ``path`` (.p2p)."""
-        if self._package is None:
-            raise Pix2PixError("There is nothing to save yet; call fit() first.")
-        target = Path(path).absolute()
-        if target.suffix.lower() != ".p2p":
-            raise Pix2PixError(f"{target} must end in .p2p.")
-        check_run_paths(inputs={"trained model": self._package}, files={"model": target})
-        with staged_file(target) as staging:
-            shutil.copyfile(self._package, staging)
-        return target
-
     @classmethod
     def from_model(cls, path: str | Path, data: Pix2PixData | None = None, device: str = "cpu") -> Pix2Pix:
         """A model from a ``.p2p`` file (arcgis.learn's ``from_model``): it predicts, translates
@@ -311,24 +340,6 @@ class Pix2Pix:
     def load(cls, path: str | Path, device: str = "cpu") -> Pix2Pix:
         """:meth:`from_model` without data."""
         return cls.from_model(path, device=device)
-
-    def translate_raster(self, input_raster: str | Path, output_raster: str | Path,
-                         progress: Progress | None = None, **options: Any) -> dict[str, Any]:
-        """Translate a whole raster of any size into a GeoTIFF on its grid, as ``pix2pix-qgis translate``.
-
-        ``options`` are :class:`TranslateSpec` fields: tile_size, overlap, margin, batch_size,
-        device (default: the model's), bands, extent, extent_crs, blend, tta, dtype, cog,
-        creation_options. Returns the translation's summary.
-        """
-        if self._package is None:
-            raise Pix2PixError("The model is not trained, so there is nothing to translate with; call fit() or "
-                               "Pix2Pix.from_model() first.")
-        known = [field.name for field in dataclasses.fields(TranslateSpec) if field.name != "part"]
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise Pix2PixError(f"translate_raster has no option(s) {', '.join(unknown)}; use {', '.join(known)}.")
-        spec = TranslateSpec(**{"device": self._options.get("device", "auto"), **options})
-        return translate_file(input_raster, self._package, output_raster, spec, progress)
 
     def predict(self, array: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """(C_in, H, W) or (B, C_in, H, W) in the input's units → float32 in the target's units.
@@ -363,3 +374,52 @@ class Pix2Pix:
         result = out[..., :height, :width].cpu().numpy().astype(np.float32)
         result[np.broadcast_to(~ok[:, None], result.shape)] = np.nan
         return result[0] if single else result
+
+
+class CycleGAN(_PackagedModel):
+    """An unpaired CycleGAN (arcgis.learn's ``CycleGAN``): :meth:`fit` on an unpaired chips folder, :meth:`save`,
+    and translate rasters both ways (``direction`` a2b or b2a).
+
+    ``chips`` is the folder of ``export-unpaired`` (or Esri's ``A/images`` + ``B/images``).
+    Keyword options are :class:`TrainConfig` fields (generator, resnet_blocks, ngf, ndf,
+    lambda_cycle, lambda_identity, pool_size, gan_mode, lr, batch_size, device, ...); the
+    defaults are the reference CycleGAN's. Each ``fit(n)`` trains n more epochs, continuing
+    the previous fit's state (optimizers and image pools included): ``train.cyclegan``.
+    """
+
+    def __init__(self, chips: str | Path | None = None, **options: Any) -> None:
+        self.chips = None if chips is None else Path(chips)
+        self._options = {**options, "model_type": "cyclegan"}
+        self._epochs_done = 0
+        self.card: ModelCard | None = None  # the card of the trained or loaded package (A→B; .direction("b2a"))
+        TrainConfig(**self._options)  # validate now, not after the first epoch
+
+    def fit(self, epochs: int = 10, progress: Progress | None = None, **options: Any) -> dict[str, Any]:
+        """Train ``epochs`` more epochs; returns the training summary (cycle errors of the validation chips)."""
+        if self.chips is None:
+            raise Pix2PixError("This model has no chips to train on; create it with CycleGAN('unpaired_chips').")
+        self._options.update(options)
+        config = TrainConfig(**{**self._options, "epochs": self._epochs_done + epochs})
+        package = self._work_package()
+        result = train_cyclegan(self.chips, package, config, progress, resume=self._epochs_done > 0)
+        self._epochs_done = config.epochs
+        self._package = package
+        self.card = load_model(package)[1]
+        return result
+
+    @classmethod
+    def from_model(cls, path: str | Path, device: str = "cpu") -> CycleGAN:
+        """A CycleGAN read from its ``.p2p``: it translates both ways; a Pix2Pix package is refused."""
+        model = cls(device=device)
+        card = load_model(path)[1]
+        if card.model_type != "cyclegan":
+            raise Pix2PixError(f"{path} is a {card.model_type} model, not a CycleGAN; read it with "
+                               "Pix2Pix.from_model().")
+        model._package, model.card = Path(path).absolute(), card
+        return model
+
+    def plot_losses(self) -> Figure:
+        """The per-epoch losses: both generators' and discriminators' adversarial terms, and the cycle errors."""
+        if self.card is None:
+            raise Pix2PixError("The model is not trained, so there are no losses to plot; call fit() first.")
+        return _shown(plots.losses_figure(self.card.metrics.history, self.card.metrics.best_epoch))

@@ -107,6 +107,57 @@ def _band_stats_state(stats: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return entries
 
 
+def _accumulated(tile: int, count: int, cell: dict[str, Any], mode: str, stats: list[list[dict[str, Any]]]
+                 ) -> dict[str, Any]:
+    """``esri_accumulated_stats.json`` of one export folder; ``stats`` per raster (input, then additional)."""
+    second = len(stats) > 1
+    return {
+        "Version": 1,
+        "NumBands": len(stats[0]),
+        "TileSizeX": tile,
+        "TileSizeY": tile,
+        "NumClasses": 0,
+        "NumTiles": count,
+        "NumTilesAsDouble": count,
+        "NextTileIndex": count,
+        "OutputFeatures": True,  # what Pro 3.3 writes for Export Tiles
+        "MetaDataMode": mode,
+        "MinCellSize": cell,
+        "MaxCellSize": cell,
+        "FeatureStats": {"NumClasses": 0, "NumImagesTotal": 0, "NumFeaturesTotal": 0, "NumImagesPerClass": [],
+                         "NumFeaturesPerClass": [],
+                         "NumFeaturesPerImage": {"Min": 0, "Max": 0, "Mean": 0, "Sum": 0, "Count": 0},
+                         "FeatureAreaPerClass": []},
+        "InputRastersProps": _raster_props(len(stats[0])),
+        **({"InputRastersProps2": _raster_props(len(stats[1]))} if second else {}),
+        "BandStatsState": _band_stats_state(stats[0]),
+        **({"BandStatsState2": _band_stats_state(stats[1])} if second else {}),
+    }
+
+
+def _definition(tile: int, cell: dict[str, Any], mode: str, stats: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """``esri_model_definition.emd`` of one export folder; ``stats`` per raster (input, then additional)."""
+    second = len(stats) > 1
+    return {
+        **_EMD_TEMPLATE,
+        "ImageHeight": tile,
+        "ImageWidth": tile,
+        **_EMD_OPTIONAL,
+        "MetaDataMode": mode,
+        "BlackenAroundFeature": False,
+        "IsMultidimensional": False,
+        "CropTileMode": "Fixed_Size",
+        "ImageSpaceUsed": "MAP_SPACE",
+        "MinCellSize": cell,
+        "MaxCellSize": cell,
+        "InputRastersProps": _raster_props(len(stats[0])),
+        **({"InputRastersProps2": _raster_props(len(stats[1]))} if second else {}),
+        "AllTilesStats": _all_tiles_stats(stats[0], _band_names(len(stats[0]))),
+        **({"AllTilesStats2": _all_tiles_stats(stats[1], _band_names(len(stats[1])))} if second else {}),
+        _WELL_KNOWN_KEY: _WELL_KNOWN,
+    }
+
+
 def write_esri_files(folder: Path, manifest: dict[str, Any], stats_a: list[dict[str, Any]],
                      stats_b: list[dict[str, Any]]) -> None:
     """Write Pro's side files for the chips listed in ``manifest``.
@@ -117,51 +168,32 @@ def write_esri_files(folder: Path, manifest: dict[str, Any], stats_a: list[dict[
     tile = manifest["tile_size"]
     names = [chip["name"] for chip in manifest["chips"]]
     cell = _cell(manifest["grid"])
-    bands_a, bands_b = len(manifest["a"]["bands"]), len(manifest["b"]["bands"])
-    accumulated = {
-        "Version": 1,
-        "NumBands": bands_a,
-        "TileSizeX": tile,
-        "TileSizeY": tile,
-        "NumClasses": 0,
-        "NumTiles": len(names),
-        "NumTilesAsDouble": len(names),
-        "NextTileIndex": len(names),
-        "OutputFeatures": True,  # what Pro 3.3 writes for Export Tiles
-        "MetaDataMode": "Export_Tiles",
-        "MinCellSize": cell,
-        "MaxCellSize": cell,
-        "FeatureStats": {"NumClasses": 0, "NumImagesTotal": 0, "NumFeaturesTotal": 0, "NumImagesPerClass": [],
-                         "NumFeaturesPerClass": [],
-                         "NumFeaturesPerImage": {"Min": 0, "Max": 0, "Mean": 0, "Sum": 0, "Count": 0},
-                         "FeatureAreaPerClass": []},
-        "InputRastersProps": _raster_props(bands_a),
-        "InputRastersProps2": _raster_props(bands_b),
-        "BandStatsState": _band_stats_state(stats_a),
-        "BandStatsState2": _band_stats_state(stats_b),
-    }
-    (folder / ACCUMULATED).write_text(pro_json(accumulated), encoding="ascii")
-    definition = {
-        **_EMD_TEMPLATE,
-        "ImageHeight": tile,
-        "ImageWidth": tile,
-        **_EMD_OPTIONAL,
-        "MetaDataMode": "Export_Tiles",
-        "BlackenAroundFeature": False,
-        "IsMultidimensional": False,
-        "CropTileMode": "Fixed_Size",
-        "ImageSpaceUsed": "MAP_SPACE",
-        "MinCellSize": cell,
-        "MaxCellSize": cell,
-        "InputRastersProps": _raster_props(bands_a),
-        "InputRastersProps2": _raster_props(bands_b),
-        "AllTilesStats": _all_tiles_stats(stats_a, _band_names(bands_a)),
-        "AllTilesStats2": _all_tiles_stats(stats_b, _band_names(bands_b)),
-        _WELL_KNOWN_KEY: _WELL_KNOWN,
-    }
-    (folder / EMD).write_text(pro_json(definition), encoding="ascii")
+    stats = [stats_a, stats_b]
+    (folder / ACCUMULATED).write_text(pro_json(_accumulated(tile, len(names), cell, "Export_Tiles", stats)),
+                                      encoding="ascii")
+    (folder / EMD).write_text(pro_json(_definition(tile, cell, "Export_Tiles", stats)), encoding="ascii")
     # Pro 3.3: one space between the paths, a trailing space, Windows line ends.
     (folder / MAP).write_bytes("".join(f"images\\{n} images2\\{n} \r\n" for n in names).encode("ascii"))
+
+
+def write_esri_domain_files(folder: Path, names: list[str], tile: int, grid: dict[str, Any],
+                            stats: list[dict[str, Any]]) -> None:
+    """Write one domain's side files of Esri's CycleGAN layout into ``folder`` (``A/`` or ``B/``).
+
+    arcgis.learn takes a folder for CycleGAN when both ``A/`` and ``B/`` hold the three files
+    (``_data.py``: ``_check_esri_files(path / "A") and _check_esri_files(path / "B")``) and
+    scales each domain by the Min/Max of its ``.emd`` ``AllTilesStats`` (``_utils/cyclegan.py``
+    ``_batch_stats_json``); it reads nothing else of them. The rest is Pro 3.3's Export Tiles
+    layout with one raster: ``MetaDataMode`` "CycleGAN" (the tool's metadata format name, as
+    "Export_Tiles" is for Export Tiles) and ``map.txt`` naming each chip once are inferred,
+    not seen in a Pro CycleGAN export (none was found published).
+    ``stats``: per-band count, min, max, mean, std over every chip of the domain.
+    """
+    cell = _cell(grid)
+    (folder / ACCUMULATED).write_text(pro_json(_accumulated(tile, len(names), cell, "CycleGAN", [stats])),
+                                      encoding="ascii")
+    (folder / EMD).write_text(pro_json(_definition(tile, cell, "CycleGAN", [stats])), encoding="ascii")
+    (folder / MAP).write_bytes("".join(f"images\\{n} \r\n" for n in names).encode("ascii"))
 
 
 def arcgis_learn_caveats(tile: int, bands_a: int, bands_b: int) -> list[str]:
@@ -295,24 +327,39 @@ def pro_ranges(root: Path, bands_a: int, bands_b: int) -> tuple[ProRange | None,
         "input": [(emd_path, emd, "AllTilesStats"), (accumulated_path, accumulated, "BandStatsState")],
         "target": [(emd_path, emd, "AllTilesStats2"), (accumulated_path, accumulated, "BandStatsState2")],
     }
-    expected = {"input": bands_a, "target": bands_b}
-    found: dict[str, ProRange | None] = {}
-    for role, sources in candidates.items():
-        found[role] = None
-        passed_over = []
-        for path, content, key in sources:
-            if not path.is_file():
-                passed_over.append(f"{path.name} is missing")
-                continue
-            bands = _usable(content.get(key), expected[role])
-            if isinstance(bands, str):
-                passed_over.append(f"{path.name} {key} {bands}")
-                continue
-            found[role] = range_from_pro(bands, f"{path.name} {key}")
-            notes.append(f"Normalising the {role} with ArcGIS Pro's Min/Max per band from {path} {key}: "
-                         + "; ".join(f"band {i} {band.describe()}" for i, band in enumerate(bands, 1)) + ".")
-            break
-        if found[role] is None:
-            notes.append(f"No usable ArcGIS Pro statistics for the {role} ({', '.join(passed_over)}): its "
-                         "1st–99th percentiles are computed from a sample of the training chips.")
-    return found["input"], found["target"], notes
+    input_range = _role_range("input", candidates["input"], bands_a, notes)
+    target_range = _role_range("target", candidates["target"], bands_b, notes)
+    return input_range, target_range, notes
+
+
+def _role_range(role: str, sources: list[tuple[Path, dict[str, Any], str]], expected: int,
+                notes: list[str]) -> ProRange | None:
+    """The first usable statistics of ``sources`` (file, its content, key) as a range; says why in ``notes``."""
+    passed_over = []
+    for path, content, key in sources:
+        if not path.is_file():
+            passed_over.append(f"{path.name} is missing")
+            continue
+        bands = _usable(content.get(key), expected)
+        if isinstance(bands, str):
+            passed_over.append(f"{path.name} {key} {bands}")
+            continue
+        notes.append(f"Normalising the {role} with ArcGIS Pro's Min/Max per band from {path} {key}: "
+                     + "; ".join(f"band {i} {band.describe()}" for i, band in enumerate(bands, 1)) + ".")
+        return range_from_pro(bands, f"{path.name} {key}")
+    notes.append(f"No usable ArcGIS Pro statistics for the {role} ({', '.join(passed_over)}): its "
+                 "1st–99th percentiles are computed from a sample of the training chips.")
+    return None
+
+
+def domain_range(folder: Path, bands: int, role: str) -> tuple[ProRange | None, list[str]]:
+    """The range of one domain of a CycleGAN export (``folder`` is its ``A/`` or ``B/``), where usable.
+
+    The ``.emd`` ``AllTilesStats`` first (what arcgis.learn scales a CycleGAN domain by), then
+    ``esri_accumulated_stats.json`` ``BandStatsState``. Returns (range or None, notes).
+    """
+    emd_path, accumulated_path = folder / EMD, folder / ACCUMULATED
+    notes: list[str] = []
+    sources = [(emd_path, _read_json(emd_path) or {}, "AllTilesStats"),
+               (accumulated_path, _read_json(accumulated_path) or {}, "BandStatsState")]
+    return _role_range(role, sources, bands, notes), notes

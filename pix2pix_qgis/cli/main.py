@@ -22,7 +22,7 @@ from typing import Any
 from .. import __version__
 from ..contract.errors import Cancelled, ErrorKind, ExitCode, Pix2PixError
 from ..contract.protocol import wants_json
-from ..contract.tables import EVALUATE, EXPORT, TRANSLATE
+from ..contract.tables import EVALUATE, EVALUATE_UNPAIRED, EXPORT, EXPORT_UNPAIRED, TRANSLATE
 from ..core.cancel import install_signal_handlers, watch_stdin
 from ..core.failures import explain
 from ..core.launch import rank_zero_reports
@@ -45,6 +45,22 @@ def _run_export(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     from ..chips.spec import ChipSpec
 
     return export_chips(args.input, args.input2, args.output, options_of(ChipSpec, values(EXPORT, args)), progress)
+
+
+def _add_export_unpaired(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    add_command(commands, common, EXPORT_UNPAIRED, _run_export_unpaired,
+                help="export unpaired chips of two rasters that need not overlap (for CycleGAN)",
+                description="Export the chips of INPUT (domain A) and of INPUT2 (domain B, resampled in its own CRS "
+                            "to A's cell size on the ground, or --cell-size2) into OUTPUT/A/images and "
+                            "OUTPUT/B/images, Esri's CycleGAN layout, plus chips.json; each domain with its own "
+                            "statistics, nodata, mask and spatial validation split.")
+
+
+def _run_export_unpaired(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..chips.unpaired import UnpairedSpec, export_unpaired
+
+    return export_unpaired(args.input, args.input2, args.output, options_of(UnpairedSpec,
+                                                                            values(EXPORT_UNPAIRED, args)), progress)
 
 
 def _add_translate(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
@@ -90,6 +106,34 @@ def _run_evaluate(args: argparse.Namespace, progress: Progress) -> dict[str, Any
     return result
 
 
+def _add_evaluate_unpaired(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    add_command(commands, common, EVALUATE_UNPAIRED, _run_evaluate_unpaired,
+                help="compare a translated raster with target chips, without an aligned reference",
+                description="Per band: the Wasserstein distance and the means and standard deviations of PREDICTION's "
+                            "pixels against those of the held-out chips of the target domain in CHIPS (an unpaired "
+                            "export); with --reference the usual metrics against it; with --original and "
+                            "--reconstruction the cycle-reconstruction error.")
+
+
+def _run_evaluate_unpaired(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..core.paths import check_run_paths
+    from ..evaluate.unpaired import evaluate_unpaired
+
+    given = values(EVALUATE_UNPAIRED, args)
+    html = given.pop("html")
+    # The HTML report is written here, not by evaluate_unpaired: the run's paths are checked together.
+    check_run_paths(rasters={"prediction": given["prediction"], "reference": given["reference"],
+                             "original": given["original"], "reconstruction": given["reconstruction"]},
+                    inputs={"chips folder": given["chips"]}, files={"report": given["report"], "HTML report": html})
+    result = evaluate_unpaired(**given, progress=progress)
+    if html:
+        from ..core.html import write_html
+        from ..evaluate.report import unpaired_report
+
+        result["html"] = write_html(html, unpaired_report(result))
+    return result
+
+
 def _add_doctor(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     p = commands.add_parser("doctor", parents=[common], help="report versions, CUDA and devices of this interpreter")
     p.set_defaults(handler=_run_doctor)
@@ -115,9 +159,11 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=JsonErrorParser if json_errors else Parser)
     _add_export(commands, common)
+    _add_export_unpaired(commands, common)
     add_train_parser(commands, common)
     _add_translate(commands, common)
     _add_evaluate(commands, common)
+    _add_evaluate_unpaired(commands, common)
     add_assemble_parser(commands, common)
     _add_doctor(commands, common)
     add_interop_parsers(commands, common)

@@ -19,10 +19,13 @@ from .options import Parser, add_command, options_of, values
 def add_train_parser(commands: argparse._SubParsersAction[Parser], common: Parser) -> None:
     """Register the ``train`` subcommand."""
     add_command(
-        commands, common, TRAIN, _run_train, help="train a Pix2Pix model on exported chips",
+        commands, common, TRAIN, _run_train, help="train a Pix2Pix (or, with --model cyclegan, a CycleGAN) model",
         description="Train a Pix2Pix model (U-Net generator, 70×70 PatchGAN) on CHIPS, the folder written by "
                     "'export' (or an Esri Export Tiles folder with images/ and images2/), and write the epoch that "
-                    "scores best on the validation chips to OUTPUT_MODEL (.p2p). The training state is saved in "
+                    "scores best on the validation chips to OUTPUT_MODEL (.p2p). With --model cyclegan, train a "
+                    "CycleGAN (two ResNet generators A→B and B→A, two PatchGANs, cycle consistency) on the unpaired "
+                    "chips of 'export-unpaired' (or Esri's A/images and B/images) and write both directions to "
+                    "OUTPUT_MODEL; translate --direction b2a uses the second. The training state is saved in "
                     "OUTPUT_MODEL.ckpt at epoch ends (at most every 2 minutes), at the end and when cancelled; "
                     "--resume continues from it. Under torchrun it trains data-parallel: "
                     "torchrun --nproc-per-node N -m pix2pix_qgis train … (docs/scale-out.md).",
@@ -30,9 +33,11 @@ def add_train_parser(commands: argparse._SubParsersAction[Parser], common: Parse
 
 
 def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
+    from ..contract.errors import Pix2PixError
     from ..core.paths import check_run_paths
     from ..model.checkpoint import checkpoint_path
     from ..train.config import TrainConfig
+    from ..train.cyclegan import train_cyclegan
     from ..train.loop import train
 
     given = values(TRAIN, args)
@@ -42,7 +47,12 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     check_run_paths(inputs={"chips folder": chips}, files={
         "model": output, "checkpoint": checkpoint_path(output), "report": given["report"]})
     launch = Launch.from_env()
-    if launch is None:
+    if config.model_type == "cyclegan":
+        if launch is not None:
+            raise Pix2PixError("CycleGAN training runs in one process; data-parallel training under torchrun is "
+                               "for Pix2Pix only so far. Run 'train --model cyclegan' without torchrun.")
+        result = train_cyclegan(chips, output, config, progress, resume=resume)
+    elif launch is None:
         result = train(chips, output, config, progress, resume=resume)
     else:  # one rank of `torchrun -m pix2pix_qgis train …`
         from ..scale.ddp import train_distributed

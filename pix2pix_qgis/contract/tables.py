@@ -41,6 +41,36 @@ MODEL_TILE_SIZE = Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels; 
                         "the model (the error names it).", minimum=8, typical=256)
 
 
+# ---------------------------------------------------------------- shared by the exports and the evaluations
+
+BANDS_A = Param("BANDS", "bands_a", Kind.BANDS, "Bands of A (default: all)",
+                "Bands of A to export, in this order. Empty: all bands.", qgis=True, parent="INPUT")
+BANDS_B = Param("BANDS2", "bands_b", Kind.BANDS, "Bands of B (default: all)",
+                "Bands of B to export, in this order. Empty: all bands.", qgis=True, parent="INPUT2")
+CHIP_TILE_SIZE = Param(
+    "TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels)",
+    "Chip width and height in pixels; 128 trains faster on a CPU. Training picks the deepest U-Net (up to the "
+    "reference's 8 levels) whose 2^depth divides it: any size of at least 32 px divisible by 4 trains.",
+    default=256, minimum=8, qgis=True)
+STRIDE = Param("STRIDE", "stride", Kind.INT, "Stride (pixels)",
+               "Step between chip origins. Equal to the tile size: no overlap; half: 50 % overlap and four times "
+               "more chips from the same area.", default=128, minimum=1, qgis=True)
+MAX_NODATA = Param("MAX_NODATA", "max_nodata", Kind.FLOAT, "Largest nodata fraction per chip",
+                   "Chips with a larger share of invalid pixels (nodata, masks, alpha, NaN in A or B) are skipped. "
+                   "0: none allowed.", default=0.0, minimum=0.0, maximum=1.0, qgis=True)
+DATA_RANGE = Param("DATA_RANGE", "data_range", Kind.NUMBERS, "Data range",
+                   "PSNR/SSIM data range: one value, or one per band. Default: 255 for 8-bit references, else the "
+                   "reference's valid max − min.", minimum=0.0, above=True, typical=(255.0,))
+RESAMPLING = Param("RESAMPLING", "resampling", Kind.CHOICE, "Resampling of B onto A's grid",
+                   "bilinear or cubic for continuous values (imagery, heights); nearest for classes.",
+                   default="bilinear", choices=("bilinear", "nearest", "cubic"), qgis=True)
+
+DIRECTION = Param("DIRECTION", "direction", Kind.CHOICE, "Direction",
+                  "a2b: the model's input domain A to its target B (a Pix2Pix model's only direction); b2a: B to A, "
+                  "for CycleGAN models, which hold both generators.",
+                  default="a2b", choices=("a2b", "b2a"), qgis=True)
+
+
 def _positional(name: str, label: str, help: str, **more: Any) -> Param:
     """A file or folder given as a command-line argument (a layer, file or destination in QGIS)."""
     return Param(name, name.lower(), Kind.PATH, label, help, positional=True, **more)
@@ -55,31 +85,20 @@ EXPORT = Command("export", (
     _positional("INPUT2", "Additional input raster (B, target)",
                 "Raster B: what the model should produce (e.g. an orthophoto). When its CRS, cell size or alignment "
                 "differ from A's it is resampled onto A's grid (RESAMPLING), and the log says so.", qgis=True),
-    Param("BANDS", "bands_a", Kind.BANDS, "Bands of A (default: all)",
-          "Bands of A to export, in this order. Empty: all bands.", qgis=True, parent="INPUT"),
-    Param("BANDS2", "bands_b", Kind.BANDS, "Bands of B (default: all)",
-          "Bands of B to export, in this order. Empty: all bands.", qgis=True, parent="INPUT2"),
-    Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels)",
-          "Chip width and height in pixels; 128 trains faster on a CPU. Training picks the deepest U-Net (up to the "
-          "reference's 8 levels) whose 2^depth divides it: any size of at least 32 px divisible by 4 trains.",
-          default=256, minimum=8, qgis=True),
-    Param("STRIDE", "stride", Kind.INT, "Stride (pixels)",
-          "Step between chip origins. Equal to the tile size: no overlap; half: 50 % overlap and four times more "
-          "chips from the same area.", default=128, minimum=1, qgis=True),
+    BANDS_A,
+    BANDS_B,
+    CHIP_TILE_SIZE,
+    STRIDE,
     EXTENT.but(label="Extent (default: the overlap of A and B)", help="Export only this area (reprojected to A's "
                "CRS)."),
     EXTENT_CRS.but(help="CRS of EXTENT, e.g. EPSG:4326 (default: A's CRS)."),
     MASK.but(label="Mask polygons (only chips fully inside)",
              help="Polygons: only chips that lie completely inside a polygon are exported (a GeoJSON file on the "
                   "command line)."),
-    Param("MAX_NODATA", "max_nodata", Kind.FLOAT, "Largest nodata fraction per chip",
-          "Chips with a larger share of invalid pixels (nodata, masks, alpha, NaN in A or B) are skipped. 0: none "
-          "allowed.", default=0.0, minimum=0.0, maximum=1.0, qgis=True),
+    MAX_NODATA,
     VALIDATION.but(qgis=True, help="Share of chips held out for validation, as whole spatial blocks; training chips "
                                    "that overlap them are dropped, so nothing leaks. 0: no validation."),
-    Param("RESAMPLING", "resampling", Kind.CHOICE, "Resampling of B onto A's grid",
-          "bilinear or cubic for continuous values (imagery, heights); nearest for classes.",
-          default="bilinear", choices=("bilinear", "nearest", "cubic"), qgis=True),
+    RESAMPLING,
     RESOLUTION.but(label="Resolution of A when a web/database layer (default: native)",
                    help="When A is not a local file (WMS, XYZ, GeoPackage, PostGIS raster) it is read into a "
                         "temporary GeoTIFF over EXTENT at this cell size, in A's CRS units (default: A's native one). "
@@ -99,12 +118,56 @@ EXPORT = Command("export", (
                 "folder, is refused, naming what is there.", qgis=True),
 ))
 
+# ---------------------------------------------------------------- export-unpaired
+
+EXPORT_UNPAIRED = Command("export-unpaired", (
+    _positional("INPUT", "Raster of domain A",
+                "Raster A, one domain (e.g. SAR, a historic scan). Its chips are pixel-exact windows of its own grid.",
+                qgis=True),
+    _positional("INPUT2", "Raster of domain B",
+                "Raster B, the other domain (e.g. an orthophoto). It need not overlap A nor share its CRS: it is "
+                "resampled, in its own CRS, to A's cell size on the ground (or CELL_SIZE2), and the log says so.",
+                qgis=True),
+    BANDS_A,
+    BANDS_B,
+    CHIP_TILE_SIZE.but(help="Chip width and height in pixels, the same in both domains; 128 trains faster on a CPU."),
+    STRIDE,
+    Param("CELL_SIZE2", "cell_size_b", Kind.FLOAT, "Cell size of B (B's CRS units; default: A's on the ground)",
+          "Cell size B is resampled to, in B's CRS units. Default: A's cell size measured on the ground (metres at "
+          "A's centre) in B's units, or B's own cell size where it is within 1 % of that. A chip then covers the "
+          "same ground in both domains. 0 is the default too.", minimum=0.0, typical=10.0, qgis=True),
+    MASK.but(label="Mask polygons of A (only chips fully inside)",
+             help="Polygons: only chips of A that lie completely inside a polygon are exported (a GeoJSON file on "
+                  "the command line)."),
+    Param("MASK2", "mask_b", Kind.PATH, "Mask polygons of B (only chips fully inside)",
+          "Polygons: only chips of B that lie completely inside a polygon are exported (a GeoJSON file on the "
+          "command line).", qgis=True, metavar="GEOJSON"),
+    MAX_NODATA.but(help="Chips with a larger share of invalid pixels (nodata, masks, alpha, NaN) in their own "
+                        "raster are skipped, in each domain. 0: none allowed."),
+    VALIDATION.but(qgis=True, help="Share of each domain's chips held out for validation, as whole spatial blocks "
+                                   "of that domain; training chips that overlap them are dropped. 0: no validation."),
+    RESAMPLING.but(label="Resampling of B to its cell size"),
+    SEED.but(label="Random seed of the split",
+             help="Seed of the random choice of validation blocks; the same seed gives the same split."),
+    _positional("OUTPUT", "Output folder",
+                "A new or empty folder; it gets A/images and B/images (Esri's CycleGAN layout, with Esri's files "
+                "in A/ and B/) and chips.json. A previous unpaired export there is replaced only when this one "
+                "succeeds, keeping what arcgis.learn saved (models/, A/models/, esri_normalization_stats_a.json, "
+                "esri_normalization_stats_b.json); any other entry is refused, naming it.", qgis=True),
+))
+
 # ---------------------------------------------------------------- train
 
 TRAIN = Command("train", (
     _positional("CHIPS", "Chips folder (from Export paired chips)",
                 "The OUTPUT folder of Export paired chips (with chips.json), or a folder with images/ and images2/ "
-                "exported by ArcGIS Pro.", qgis=True),
+                "exported by ArcGIS Pro; for CycleGAN the OUTPUT folder of Export unpaired chips (A/images and "
+                "B/images).", qgis=True),
+    Param("MODEL_TYPE", "model_type", Kind.CHOICE, "Model type",
+          "pix2pix: paired chips, one generator A→B. cyclegan: unpaired chips (two rasters that need not overlap), "
+          "two generators A→B and B→A and two discriminators trained with cycle consistency (Zhu et al. 2017); the "
+          "one .p2p translates both ways (Translate raster's DIRECTION).",
+          default="pix2pix", choices=("pix2pix", "cyclegan"), flag="--model"),
     Param("EPOCHS", "epochs", Kind.INT, "Epochs",
           "Passes over the training chips (50–200 is typical). The learning rate is constant, then decays linearly "
           "to zero over the last EPOCHS_DECAY of them.", default=50, minimum=1, qgis=True),
@@ -123,14 +186,37 @@ TRAIN = Command("train", (
           default=0.5, minimum=0.0, maximum=0.999),
     Param("LAMBDA_L1", "lambda_l1", Kind.FLOAT, "λ L1 (weight of the L1 loss)",
           "Weight of the L1 term against the adversarial term (100 in the paper): lower values let the GAN add "
-          "texture.", default=100.0, minimum=0.0, qgis=True, advanced=True),
+          "texture. Pix2Pix only (CycleGAN has no pairs).", default=100.0, minimum=0.0, qgis=True, advanced=True),
     Param("GAN_MODE", "gan_mode", Kind.CHOICE, "GAN loss",
-          "Adversarial loss: vanilla (binary cross-entropy, the reference), lsgan (least squares, pix2pixHD) or "
-          "hinge (usually with SPECTRAL_NORM).",
-          default="vanilla", choices=("vanilla", "lsgan", "hinge"), qgis=True, advanced=True),
+          "Adversarial loss: vanilla (binary cross-entropy, the pix2pix reference), lsgan (least squares, the "
+          "CycleGAN reference and pix2pixHD) or hinge (usually with SPECTRAL_NORM). Default: vanilla for pix2pix, "
+          "lsgan for CycleGAN, as their references.",
+          choices=("vanilla", "lsgan", "hinge"), none_choice="as the model's reference (pix2pix: vanilla, "
+          "CycleGAN: lsgan)", typical="lsgan", qgis=True, advanced=True),
     Param("LAMBDA_FEAT", "lambda_feat", Kind.FLOAT, "λ feature matching",
           "Weight of pix2pixHD's feature-matching loss (L1 between the discriminators' activations on the fake and "
-          "the real pair); 0 turns it off, pix2pixHD uses 10.", default=0.0, minimum=0.0, qgis=True, advanced=True),
+          "the real pair); 0 turns it off, pix2pixHD uses 10. Pix2Pix only.", default=0.0, minimum=0.0, qgis=True,
+          advanced=True),
+    Param("LAMBDA_CYCLE", "lambda_cycle", Kind.FLOAT, "λ cycle consistency",
+          "CycleGAN: weight of the cycle-consistency losses (L1 of A→B→A against A and of B→A→B against B), 10 in "
+          "the CycleGAN paper.", default=10.0, minimum=0.0, qgis=True, advanced=True),
+    Param("LAMBDA_IDENTITY", "lambda_identity", Kind.FLOAT, "λ identity (× λ cycle)",
+          "CycleGAN: weight of the identity losses (G_A(B) should be B, G_B(A) should be A) as a fraction of "
+          "LAMBDA_CYCLE, 0.5 in the reference; it keeps colours and needs A and B to have the same band count "
+          "(0 otherwise).", default=0.5, minimum=0.0, qgis=True, advanced=True),
+    Param("POOL_SIZE", "pool_size", Kind.INT, "Image pool size",
+          "CycleGAN: the discriminators see a mix of current and up to this many earlier generated chips "
+          "(Shrivastava et al. 2017), 50 in the reference; 0: current chips only.",
+          default=50, minimum=0, maximum=10000),
+    Param("GENERATOR", "generator", Kind.CHOICE, "Generator",
+          "unet (pix2pix's U-Net, skip connections) or resnet (the CycleGAN reference's ResNet: two downsamplings, "
+          "RESNET_BLOCKS residual blocks, reflection padding; chips a multiple of 4 px). Default: unet for pix2pix, "
+          "resnet for CycleGAN, as their references.",
+          choices=("unet", "resnet"), none_choice="as the model's reference (pix2pix: U-Net, CycleGAN: ResNet)",
+          typical="resnet", qgis=True, advanced=True),
+    Param("RESNET_BLOCKS", "resnet_blocks", Kind.INT, "ResNet blocks",
+          "Residual blocks of a ResNet generator: 9 is the reference's resnet_9blocks (for 256 px chips), 6 its "
+          "resnet_6blocks (128 px).", default=9, minimum=1, maximum=64, qgis=True, advanced=True),
     Param("UPSAMPLE", "upsample", Kind.CHOICE, "Upsampling",
           "Generator upsampling: resize (bilinear ×2 + 3×3 convolution: no checkerboard, ~1.5× the training time; "
           "the default, chosen by the held-out ablation in BENCHMARKS.md) or transpose (the reference's transposed "
@@ -151,17 +237,20 @@ TRAIN = Command("train", (
     Param("DEPTH", "depth", Kind.INT, "U-Net depth",
           "U-Net levels; chip sides must be multiples of 2^depth. Default: the deepest up to 8 (the reference's) "
           "that the chip size allows.", minimum=2, maximum=10, typical=8),
-    Param("NORM", "norm", Kind.CHOICE, "Normalisation", "Normalisation layers: batch (the reference) or instance.",
-          default="batch", choices=("batch", "instance")),
+    Param("NORM", "norm", Kind.CHOICE, "Normalisation",
+          "Normalisation layers: batch or instance. Default: batch for pix2pix, instance for CycleGAN, as their "
+          "references.", choices=("batch", "instance"), typical="instance"),
     Param("DROPOUT", "dropout", Kind.BOOL, "Dropout",
-          "Dropout in the generator's inner layers, as the reference; --no-dropout trains without it.",
+          "Dropout in the U-Net's inner layers, as the pix2pix reference; --no-dropout trains without it. CycleGAN "
+          "generators have none, as the CycleGAN reference.",
           default=True, negated=True, flag="--no-dropout"),
     Param("AUGMENT", "augment", Kind.BOOL, "Augmentation",
           "Random flips and 90° rotations of each chip pair; --no-augment turns them off for imagery whose "
           "orientation matters (e.g. SAR look direction, labelled maps).",
           default=True, negated=True, flag="--no-augment"),
     Param("BEST_METRIC", "best_metric", Kind.CHOICE, "Best metric",
-          "Validation metric that picks the epoch kept in the model.",
+          "Validation metric that picks the epoch kept in the model. CycleGAN keeps the last epoch, as its "
+          "reference: without pairs no validation metric says which epoch translates best.",
           default="l1", choices=("l1", "mae", "rmse", "psnr", "ssim")),
     Param("PATIENCE", "patience", Kind.INT, "Patience (epochs)",
           "Stop when the best metric has not improved for this many epochs. Default: never stop early.",
@@ -190,6 +279,8 @@ TRANSLATE = Command("translate", (
     _positional("INPUT", "Input raster", "A raster like the training input A (same kind of data and bands).",
                 qgis=True),
     _positional("MODEL", "Model (.p2p)", "The .p2p file written by Train Pix2Pix.", qgis=True),
+    DIRECTION.but(help="a2b (default): translate a raster like the training input A into B; b2a: a raster like B "
+                       "into A, with a CycleGAN model's second generator (a Pix2Pix model refuses it)."),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
     MODEL_TILE_SIZE.but(label="Tile size (pixels; default: a multiple of the model's chip)",
@@ -267,9 +358,7 @@ EVALUATE = Command("evaluate", (
              help="Count only pixels inside these polygons (e.g. held-out areas; a GeoJSON file on the command line)."),
     EXTENT.but(help="Count only pixels inside this rectangle."),
     EXTENT_CRS.but(help="CRS of EXTENT, e.g. EPSG:4326 (default: the reference's CRS)."),
-    Param("DATA_RANGE", "data_range", Kind.NUMBERS, "Data range",
-          "PSNR/SSIM data range: one value, or one per band. Default: 255 for 8-bit references, else the "
-          "reference's valid max − min.", minimum=0.0, above=True, typical=(255.0,)),
+    DATA_RANGE,
     Param("OUTPUT_REPORT", "report", Kind.PATH, "Metrics report (JSON)",
           "Metrics per band and overall as JSON, for scripts and comparisons between models.",
           flag="--report", qgis=True, metavar="JSON"),
@@ -279,6 +368,45 @@ EVALUATE = Command("evaluate", (
     Param("ERROR_RASTER", "error_raster", Kind.PATH, "Absolute error raster",
           "|prediction − reference| per band as a float32 GeoTIFF, to see where the model is wrong.",
           qgis=True, metavar="TIF"),
+))
+
+# ---------------------------------------------------------------- evaluate-unpaired
+
+EVALUATE_UNPAIRED = Command("evaluate-unpaired", (
+    _positional("PREDICTION", "Translated raster",
+                "The output of Translate raster, in the target domain's units.", qgis=True),
+    _positional("CHIPS", "Unpaired chips folder",
+                "The OUTPUT folder of Export unpaired chips (or an ArcGIS Pro CycleGAN export): the target domain's "
+                "chips are what the prediction's pixels should look like.", qgis=True),
+    Param("DOMAIN", "domain", Kind.CHOICE, "Target domain",
+          "The domain the prediction was translated into: B for A→B (default), A for B→A.",
+          default="B", choices=("B", "A"), qgis=True),
+    Param("SPLIT", "split", Kind.CHOICE, "Target chips",
+          "Which of the target domain's chips to compare with: validation (held out from training, default), "
+          "train, or all.", default="validation", choices=("validation", "train", "all"), qgis=True,
+          advanced=True),
+    Param("SAMPLE_PIXELS", "sample_pixels", Kind.INT, "Pixels sampled per band",
+          "At most this many valid pixels per band are drawn (seeded) from the prediction and from the chips; the "
+          "distances are exact for fewer. At most 100 million (8 bytes each per band and side in memory).",
+          default=1_000_000, minimum=100, maximum=100_000_000, qgis=True, advanced=True),
+    Param("REFERENCE", "reference", Kind.PATH, "Reference raster (optional)",
+          "Where an aligned reference of the target exists (same grid as the prediction), the usual metrics (MAE, "
+          "RMSE, bias, PSNR, SSIM, R²) against it too.", qgis=True, metavar="TIF"),
+    Param("ORIGINAL", "original", Kind.PATH, "Original raster (for the cycle error)",
+          "The raster that was translated (domain A for A→B). With RECONSTRUCTION: the cycle-reconstruction error.",
+          qgis=True, metavar="TIF"),
+    Param("RECONSTRUCTION", "reconstruction", Kind.PATH, "Reconstructed raster (for the cycle error)",
+          "The prediction translated back (A→B→A), on ORIGINAL's grid: its MAE, RMSE, PSNR and SSIM against "
+          "ORIGINAL are the cycle-reconstruction error.", qgis=True, metavar="TIF"),
+    DATA_RANGE.but(help="PSNR/SSIM data range of the reference and cycle metrics: one value, or one per band. "
+                        "Default: 255 for 8-bit rasters, else the valid max − min."),
+    SEED.but(help="Seed of the pixel sample."),
+    Param("OUTPUT_REPORT", "report", Kind.PATH, "Metrics report (JSON)",
+          "Every measure per band as JSON, for scripts and comparisons between models.",
+          flag="--report", qgis=True, metavar="JSON"),
+    Param("OUTPUT_HTML", "html", Kind.PATH, "Metrics report (HTML)",
+          "The same measures as an HTML page that opens in the Results Viewer.", flag="--html", qgis=True,
+          metavar="HTML"),
 ))
 
 # ---------------------------------------------------------------- command line only
@@ -293,7 +421,11 @@ ASSEMBLE = Command("assemble", (
 
 IMPORT_REFERENCE = Command("import-reference", (
     _positional("CHECKPOINT", "Reference checkpoint",
-                "The reference's <epoch>_net_G.pth (e.g. latest_net_G.pth of a unet_256 model)."),
+                "The reference's <epoch>_net_G.pth (e.g. latest_net_G.pth of a unet_256 model), or a CycleGAN's "
+                "<epoch>_net_G_A.pth (A→B)."),
+    Param("CHECKPOINT_B", "checkpoint_b", Kind.PATH, "Reference checkpoint B→A",
+          "A CycleGAN's <epoch>_net_G_B.pth (B→A): with it the package holds both generators and translates both "
+          "ways.", flag="--checkpoint-b", metavar="PTH"),
     _positional("OUTPUT", "Model file", "The model package (.p2p) to write."),
     Param("CHIP_SIZE", "chip_size", Kind.INT, "Chip size (pixels)",
           "Tile size the model was trained on. Default: 2^depth (256 for unet_256, 128 for unet_128).",
@@ -306,6 +438,7 @@ IMPORT_REFERENCE = Command("import-reference", (
 
 EXPORT_ONNX = Command("export-onnx", (
     _positional("MODEL", "Model (.p2p)", "The model package (.p2p) to export."),
+    DIRECTION.but(help="The generator to export: a2b (default) or, for a CycleGAN model, b2a.", qgis=False),
     _positional("OUTPUT", "ONNX file", "The ONNX file to write (replaced only on success)."),
     MODEL_TILE_SIZE.but(help="Tile size of the exported graph; default: the model's chip size."),
     Param("CHECK", "check", Kind.BOOL, "Check with ONNX Runtime",
@@ -318,4 +451,5 @@ EXPORT_ONNX = Command("export-onnx", (
           choices=("regressor", "superresolution")),
 ))
 
-COMMANDS = (EXPORT, TRAIN, TRANSLATE, EVALUATE, ASSEMBLE, IMPORT_REFERENCE, EXPORT_ONNX)
+COMMANDS = (EXPORT, EXPORT_UNPAIRED, TRAIN, TRANSLATE, EVALUATE, EVALUATE_UNPAIRED, ASSEMBLE, IMPORT_REFERENCE,
+            EXPORT_ONNX)

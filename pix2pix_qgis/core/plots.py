@@ -39,8 +39,13 @@ PANEL_INCHES = 2.4
 
 # The per-epoch history rows (train.loop) drawn by losses_figure: (key, legend label).
 ADVERSARIAL_SERIES = (("G_GAN", "generator GAN"), ("D_real", "discriminator, real"),
-                      ("D_fake", "discriminator, fake"))
-L1_SERIES = (("G_L1", "training L1"), ("val_l1", "validation L1"))
+                      ("D_fake", "discriminator, fake"),
+                      # CycleGAN (train.cyclegan): each direction's generator and the discriminator it faces
+                      ("G_A", "generator A→B"), ("D_A", "discriminator of B"), ("G_B", "generator B→A"),
+                      ("D_B", "discriminator of A"))
+L1_SERIES = (("G_L1", "training L1"), ("val_l1", "validation L1"),
+             ("cycle_A", "training cycle A→B→A (× λ)"), ("cycle_B", "training cycle B→A→B (× λ)"),
+             ("val_cycle_A", "validation cycle A→B→A"), ("val_cycle_B", "validation cycle B→A→B"))
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,8 @@ def losses_figure(history: Sequence[Mapping[str, Any]], best_epoch: int | None =
         axes.grid(alpha=0.3)
     adversarial.set_title("Adversarial losses", fontsize=10)
     adversarial.set_ylabel("loss")
-    l1.set_title("L1 between prediction and target", fontsize=10)
+    cycle = any("cycle_A" in row for row in history)
+    l1.set_title("Cycle-consistency L1" if cycle else "L1 between prediction and target", fontsize=10)
     l1.set_ylabel("L1 (normalised units, [-1, 1])")
     l1.set_xlabel("epoch")
     l1.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -62,6 +62,38 @@ _MODEL_SIDE = {
     },
 }
 
+_DISCRIMINATOR = {
+    "type": ["object", "null"],
+    "properties": {  # model.discriminators.DiscriminatorSpec; absent fields take its defaults
+        "in_channels": {"type": "integer", "minimum": 1, "maximum": 8192},
+        "ndf": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "n_layers": {"type": "integer", "minimum": 1, "maximum": 5},
+        "norm": {"enum": ["batch", "instance"]},  # networks.NORMS
+        "scales": {"type": "integer", "minimum": 1, "maximum": 3},  # discriminators.MAX_SCALES
+        "spectral_norm": {"type": "boolean"},
+    },
+}
+
+# model.generators: a U-Net (no type: every package before the ResNet) needs its depth, a ResNet its blocks.
+_GENERATOR = {
+    "type": "object",
+    "required": ["in_channels", "out_channels", "ngf"],
+    "properties": {
+        "type": {"enum": ["unet", "resnet"]},
+        "in_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "out_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "depth": {"type": "integer", "minimum": 2, "maximum": 10},
+        "blocks": {"type": "integer", "minimum": 1, "maximum": 64},
+        "ngf": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "norm": {"enum": ["batch", "instance", "instance-affine", "none"]},  # networks.GENERATOR_NORMS
+        "dropout": {"type": "boolean"},
+        "upsample": {"enum": ["transpose", "resize"]},  # networks.UPSAMPLES
+    },
+    "if": {"required": ["type"], "properties": {"type": {"const": "resnet"}}},
+    "then": {"required": ["blocks"]},
+    "else": {"required": ["depth"]},
+}
+
 MODEL_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "model.json of a .p2p model package",
@@ -75,35 +107,18 @@ MODEL_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["generator"],
             "properties": {
-                "discriminator": {
-                    "type": ["object", "null"],
-                    "properties": {  # model.discriminators.DiscriminatorSpec; absent fields take its defaults
-                        "in_channels": {"type": "integer", "minimum": 1, "maximum": 8192},
-                        "ndf": {"type": "integer", "minimum": 1, "maximum": 4096},
-                        "n_layers": {"type": "integer", "minimum": 1, "maximum": 5},
-                        "norm": {"enum": ["batch", "instance"]},  # networks.NORMS
-                        "scales": {"type": "integer", "minimum": 1, "maximum": 3},  # discriminators.MAX_SCALES
-                        "spectral_norm": {"type": "boolean"},
-                    },
-                },
-                "generator": {
-                    "type": "object",
-                    "required": ["in_channels", "out_channels", "depth", "ngf"],
-                    "properties": {
-                        "in_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
-                        "out_channels": {"type": "integer", "minimum": 1, "maximum": 4096},
-                        "depth": {"type": "integer", "minimum": 2, "maximum": 10},
-                        "ngf": {"type": "integer", "minimum": 1, "maximum": 4096},
-                        "norm": {"enum": ["batch", "instance", "instance-affine", "none"]},  # networks.GENERATOR_NORMS
-                        "dropout": {"type": "boolean"},
-                        "upsample": {"enum": ["transpose", "resize"]},  # networks.UPSAMPLES
-                    },
-                },
+                "discriminator": _DISCRIMINATOR,
+                "generator": _GENERATOR,
+                # CycleGAN (model_type cyclegan): the second generator, B→A, and the discriminator on A.
+                "generator_b2a": _GENERATOR,
+                "discriminator_b2a": _DISCRIMINATOR,
             },
         },
+        "model_type": {"enum": ["pix2pix", "cyclegan"]},
         "input": _MODEL_SIDE,
         "output": _MODEL_SIDE,
         "grid": _GRID,
+        "grid_b": _GRID,
         "created": {"type": ["string", "null"]},
         "inference": {"type": "object"},
         "training": {"type": "object"},
@@ -165,6 +180,18 @@ _CHIPS_SIDE = {
     },
 }
 
+_CHIP = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": _PLAIN_NAME,
+        "row_off": {"type": "integer", "minimum": 0},
+        "col_off": {"type": "integer", "minimum": 0},
+        "split": {"enum": ["train", "validation"]},
+        "nodata_fraction": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+
 CHIPS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "chips.json of a chips folder (pix2pix-chips)",
@@ -178,20 +205,40 @@ CHIPS_SCHEMA: dict[str, Any] = {
         "grid": _GRID,
         "a": _CHIPS_SIDE,
         "b": _CHIPS_SIDE,
-        "chips": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {
-                    "name": _PLAIN_NAME,
-                    "row_off": {"type": "integer", "minimum": 0},
-                    "col_off": {"type": "integer", "minimum": 0},
-                    "split": {"enum": ["train", "validation"]},
-                    "nodata_fraction": {"type": "number", "minimum": 0, "maximum": 1},
-                },
-            },
+        "chips": {"type": "array", "items": _CHIP},
+    },
+}
+
+
+def _domain(folder: str) -> dict[str, Any]:
+    """One domain of an unpaired chips folder: its own bands, grid, statistics and chips."""
+    return {
+        "type": "object",
+        "required": ["folder", "bands", "dtype", "statistics", "grid", "chips"],
+        "properties": {
+            "folder": {"const": folder},
+            "bands": {"type": "array", "minItems": 1, "items": _INT_POS},
+            "dtype": _DTYPE,
+            "nodata": _NUMBER_OR_NULL,
+            "statistics": _STATISTICS,
+            "grid": _GRID,
+            "chips": {"type": "array", "minItems": 1, "items": _CHIP},
         },
+    }
+
+
+UNPAIRED_CHIPS_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "chips.json of an unpaired chips folder (pix2pix-unpaired-chips)",
+    "type": "object",
+    "required": ["format", "format_version", "tile_size", "stride", "a", "b"],
+    "properties": {
+        "format": {"const": "pix2pix-unpaired-chips"},
+        "format_version": _INT_POS,
+        "tile_size": {"type": "integer", "minimum": 1, "maximum": 65536},
+        "stride": _INT_POS,
+        "a": _domain("A/images"),
+        "b": _domain("B/images"),
     },
 }
 

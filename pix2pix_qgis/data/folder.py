@@ -109,7 +109,7 @@ def _open_manifest(root: Path) -> ChipsFolder:
     missing_a = [n for n in listed if not (folder_a / n).is_file()]
     missing_b = [n for n in listed if not (folder_b / n).is_file()]
     if missing_a or missing_b:
-        parts = [f"{folder.name}/ lacks {len(miss)} of them: {_some(miss)}"
+        parts = [f"{folder.name}/ lacks {len(miss)} of them: {some_names(miss)}"
                  for folder, miss in ((folder_a, missing_a), (folder_b, missing_b)) if miss]
         raise Pix2PixError(f"chips.json lists {len(listed)} chips but {'; '.join(parts)}. Re-run the export.")
     info = {role: {"bands": list(manifest[role]["bands"]), "dtype": manifest[role]["dtype"],
@@ -127,12 +127,14 @@ def _open_manifest(root: Path) -> ChipsFolder:
     )
 
 
-def _some(names: Sequence[str], limit: int = 10) -> str:
+def some_names(names: Sequence[str], limit: int = 10) -> str:
+    """The first ``limit`` names, and how many more, for messages."""
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _chip_names(folder: Path) -> list[str]:
+def chip_names(folder: Path) -> list[str]:
+    """The sorted names of the chip files (CHIP_SUFFIXES) directly in ``folder``."""
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in CHIP_SUFFIXES)
 
 
@@ -142,7 +144,7 @@ def pair_by_name(folder_a: Path, folder_b: Path) -> list[str]:
     Pairing by sorted position (what arcgis.learn does) silently shifts every later pair
     by one when a single file is missing, so it is never done here.
     """
-    names_a, names_b = _chip_names(folder_a), _chip_names(folder_b)
+    names_a, names_b = chip_names(folder_a), chip_names(folder_b)
     if not names_a:
         raise Pix2PixError(f"{folder_a} holds no chips ({', '.join(CHIP_SUFFIXES)} files).")
     only_a = sorted(set(names_a) - set(names_b))
@@ -150,9 +152,9 @@ def pair_by_name(folder_a: Path, folder_b: Path) -> list[str]:
     if only_a or only_b:
         parts = []
         if only_a:
-            parts.append(f"{len(only_a)} in {folder_a.name}/ have no partner in {folder_b.name}/: {_some(only_a)}")
+            parts.append(f"{len(only_a)} in {folder_a.name}/ have no partner in {folder_b.name}/: {some_names(only_a)}")
         if only_b:
-            parts.append(f"{len(only_b)} in {folder_b.name}/ have no partner in {folder_a.name}/: {_some(only_b)}")
+            parts.append(f"{len(only_b)} in {folder_b.name}/ have no partner in {folder_a.name}/: {some_names(only_b)}")
         raise Pix2PixError(
             f"{folder_a.name}/ has {len(names_a)} chips and {folder_b.name}/ has {len(names_b)}; chips are paired by "
             f"file name and {'; '.join(parts)}. Remove the unpaired chips or re-export both folders together."
@@ -160,19 +162,29 @@ def pair_by_name(folder_a: Path, folder_b: Path) -> list[str]:
     return names_a
 
 
-def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
+def random_holdout(names: Sequence[str], validation: float, rng: np.random.Generator
+                   ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(train, validation) names: a seeded random ``validation`` share held out, at least one chip each side.
+
+    For folders without our manifest (an Esri export), whose chips' places are unknown, so a
+    spatial split cannot be made; names keep their sorted order within each split.
+    """
     if not 0.0 <= validation < 1.0:
         raise Pix2PixError(f"VALIDATION {validation} must be a fraction in [0, 1), e.g. 0.1.")
-    folder_a, folder_b = root / "images", root / "images2"
-    names = pair_by_name(folder_a, folder_b)
-    rng = np.random.default_rng(seed)
     order = rng.permutation(len(names))
     held = 0
-    if validation > 0 and len(names) > 1:  # at least one chip each side
+    if validation > 0 and len(names) > 1:
         held = min(max(int(round(validation * len(names))), 1), len(names) - 1)
     val_idx = set(order[:held].tolist())
     train = tuple(n for i, n in enumerate(names) if i not in val_idx)
-    val = tuple(n for i, n in enumerate(names) if i in val_idx)
+    return train, tuple(n for i, n in enumerate(names) if i in val_idx)
+
+
+def _open_esri(root: Path, validation: float, seed: int) -> ChipsFolder:
+    folder_a, folder_b = root / "images", root / "images2"
+    names = pair_by_name(folder_a, folder_b)
+    rng = np.random.default_rng(seed)
+    train, val = random_holdout(names, validation, rng)
     with rasterio.open(folder_a / names[0]) as src_a, rasterio.open(folder_b / names[0]) as src_b:
         if src_a.width != src_a.height:
             raise Pix2PixError(f"Chip {folder_a / names[0]} is {src_a.width}×{src_a.height} px; chips must be square.")
@@ -240,28 +252,35 @@ def read_pair(folder_a: Path, folder_b: Path, name: str, tile: int,
     ``bands`` is the folder's (A, B) band counts: a chip with other bands is refused by
     name, never broadcast (a 1-band chip in a 3-band folder) or failed on deep in training.
     """
-    arrays, masks = [], []
-    for folder, count, role in ((folder_a, bands[0], "input (A)"), (folder_b, bands[1], "target (B)")):
-        path = folder / name
-        try:
-            with rasterio.open(path) as src:
-                data = src.read()
-                masks.append(valid_mask(src, data))
-        except rasterio.errors.RasterioError as exc:  # truncated or damaged chip
-            raise Pix2PixError(f"Chip {path} cannot be read ({exc}); it is damaged or truncated. Re-run the export.") \
-                from exc
-        if data.shape[1:] != (tile, tile):
-            raise Pix2PixError(
-                f"Chip {path} is {data.shape[2]}×{data.shape[1]} px but the folder's chips are {tile}×{tile}. "
-                "All chips must have the same size; re-export."
-            )
-        if data.shape[0] != count:
-            raise Pix2PixError(
-                f"Chip {path} has {data.shape[0]} band(s) but the folder's {role} chips have {count}. All chips of a "
-                "folder must have the same bands; remove that chip or re-export."
-            )
-        if np.iscomplexobj(data):
-            raise Pix2PixError(f"Chip {path} has complex pixels ({data.dtype}); chips must hold real numbers. "
-                               "Re-export from real bands (e.g. the amplitude).")
-        arrays.append(data.astype(np.float32))
-    return arrays[0], arrays[1], masks[0] & masks[1]
+    a, valid_a = read_chip(folder_a / name, tile, bands[0], "input (A)")
+    b, valid_b = read_chip(folder_b / name, tile, bands[1], "target (B)")
+    return a, b, valid_a & valid_b
+
+
+def read_chip(path: Path, tile: int, count: int, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """One chip in source units as a float32 (C, H, W) array plus its (H, W) validity mask.
+
+    A chip of another size or band count than its folder's (``tile`` px, ``count`` bands of
+    ``role``), a damaged one or one of complex pixels is refused by name.
+    """
+    try:
+        with rasterio.open(path) as src:
+            data = src.read()
+            valid = valid_mask(src, data)
+    except rasterio.errors.RasterioError as exc:  # truncated or damaged chip
+        raise Pix2PixError(f"Chip {path} cannot be read ({exc}); it is damaged or truncated. Re-run the export.") \
+            from exc
+    if data.shape[1:] != (tile, tile):
+        raise Pix2PixError(
+            f"Chip {path} is {data.shape[2]}×{data.shape[1]} px but the folder's chips are {tile}×{tile}. "
+            "All chips must have the same size; re-export."
+        )
+    if data.shape[0] != count:
+        raise Pix2PixError(
+            f"Chip {path} has {data.shape[0]} band(s) but the folder's {role} chips have {count}. All chips of a "
+            "folder must have the same bands; remove that chip or re-export."
+        )
+    if np.iscomplexobj(data):
+        raise Pix2PixError(f"Chip {path} has complex pixels ({data.dtype}); chips must hold real numbers. "
+                           "Re-export from real bands (e.g. the amplitude).")
+    return data.astype(np.float32), valid

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from .cycle import CycleDataset
 from .dataset import ChipDataset
+
+Samples = Union[ChipDataset, CycleDataset]  # paired chips, or unpaired draws
 
 
 def epoch_order(count: int, seed: int, epoch: int) -> list[int]:
@@ -19,7 +22,7 @@ def epoch_order(count: int, seed: int, epoch: int) -> list[int]:
 
 
 def make_loader(
-    dataset: ChipDataset,
+    dataset: Samples,
     batch_size: int,
     order: Sequence[int] | None = None,
     num_workers: int = 0,
@@ -98,7 +101,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
 
 def training_loader(
-    dataset: ChipDataset, batch_size: int, seed: int = 0, num_workers: int = 0, pin_memory: bool = False,
+    dataset: Samples, batch_size: int, seed: int = 0, num_workers: int = 0,
+    pin_memory: bool = False,
     rank: int = 0, world_size: int = 1,
 ) -> tuple[DataLoader[dict[str, torch.Tensor]], EpochSampler]:
     """The training DataLoader (workers kept alive across epochs) and the sampler that steers it."""

@@ -154,18 +154,18 @@ def evaluate_rasters(
         result["error_raster"] = str(Path(error_raster).absolute())
     if report is not None:
         with staged_file(Path(report)) as staging:
-            staging.write_text(json.dumps(_finite(result), indent=2), encoding="utf-8")
+            staging.write_text(json.dumps(finite(result), indent=2), encoding="utf-8")
         result["report"] = str(Path(report).absolute())
     progress.update(1.0, "done")
     return result
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """JSON has no NaN/inf: they become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value

@@ -119,7 +119,8 @@ class BlockWriter:
                 step = 1 if self.nodata < self.high else -1
                 clash = (out == self.nodata) & valid
                 if np.issubdtype(self.dtype, np.integer):
-                    out[clash] = out[clash] + step
+                    # Subtract 1 rather than add -1: NumPy 2 refuses a Python -1 beside unsigned values (NEP 50).
+                    out[clash] = out[clash] + 1 if step > 0 else out[clash] - 1
                 else:
                     out[clash] = np.nextafter(out[clash], self.high if step > 0 else self.low)
             out[:, ~valid] = self.nodata

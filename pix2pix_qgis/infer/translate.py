@@ -40,7 +40,6 @@ from ..core.progress import Progress
 from ..model.card import ModelCard
 from ..model.device import resolve_device
 from ..model.guards import BatchBackoff, check_translation_memory
-from ..model.networks import check_chip_size
 from ..model.package import load_model
 from .backends import TorchBackend, make_backend
 from .mosaic import Accumulator, BlockWriter, output_nodata, read_strip
@@ -67,6 +66,7 @@ class TranslateSpec:
     part: tuple[int, int] | None = None  # (index, count): only that band of rows, for distributed runs (parts.py)
     backend: str = TRANSLATE["BACKEND"].default
     precision: str = TRANSLATE["PRECISION"].default
+    direction: str = TRANSLATE["DIRECTION"].default  # b2a: a CycleGAN model's B→A generator
 
     def __post_init__(self) -> None:
         if self.part is not None:  # first: its messages explain job-array indices
@@ -170,12 +170,12 @@ def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, 
     with each tile's own statistics (instance norm) keep the chip size, the only tile size
     whose statistics match training.
     """
-    chip, depth = card.chip_size, card.generator.depth
+    chip, multiple = card.chip_size, card.generator.multiple
     if tile_size is not None or card.generator.norm != "batch":
         tile = chip if tile_size is None else tile_size
         return Tiling(tile, min(tile, chip) // 4 if overlap is None else overlap)
     overlap = min(chip // 2, DEFAULT_LATTICE) if overlap is None else overlap
-    align = min(2 ** max(depth - 1, 0), DEFAULT_LATTICE)
+    align = min(max(multiple // 2, 1), DEFAULT_LATTICE)  # U-Net: 2^(depth-1)
     needed = -(-max(height, width, 1) // chip) * chip  # the raster, rounded up to whole chips
     sizes = list(range(MIN_TILE_CHIPS * chip, min(MAX_DEFAULT_TILE, needed) + 1, chip))
     if needed < MIN_TILE_CHIPS * chip:
@@ -209,7 +209,7 @@ def translate_raster(
     check_run_paths(rasters={"input raster": input_path}, inputs={"model": model_path}, files={"output": output_path})
     started = time.perf_counter()
     device = resolve_device(spec.device)
-    generator, card = load_model(model_path, device)
+    generator, card = load_model(model_path, device, spec.direction)  # the card of that direction
     out_bands = card.generator.out_channels
     dtype = spec.dtype or card.output.dtype or "float32"
     nodata = output_nodata(card.output.nodata, dtype)
@@ -220,7 +220,7 @@ def translate_raster(
         height, width = int(window.height), int(window.width)
         tiling = default_tiling(card, spec.tile_size, spec.overlap, height, width)
         tile, overlap = tiling.tile, tiling.overlap
-        check_chip_size(tile, tile, card.generator.depth)
+        card.generator.check_size(tile, tile)
         plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend, tiling.align)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
@@ -271,7 +271,8 @@ def translate_raster(
         "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
         "tile_size": tile, "overlap": overlap, "tile_align": tiling.align,
         "compute_factor": round(plan.compute_factor, 4),
-        "device": str(device), "backend": spec.backend, "precision": spec.precision, "seconds": round(seconds, 3),
+        "device": str(device), "backend": spec.backend, "precision": spec.precision, "direction": spec.direction,
+        "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
         "model_seconds": round(counters.model_seconds, 3), "setup_seconds": round(setup_seconds, 3),
         **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}

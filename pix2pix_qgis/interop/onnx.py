@@ -48,7 +48,6 @@ from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.card import GridCard, ModelCard, plain
-from ..model.networks import check_chip_size
 from ..model.package import load_model
 
 ONNX_FORMAT, ONNX_FORMAT_VERSION = "pix2pix-qgis-onnx", 1
@@ -129,7 +128,7 @@ def resolution_cm_per_px(grid: GridCard | None) -> float | None:
     return float(grid.cell_size[0]) * metres * 100.0
 
 
-def onnx_metadata(card: ModelCard, tile: int, deepness: str | None = None) -> dict[str, str]:
+def onnx_metadata(card: ModelCard, tile: int, deepness: str | None = None, direction: str = "a2b") -> dict[str, str]:
     """``metadata_props`` of the exported model: every value is JSON text.
 
     Deepness' keys (``model_base.py:184-314``): ``tile_size``, ``tiles_overlap`` (percent),
@@ -159,6 +158,9 @@ def onnx_metadata(card: ModelCard, tile: int, deepness: str | None = None) -> di
         "grid": None if card.grid is None else card.grid.to_dict(),
         "inference": plain(card.inference),
     }
+    if card.model_type == "cyclegan":  # which of its two generators this graph is
+        props["model_kind"] = card.model_type
+        props["direction"] = direction
     # Deepness feeds x / 255 for every dtype, then (x - mean) / std: our map exactly, the clip aside.
     low, high = np.asarray(norm_in.low), np.asarray(norm_in.high)
     props["standardization_mean"] = ((low + high) / 2 / 255).tolist()
@@ -301,20 +303,24 @@ def export_onnx(
     check: bool = EXPORT_ONNX["CHECK"].default,
     progress: Progress | None = None,
     deepness: str | None = None,
+    direction: str = EXPORT_ONNX["DIRECTION"].default,
 ) -> dict[str, Any]:
     """Write the generator of ``model_path`` as ONNX at ``output`` (atomically); optionally check it.
 
     ``deepness``: None for the plain graph, or "regressor" / "superresolution" for a Deepness profile.
+    ``direction``: a2b, or b2a for a CycleGAN model's B→A generator (its metadata then describes
+    B as the input and A as the output).
     """
-    EXPORT_ONNX.check(tile_size=tile_size, check=check, deepness=deepness)
+    EXPORT_ONNX.check(tile_size=tile_size, check=check, deepness=deepness, direction=direction)
     progress = progress or Progress()
     check_run_paths(inputs={"model": model_path}, files={"ONNX file": output})
     onnx = require("onnx")
-    generator, card = load_model(model_path, "cpu")
+    generator, card = load_model(model_path, "cpu", direction)
     spec = card.generator
     tile = tile_size or card.chip_size
-    check_chip_size(tile, tile, spec.depth)
-    progress.info(f"Exporting a U-Net of depth {spec.depth} ({spec.in_channels}→{spec.out_channels} bands) "
+    spec.check_size(tile, tile)
+    what = f"the {direction} generator of a CycleGAN, " if card.model_type == "cyclegan" else ""
+    progress.info(f"Exporting {what}a {spec.name} ({spec.in_channels}→{spec.out_channels} bands) "
                   f"for tiles of {tile} px with a dynamic batch"
                   + (f", as a Deepness {DEEPNESS_MODEL_TYPES[deepness]}." if deepness else "."))
     proto = generator_to_onnx(generator, spec.in_channels, tile)
@@ -323,12 +329,13 @@ def export_onnx(
         deepness_graph(proto, norm_out, deepness)
         for note in deepness_warnings(card, deepness):
             progress.warning(note)
-    for key, value in onnx_metadata(card, tile, deepness).items():
+    for key, value in onnx_metadata(card, tile, deepness, direction).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     outputs = (f"'{OUTPUT_NAME}'" if deepness != "regressor" else
                f"{spec.out_channels} outputs band_1… (N, 1, {tile}, {tile})")
-    proto.doc_string = (f"Pix2Pix generator exported by pix2pix-qgis {__version__}: '{INPUT_NAME}' (N, "
+    kind = f"CycleGAN {direction}" if card.model_type == "cyclegan" else "Pix2Pix"
+    proto.doc_string = (f"{kind} generator exported by pix2pix-qgis {__version__}: '{INPUT_NAME}' (N, "
                         f"{spec.in_channels}, {tile}, {tile}) normalised to [-1, 1] → {outputs} "
                         + ("in target units, rounded, 0..255 (Deepness profile)" if deepness else "in [-1, 1]")
                         + "; see metadata_props.")
@@ -341,7 +348,7 @@ def export_onnx(
                               "ir_version": proto.ir_version,
                               "opset": max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                                            default=None),
-                              "deepness": DEEPNESS_MODEL_TYPES.get(deepness or ""),
+                              "deepness": DEEPNESS_MODEL_TYPES.get(deepness or ""), "direction": direction,
                               "resolution_cm_per_px": resolution_cm_per_px(card.grid)}
     if check:
         try:

@@ -1,13 +1,14 @@
 """Import a generator trained with the reference PyTorch pix2pix (junyanz) as a ``.p2p`` package.
 
 The reference saves ``<epoch>_net_G.pth``, the plain ``state_dict`` of its ``UnetGenerator``
-(``../shared/research/pix2pix.md`` §1.5). Our U-Net has the same module layout and key
-names (``networks.py``), so the tensors map one to one; the architecture (bands, NGF,
-depth, norm: batch, instance or ``--norm none``) is read from the tensors themselves. The
-reference's ResNet generators (``--netG resnet_*``) have no U-Net counterpart and are
-refused with what was found. The file is opened with
-``torch.load(weights_only=True)``: anything but tensors and plain containers is refused
-before it can run code.
+(``../shared/research/pix2pix.md`` §1.5), and for a CycleGAN ``<epoch>_net_G_A.pth`` (A→B)
+and ``<epoch>_net_G_B.pth`` (B→A), its ``ResnetGenerator``s (``--netG resnet_9blocks`` by
+default). Our U-Net and ResNet have the same module layouts and key names (``networks.py``,
+``resnet.py``), so the tensors map one to one; the architecture (U-Net or ResNet, bands, NGF,
+depth or blocks, norm: batch, instance or ``--norm none``, dropout) is read from the tensors
+themselves. Given both CycleGAN generators, the package holds both directions (``--direction
+b2a`` translates with G_B). The files are opened with ``torch.load(weights_only=True)``:
+anything but tensors and plain containers is refused before it can run code.
 
 Normalisation is the reference's: ``ToTensor()`` then ``Normalize(0.5, 0.5)``, i.e. 8-bit
 values [0, 255] → [-1, 1] for the input, and the inverse for the output (written as uint8).
@@ -30,6 +31,7 @@ import hashlib
 import pickle
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,10 @@ from ..core.paths import check_input_file, check_run_paths
 from ..core.progress import Progress
 from ..data.normalization import Normalization
 from ..model.card import BandsCard, ModelCard
-from ..model.networks import GeneratorSpec, UnetGenerator, check_chip_size
+from ..model.generators import AnyGeneratorSpec, make_generator
+from ..model.networks import GeneratorSpec
 from ..model.package import write_package
+from ..model.resnet import ResnetSpec
 
 _NORM_NAMES = {"batch": "batch norm", "instance-affine": "batch norm", "instance": "instance norm",
                "none": "no norm (--norm none)"}
@@ -51,6 +55,7 @@ _INNER_DOWNCONV = re.compile(r"^model\.model\.1\.model\.(?:3\.model\.)*1\.weight
 _RESNET_BLOCK = re.compile(r"^model\.\d+\.conv_block\.1\.weight$")
 _RESNET_LAYER = re.compile(r"^model\.\d+\.weight$")
 _RUNNING = (".running_mean", ".running_var", ".num_batches_tracked")
+RESNET_CHIP = 256  # the reference's --crop_size, what its CycleGANs are trained on
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -84,11 +89,13 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def _resnet_refusal(state: dict[str, torch.Tensor], path: Path) -> Pix2PixError | None:
-    """A specific answer for the reference's ResNet generator (``--netG resnet_9blocks`` / ``resnet_6blocks``).
+def resnet_spec(state: dict[str, torch.Tensor], path: Path) -> ResnetSpec | None:
+    """Bands, NGF, blocks, norm and dropout of the reference ResNet that ``state`` belongs to (None: not a ResNet).
 
     Its keys are flat (``model.1.weight``: the 7×7 input conv, ``model.N.conv_block.*``: the
-    residual blocks; reference networks.py ResnetGenerator), not the U-Net's nested ``model.model.*``.
+    residual blocks; reference networks.py ResnetGenerator), not the U-Net's nested
+    ``model.model.*``. Dropout (``--netG resnet_* `` without ``--no_dropout``) moves a block's
+    second conv from ``conv_block.5`` to ``conv_block.6``.
     """
     stem = state.get("model.1.weight")
     if stem is None or stem.ndim != 4 or tuple(stem.shape[-2:]) != (7, 7):
@@ -96,25 +103,25 @@ def _resnet_refusal(state: dict[str, torch.Tensor], path: Path) -> Pix2PixError 
     blocks = len({key.split(".")[1] for key in state if _RESNET_BLOCK.match(key)})
     norm = "batch" if "model.2.running_mean" in state else "instance" if "model.1.bias" in state else "none"
     last_conv = max(int(key.split(".")[1]) for key in state if _RESNET_LAYER.match(key))
-    return Pix2PixError(
-        f"{path} holds a reference ResNet generator (--netG resnet_{blocks}blocks --norm {norm}, "
-        f"{stem.shape[1]}→{state[f'model.{last_conv}.weight'].shape[0]} bands; the reference's CycleGAN generator). "
-        "This engine's generator is the U-Net of pix2pix (--netG unet_256 / unet_128), so a ResNet's weights "
-        "cannot be loaded into it. Retrain with the reference's pix2pix default --netG unet_256 and import that, "
-        "or translate with the reference's own test.py."
-    )
+    dropout = any(key.endswith("conv_block.6.weight") for key in state)
+    try:
+        return ResnetSpec(int(stem.shape[1]), int(state[f"model.{last_conv}.weight"].shape[0]), blocks,
+                          int(stem.shape[0]), norm, dropout)
+    except Pix2PixError as exc:
+        raise Pix2PixError(f"{path} is not a reference ResNet generator this engine can build ({exc}).") from None
 
 
-def infer_spec(state: dict[str, torch.Tensor], path: Path) -> GeneratorSpec:
-    """Bands, NGF, depth and norm of the reference U-Net that ``state`` belongs to."""
+def infer_spec(state: dict[str, torch.Tensor], path: Path) -> AnyGeneratorSpec:
+    """Bands, NGF, depth (U-Net) or blocks (ResNet) and norm of the reference generator ``state`` belongs to."""
     first, last = state.get("model.model.0.weight"), state.get("model.model.3.weight")
     if first is None or last is None or first.ndim != 4 or last.ndim != 4:
-        resnet = _resnet_refusal(state, path)
+        resnet = resnet_spec(state, path)
         if resnet is not None:
-            raise resnet
+            return resnet
         raise Pix2PixError(
-            f"{path} is not a reference U-Net generator (it lacks model.model.0.weight / model.model.3.weight). "
-            "Only --netG unet_256 / unet_128 (or other unet_N) generators can be imported."
+            f"{path} is not a reference generator (it has neither a U-Net's model.model.0.weight / "
+            "model.model.3.weight nor a ResNet's 7×7 model.1.weight). Only --netG unet_N and resnet_Nblocks "
+            "generators (<epoch>_net_G.pth, <epoch>_net_G_A.pth, <epoch>_net_G_B.pth) can be imported."
         )
     depth = 1 + sum(1 for key in state if _INNER_DOWNCONV.match(key))
     # BatchNorm leaves a 1-D weight after the second down conv. Instance norm (affine=False) leaves no
@@ -130,15 +137,14 @@ def infer_spec(state: dict[str, torch.Tensor], path: Path) -> GeneratorSpec:
     return GeneratorSpec(int(first.shape[1]), int(last.shape[1]), depth, int(first.shape[0]), norm, True)
 
 
-def _adapt(state: dict[str, torch.Tensor], spec: GeneratorSpec, norm_stats: str) -> tuple[GeneratorSpec,
-                                                                                            dict[str, torch.Tensor]]:
+def _adapt(state: dict[str, torch.Tensor], spec: AnyGeneratorSpec, norm_stats: str
+           ) -> tuple[AnyGeneratorSpec, dict[str, torch.Tensor]]:
     if spec.norm == "instance" or norm_stats == "per-image":
         # Instance norm keeps no statistics (2018 checkpoints still carry some: the reference drops
         # them too); per-image BN uses the image's own statistics instead of the running ones.
         state = {k: v for k, v in state.items() if not k.endswith(_RUNNING)}
         if spec.norm == "batch":
-            spec = GeneratorSpec(spec.in_channels, spec.out_channels, spec.depth, spec.ngf, "instance-affine",
-                                 spec.dropout)
+            spec = replace(spec, norm="instance-affine")
         return spec, state
     state = dict(state)
     for key in [k for k in state if k.endswith(".running_mean")]:  # PyTorch 0.3-era files lack the counter
@@ -146,7 +152,8 @@ def _adapt(state: dict[str, torch.Tensor], spec: GeneratorSpec, norm_stats: str)
     return spec, state
 
 
-def _card(spec: GeneratorSpec, chip_size: int, checkpoint: Path, digest: str, norm_stats: str) -> ModelCard:
+def _card(spec: AnyGeneratorSpec, chip_size: int, checkpoints: list[Path], digests: list[str], norm_stats: str,
+          spec_b2a: AnyGeneratorSpec | None) -> ModelCard:
     def side(bands: int) -> BandsCard:
         norm = Normalization((0.0,) * bands, (255.0,) * bands, "fixed-range", REFERENCE_SOURCE)
         return BandsCard(tuple(range(1, bands + 1)), "uint8", None, norm)
@@ -155,15 +162,42 @@ def _card(spec: GeneratorSpec, chip_size: int, checkpoint: Path, digest: str, no
             "test.py with --eval." if norm_stats == "running" else
             "Each BatchNorm uses the statistics of the tile it normalises (as the reference's test.py without "
             "--eval at batch size 1) and dropout is off, so runs repeat.")
+    if spec_b2a is None:
+        training = {"source": "reference pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix)",
+                    "checkpoint": checkpoints[0].name, "sha256": digests[0]}
+    else:
+        training = {"source": "reference CycleGAN (junyanz/pytorch-CycleGAN-and-pix2pix)",
+                    "checkpoint": checkpoints[0].name, "sha256": digests[0],
+                    "checkpoint_b2a": checkpoints[1].name, "sha256_b2a": digests[1]}
     return ModelCard(
         generator=spec,
         chip_size=chip_size,
         input=side(spec.in_channels),
         output=side(spec.out_channels),
         inference={"mode": "eval", "norm_stats": norm_stats, "note": note},
-        training={"source": "reference pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix)",
-                  "checkpoint": checkpoint.name, "sha256": digest},
+        training=training,
+        model_type="pix2pix" if spec_b2a is None else "cyclegan",
+        generator_b2a=spec_b2a,
     )
+
+
+def _generator(checkpoint: Path, norm_stats: str) -> tuple[AnyGeneratorSpec, torch.nn.Module, str]:
+    """The reference generator of ``checkpoint`` as our network (its spec, the network, the file's SHA-256)."""
+    state = load_state_dict(checkpoint)
+    spec, state = _adapt(state, infer_spec(state, checkpoint), norm_stats)
+    with torch.device("meta"):
+        generator = make_generator(spec)
+    try:
+        generator.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise Pix2PixError(f"{checkpoint} does not match a reference {spec.name}, NGF {spec.ngf} ({exc}).") from exc
+    return spec, generator, hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+
+
+def _describe(spec: AnyGeneratorSpec, norm_stats: str) -> str:
+    return (f"{spec.in_channels}→{spec.out_channels} bands, {spec.name}, NGF {spec.ngf}, {_NORM_NAMES[spec.norm]}"
+            f"{' with dropout' if spec.dropout and isinstance(spec, ResnetSpec) else ''} ({norm_stats} statistics at "
+            "test time)")
 
 
 def import_reference(
@@ -172,36 +206,46 @@ def import_reference(
     chip_size: int | None = None,
     norm_stats: str = IMPORT_REFERENCE["NORM_STATS"].default,
     progress: Progress | None = None,
+    checkpoint_b: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write ``output`` (.p2p) from the reference generator checkpoint ``checkpoint``.
 
-    ``chip_size`` defaults to the size the reference trains that depth on (256 for
-    unet_256, 128 for unet_128): 2**depth.
+    With ``checkpoint_b`` (a CycleGAN's ``<epoch>_net_G_B.pth``; ``checkpoint`` is then its
+    ``<epoch>_net_G_A.pth``) the package holds both directions. ``chip_size`` defaults to the
+    size the reference trains on: 2**depth for a U-Net (256 for unet_256, 128 for unet_128),
+    256 (its ``--crop_size``) for a ResNet.
     """
     progress = progress or Progress()
-    checkpoint = Path(checkpoint)
-    IMPORT_REFERENCE.check(chip_size=chip_size, norm_stats=norm_stats)
-    check_run_paths(inputs={"reference checkpoint": checkpoint}, files={"model": output})
-    state = load_state_dict(checkpoint)
-    spec = infer_spec(state, checkpoint)
-    spec, state = _adapt(state, spec, norm_stats)
-    chip = chip_size or spec.multiple
-    check_chip_size(chip, chip, spec.depth)
-    with torch.device("meta"):
-        generator = UnetGenerator(spec)
-    try:
-        generator.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        raise Pix2PixError(f"{checkpoint} does not match a reference U-Net of depth {spec.depth}, NGF {spec.ngf} "
-                           f"({exc}).") from exc
-    progress.info(
-        f"Reference U-Net: {spec.in_channels}→{spec.out_channels} bands, depth {spec.depth}, NGF {spec.ngf}, "
-        f"{_NORM_NAMES[spec.norm]} ({norm_stats} statistics at test time), "
-        f"chips of {chip} px, 8-bit [0, 255] ↔ [-1, 1]."
-    )
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    card = _card(spec, chip, checkpoint, digest, norm_stats)
-    path = write_package(output, card, generator.state_dict())
+    checkpoints = [Path(checkpoint)] + ([Path(checkpoint_b)] if checkpoint_b is not None else [])
+    IMPORT_REFERENCE.check(chip_size=chip_size, norm_stats=norm_stats, checkpoint_b=checkpoint_b)
+    check_run_paths(inputs={"reference checkpoint": checkpoints[0],
+                            **({"reference checkpoint B→A": checkpoints[1]} if checkpoint_b is not None else {})},
+                    files={"model": output})
+    spec, generator, digest = _generator(checkpoints[0], norm_stats)
+    generators, digests = [generator], [digest]
+    spec_b2a = None
+    if checkpoint_b is not None:
+        spec_b2a, generator_b2a, digest_b2a = _generator(checkpoints[1], norm_stats)
+        if (spec_b2a.in_channels, spec_b2a.out_channels) != (spec.out_channels, spec.in_channels):
+            raise Pix2PixError(
+                f"{checkpoints[1]} maps {spec_b2a.in_channels}→{spec_b2a.out_channels} bands, but the B→A generator "
+                f"of {checkpoints[0]} ({spec.in_channels}→{spec.out_channels}) needs {spec.out_channels}→"
+                f"{spec.in_channels}. Give the G_A and G_B files of one CycleGAN (latest_net_G_A.pth, "
+                "latest_net_G_B.pth)."
+            )
+        generators.append(generator_b2a)
+        digests.append(digest_b2a)
+    chip = chip_size or (RESNET_CHIP if isinstance(spec, ResnetSpec) else spec.multiple)
+    for each in (spec,) if spec_b2a is None else (spec, spec_b2a):
+        each.check_size(chip, chip)
+    progress.info(f"Reference generator{'s' if spec_b2a else ''}: A→B {_describe(spec, norm_stats)}"
+                  + (f"; B→A {_describe(spec_b2a, norm_stats)}" if spec_b2a else "")
+                  + f"; chips of {chip} px, 8-bit [0, 255] ↔ [-1, 1].")
+    card = _card(spec, chip, checkpoints, digests, norm_stats, spec_b2a)
+    path = write_package(output, card, generators[0].state_dict(),
+                         b2a_state=generators[1].state_dict() if spec_b2a else None)
     progress.update(1.0, "done")
     return {"output": str(path), "generator": spec.to_dict(), "chip_size": chip, "norm_stats": norm_stats,
-            "tensors": len(state), "sha256": digest}
+            "tensors": len(generators[0].state_dict()), "sha256": digest,
+            **({"model_type": "cyclegan", "generator_b2a": spec_b2a.to_dict(), "sha256_b2a": digests[1]}
+               if spec_b2a else {})}

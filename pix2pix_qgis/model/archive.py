@@ -39,8 +39,9 @@ MAX_INFLATION = {"json": 100, "binary": 20}
 _CHUNK = 2**20
 
 
-def read_entries(path: str | Path, expected: Sequence[str], what: str) -> dict[str, bytes]:
-    """The entries of the zip at ``path``, refused unless they are exactly ``expected``.
+def read_entries(path: str | Path, expected: Sequence[str], what: str,
+                 optional: Sequence[str] = ()) -> dict[str, bytes]:
+    """The entries of the zip at ``path``, refused unless they are exactly ``expected`` plus any of ``optional``.
 
     Refused too: entries whose names would escape a folder ('..', absolute paths),
     duplicate or encrypted entries, and oversized ones.
@@ -53,12 +54,12 @@ def read_entries(path: str | Path, expected: Sequence[str], what: str) -> dict[s
             raise Pix2PixError(f"{path} is truncated or damaged (its zip directory is missing); write it again.")
         raise Pix2PixError(f"{path} is not a {what} (not a zip file). Give a file written by 'train'.")
     try:
-        return _read_checked_entries(path, expected, what)
+        return _read_checked_entries(path, expected, what, optional)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise Pix2PixError(f"{path} is truncated or damaged ({exc}); write it again.") from exc
 
 
-def _read_checked_entries(path: Path, expected: Sequence[str], what: str) -> dict[str, bytes]:
+def _read_checked_entries(path: Path, expected: Sequence[str], what: str, optional: Sequence[str]) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
@@ -71,7 +72,8 @@ def _read_checked_entries(path: Path, expected: Sequence[str], what: str) -> dic
                 f"{path} is a PyTorch pickle checkpoint (it holds data.pkl), not a {what}. Pickles can run code "
                 "when loaded, so this engine never opens them; train a model with 'train' instead."
             )
-        if sorted(names) != sorted(expected) or len(set(names)) != len(names):
+        required = [name for name in names if name not in optional]
+        if sorted(required) != sorted(expected) or len(set(names)) != len(names):
             raise Pix2PixError(
                 f"{path} is not a valid {what}: it holds {sorted(names)}, expected exactly {sorted(expected)}. "
                 "It may be damaged or come from another program; refused."

@@ -23,7 +23,7 @@ import datetime as _dt
 import math
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -33,12 +33,18 @@ from ..contract.errors import Pix2PixError
 from ..core.schema import MODEL_SCHEMA, validate
 from ..data.normalization import Normalization
 from .discriminators import DiscriminatorSpec
+from .generators import AnyGeneratorSpec, spec_from_dict
 from .networks import GeneratorSpec
 
 if TYPE_CHECKING:
     from ..data.folder import ChipsFolder
 
-MODEL_FORMAT, MODEL_VERSION = "pix2pix-model", 1
+MODEL_FORMAT, MODEL_VERSION = "pix2pix-model", 2
+# The version a card is written with: a Pix2Pix model stays version 1, which every engine reads; a
+# CycleGAN model is version 2, so an engine that predates it refuses it with "Update the plugin".
+FORMAT_VERSIONS = {"pix2pix": 1, "cyclegan": 2}
+MODEL_TYPES = tuple(FORMAT_VERSIONS)
+DIRECTIONS = ("a2b", "b2a")
 
 
 DAMAGED = "The package is damaged or was not written by 'train' or 'import-reference'; train or import it again."
@@ -90,12 +96,17 @@ def _invalid(where: str, problem: str, fix: str) -> Pix2PixError:
 def _discriminator(record: Mapping[str, Any] | None, generator: Mapping[str, Any]) -> DiscriminatorSpec | None:
     """The discriminator a ``model.json`` records (None: an imported generator has none).
 
-    A record without ``in_channels`` judged the generator's pair (its input and output bands).
+    A record without ``in_channels`` judged the generator's pair (its input and output bands):
+    only pix2pix models predate the field.
     """
     if record is None:
         return None
     pair = generator["in_channels"] + generator["out_channels"]
     return DiscriminatorSpec.from_dict({"in_channels": pair, **record})
+
+
+def _optional_spec(record: Mapping[str, Any] | None) -> AnyGeneratorSpec | None:
+    return None if record is None else spec_from_dict(record)
 
 
 # Architecture fields a model.json may predate, with the value every model had before they existed.
@@ -174,7 +185,7 @@ class BandsCard:
                            f"A normalisation needs one low and one high value per band. {DAMAGED}")
         if len(norm.low) != channels:
             raise _invalid(where, f"it covers {len(norm.low)} band(s) but the generator has {channels} "
-                                  f"(architecture.generator.{channels_field})",
+                                  f"(architecture.{channels_field})",
                            f"A normalisation needs one low/high pair per generator channel. {DAMAGED}")
         for band, (low, high) in enumerate(zip(norm.low, norm.high), start=1):
             if not (math.isfinite(low) and math.isfinite(high) and low < high):
@@ -182,7 +193,7 @@ class BandsCard:
                                f"Each band needs finite values with low below high. {DAMAGED}")
         if self.bands is not None and len(self.bands) != channels:
             raise _invalid(f"{side}.bands", f"it lists {len(self.bands)} band(s) but the generator has {channels} "
-                                            f"(architecture.generator.{channels_field})",
+                                            f"(architecture.{channels_field})",
                            f"The bands must match the generator's channels. {DAMAGED}")
 
 
@@ -251,9 +262,15 @@ class ModelCard:
     """Everything a ``.p2p`` says about its generator: how to feed it, what it predicts, how it was made.
 
     ``chip_size`` is the side of the training chips in pixels (translation's default tile).
+
+    A CycleGAN model (``model_type`` cyclegan) holds a second generator, ``generator_b2a``
+    (B→A, fed with the ``output`` side and predicting the ``input`` side), the discriminator
+    that judged A (``discriminator_b2a``) and B's training grid (``grid_b``): ``input`` is
+    domain A and ``output`` domain B. :meth:`direction` gives the card of one direction, which
+    translation reads as it reads a Pix2Pix card.
     """
 
-    generator: GeneratorSpec
+    generator: AnyGeneratorSpec
     chip_size: int
     input: BandsCard
     output: BandsCard
@@ -264,20 +281,54 @@ class ModelCard:
     training: Mapping[str, Any] = field(default_factory=dict)
     software: Mapping[str, Any] = field(default_factory=software_versions)
     created: str | None = field(default_factory=_now)
-    format_version: int = MODEL_VERSION
+    format_version: int | None = None  # None: the model type's (FORMAT_VERSIONS)
+    model_type: str = "pix2pix"
+    generator_b2a: AnyGeneratorSpec | None = None
+    discriminator_b2a: DiscriminatorSpec | None = None
+    grid_b: GridCard | None = None
     # The model.json this card was read from (empty for a new card): to_dict keeps its unknown fields.
     document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("inference", "training", "software", "document"):
             object.__setattr__(self, name, frozen(getattr(self, name)))
-        spec = self.generator
-        self.input.check("input", spec.in_channels, "in_channels")
-        self.output.check("output", spec.out_channels, "out_channels")
+        if self.model_type not in MODEL_TYPES:
+            raise _invalid("model_type", f"{self.model_type!r} is unknown", f"Use one of {', '.join(MODEL_TYPES)}.")
+        if self.format_version is None:
+            object.__setattr__(self, "format_version", FORMAT_VERSIONS[self.model_type])
+        if (self.model_type == "cyclegan") != (self.generator_b2a is not None):
+            raise _invalid("architecture.generator_b2a", "a CycleGAN model needs its B→A generator and only a CycleGAN "
+                                                         "model has one", DAMAGED)
+        self._check_generator(self.generator, "generator", self.input, self.output)
+        if self.generator_b2a is not None:
+            self._check_generator(self.generator_b2a, "generator_b2a", self.output, self.input)
+
+    def _check_generator(self, spec: AnyGeneratorSpec, name: str, source: BandsCard, target: BandsCard) -> None:
+        """The sides fit the generator's channels, and the chip size its multiple."""
+        source.check("input" if source is self.input else "output", spec.in_channels, f"{name}.in_channels")
+        target.check("output" if target is self.output else "input", spec.out_channels, f"{name}.out_channels")
         if self.chip_size % spec.multiple:
-            raise _invalid("chip_size", f"{self.chip_size} px is not a multiple of 2^depth = {spec.multiple} px "
-                                        f"(architecture.generator.depth {spec.depth})",
-                           f"A U-Net of depth {spec.depth} takes chips of a multiple of {spec.multiple} px. {DAMAGED}")
+            what = f"2^depth = {spec.multiple}" if isinstance(spec, GeneratorSpec) else str(spec.multiple)
+            raise _invalid("chip_size", f"{self.chip_size} px is not a multiple of {what} px "
+                                        f"(architecture.{name}: {spec.name})",
+                           f"A {spec.name} takes chips of a multiple of {spec.multiple} px. {DAMAGED}")
+
+    def direction(self, direction: str) -> ModelCard:
+        """The card of one translation direction: itself for ``a2b``; for ``b2a`` (CycleGAN only) the
+        card with generators, sides, discriminators and grids swapped, so B→A reads as A→B does."""
+        if direction == "a2b":
+            return self
+        if direction != "b2a":
+            raise Pix2PixError(f"Direction {direction!r} is unknown; use a2b or b2a.")
+        if self.generator_b2a is None:
+            raise Pix2PixError(
+                "This is a Pix2Pix model: it holds one generator, A→B, and cannot translate B→A (DIRECTION b2a, "
+                "--direction b2a). Use DIRECTION a2b, train a Pix2Pix model the other way round (B as input), or "
+                "train a CycleGAN model (--model cyclegan), which translates both ways."
+            )
+        return replace(self, generator=self.generator_b2a, generator_b2a=self.generator, input=self.output,
+                       output=self.input, discriminator=self.discriminator_b2a, discriminator_b2a=self.discriminator,
+                       grid=self.grid_b, grid_b=self.grid)
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any], path: str | Path) -> ModelCard:
@@ -291,10 +342,10 @@ class ModelCard:
                 f"{MODEL_VERSION}. Update the plugin."
             )
         validate(document, MODEL_SCHEMA, path, "model.json", DAMAGED)
-        architecture, grid = document["architecture"], document.get("grid")
+        architecture, grid, grid_b = document["architecture"], document.get("grid"), document.get("grid_b")
         try:
             return cls(
-                generator=GeneratorSpec.from_dict(architecture["generator"]),
+                generator=spec_from_dict(architecture["generator"]),
                 chip_size=document["chip_size"],
                 input=BandsCard.from_dict(document["input"]),
                 output=BandsCard.from_dict(document["output"]),
@@ -306,6 +357,10 @@ class ModelCard:
                 software=document.get("software", {}),
                 created=document.get("created"),
                 format_version=document["format_version"],
+                model_type=document.get("model_type", "pix2pix"),
+                generator_b2a=_optional_spec(architecture.get("generator_b2a")),
+                discriminator_b2a=_discriminator(architecture.get("discriminator_b2a"), architecture["generator"]),
+                grid_b=None if grid_b is None else GridCard.from_dict(grid_b),
                 document=document,
             )
         except Pix2PixError as exc:
@@ -315,7 +370,7 @@ class ModelCard:
     def from_training(
         cls,
         chips: ChipsFolder,
-        generator: GeneratorSpec,
+        generator: AnyGeneratorSpec,
         discriminator: DiscriminatorSpec,
         training: Mapping[str, Any],
         history: Sequence[Mapping[str, Any]],
@@ -356,4 +411,11 @@ class ModelCard:
             "metrics": self.metrics.to_dict(),
             "software": plain(self.software),
         }
+        if self.model_type != "pix2pix":  # a Pix2Pix model.json is written as before these fields existed
+            typed["model_type"] = self.model_type
+            architecture = typed["architecture"]
+            architecture["generator_b2a"] = None if self.generator_b2a is None else self.generator_b2a.to_dict()
+            judge = self.discriminator_b2a
+            architecture["discriminator_b2a"] = None if judge is None else judge.to_dict()
+            typed["grid_b"] = None if self.grid_b is None else self.grid_b.to_dict()
         return _overlay(plain(self.document), typed)

@@ -23,7 +23,8 @@ from torch import nn
 from ..contract.errors import Pix2PixError
 from ..core.progress import Progress
 from .discriminators import DiscriminatorSpec, MultiscaleDiscriminator
-from .networks import GeneratorSpec, UnetGenerator
+from .generators import AnyGeneratorSpec, make_generator
+from .networks import GeneratorSpec
 
 # Bytes held per traced float32 layer output. Measured on the CPU (docs/reliability.md,
 # "Memory estimates"): inference peaks at 0.31× the traced outputs (skip tensors plus a few
@@ -92,21 +93,22 @@ class NetworkCost:
     activations: int  # elements of all layer outputs for one sample
 
     @classmethod
-    def generator(cls, spec: GeneratorSpec, tile: int, net: nn.Module | None = None) -> NetworkCost:
+    def generator(cls, spec: AnyGeneratorSpec, tile: int, net: nn.Module | None = None) -> NetworkCost:
         """The cost of ``spec``'s generator on ``tile`` px tiles, traced on the meta device (no memory used).
 
-        Given the loaded generator ``net`` (eval mode), one real forward pass at the smallest tile
-        it takes (2^depth px) is traced instead and scaled: every layer's output at ``tile`` px is
+        Given the loaded U-Net ``net`` (eval mode), one real forward pass at the smallest tile it
+        takes (2^depth px) is traced instead and scaled: every layer's output at ``tile`` px is
         exactly (tile / 2^depth)² times as large. That pass takes milliseconds to a tenth of a
         second, where a process's first meta trace imports torch's compiler stack (about 1.2 s,
-        BENCHMARKS.md "CPU translation").
+        BENCHMARKS.md "CPU translation"). Other generators (their padding layers do not scale
+        exactly) are always traced on the meta device.
         """
-        if net is None:
+        if net is None or not isinstance(spec, GeneratorSpec):
             with torch.device("meta"):
-                meta = UnetGenerator(spec)
+                meta = make_generator(spec)
             return cls(sum(p.numel() for p in meta.parameters()),
                        _traced_outputs(meta, (1, spec.in_channels, tile, tile)))
-        smallest = 2**spec.depth
+        smallest = spec.multiple
         traced = _traced_outputs(net, (1, spec.in_channels, smallest, smallest), next(net.parameters()).device)
         return cls(sum(p.numel() for p in net.parameters()), traced * tile * tile // (smallest * smallest))
 
@@ -126,7 +128,7 @@ def _refuse(what: str, estimate: int, available: int, where: str, fix: str) -> N
     )
 
 
-def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
+def _translation_bytes(spec: AnyGeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
                        input_dtype: str, device: torch.device, tta: bool,
                        generator: nn.Module | None = None) -> tuple[int, int, int]:
     """(host bytes, device bytes, device bytes per tile) of a translation."""
@@ -143,7 +145,7 @@ def _translation_bytes(spec: GeneratorSpec, tile: int, batch: int, width: int, t
     return host, int(model), per_tile
 
 
-def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
+def check_translation_memory(spec: AnyGeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
                              input_dtype: str, device: torch.device, tta: bool,
                              generator: nn.Module | None = None) -> dict[str, int]:
     """Refuse a translation whose tile, batch (tiles per forward call) or raster width cannot fit; returns bytes.
@@ -159,9 +161,9 @@ def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: 
         return ((available is None or h <= HEADROOM * available) and (free is None or g <= HEADROOM * free))
 
     smaller = tile // 2
-    while smaller >= 2**spec.depth and smaller % 2**spec.depth == 0 and not fits(smaller):
+    while smaller >= spec.multiple and smaller % spec.multiple == 0 and not fits(smaller):
         smaller //= 2
-    if smaller >= 2**spec.depth and smaller % 2**spec.depth == 0:
+    if smaller >= spec.multiple and smaller % spec.multiple == 0:
         fix = f"Lower --tile-size (TILE_SIZE) to {smaller}"
     else:
         fix = "Translate a smaller --extent (EXTENT) at a time"
@@ -174,7 +176,7 @@ def check_translation_memory(spec: GeneratorSpec, tile: int, batch: int, width: 
     return {"host": host, "device": gpu, "per_tile": per_tile}
 
 
-def check_training_memory(spec: GeneratorSpec, judge: DiscriminatorSpec, tile: int, batch: int, chips: int,
+def check_training_memory(spec: AnyGeneratorSpec, judge: DiscriminatorSpec, tile: int, batch: int, chips: int,
                           device: torch.device) -> dict[str, int]:
     """Refuse a training whose chip size, batch size or network width cannot fit; returns the estimate."""
     generator = NetworkCost.generator(spec, tile)

@@ -153,6 +153,15 @@ class GeneratorSpec:
         """Chip sides must be a multiple of this (each level halves the size)."""
         return 2**self.depth
 
+    @property
+    def name(self) -> str:
+        """The architecture in words, for logs and reports."""
+        return f"U-Net of depth {self.depth}"
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise a clear error unless a (height, width) tile fits this U-Net (:func:`check_chip_size`)."""
+        check_chip_size(height, width, self.depth)
+
     def to_dict(self) -> dict[str, Any]:
         """The architecture as ``model.json``'s ``generator`` entry."""
         return {"type": "unet", **asdict(self)}

@@ -3,7 +3,9 @@
 A ``.p2p`` is one zip holding exactly ``model.json`` (everything translation needs: bands,
 normalisation, architecture, chip size, training grid, plus the training record; read into a ``model.card.ModelCard``),
 ``weights.safetensors`` (the generator of the best epoch), ``preview.png``, ``losses.png``
-and ``metrics.csv``, read and written through ``model.archive``.
+and ``metrics.csv``, read and written through ``model.archive``. A CycleGAN package also holds
+``weights_b2a.safetensors``, its B→A generator; ``weights.safetensors`` is then A→B. Each
+weights file is one generator's plain state dict, with the reference's key names.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from typing import Any
 
 import torch
 from safetensors.torch import save as save_safetensors
+from torch import nn
 
 from ..contract.errors import Pix2PixError
 from ..data.normalization import Normalization
 from .archive import cpu_tensors, parse_json, parse_safetensors, read_entries, to_json, write_zip
 from .card import ModelCard
-from .networks import UnetGenerator
+from .generators import Generator, load_weights
 
 MODEL_ENTRIES = ("model.json", "weights.safetensors", "preview.png", "losses.png", "metrics.csv")
+B2A_WEIGHTS = "weights_b2a.safetensors"  # CycleGAN packages only
 
 
 def write_package(
@@ -32,52 +36,62 @@ def write_package(
     generator_state: dict[str, torch.Tensor],
     preview_png: bytes | None = None,
     losses_png: bytes | None = None,
+    b2a_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write the ``.p2p`` at ``path`` atomically; returns its absolute path.
 
-    A package without figures (an imported model has no training to show) carries figures
-    that say so in their place, so every package has the same entries.
+    ``b2a_state`` is a CycleGAN's B→A generator (``card.model_type`` cyclegan). A package
+    without figures (an imported model has no training to show) carries figures that say so
+    in their place, so every package of a type has the same entries.
     """
     from ..core import plots  # matplotlib only where figures are drawn, not for translation
 
-    weights = save_safetensors(cpu_tensors(generator_state), metadata={"format": "pix2pix-generator"})
+    if (b2a_state is None) != (card.generator_b2a is None):
+        raise ValueError("b2a_state is given exactly for a card with a B→A generator")
+
+    def weights(state: dict[str, torch.Tensor]) -> bytes:
+        return save_safetensors(cpu_tensors(state), metadata={"format": "pix2pix-generator"})
+
     return write_zip(Path(path), {
         "model.json": to_json(card.to_dict()),
-        "weights.safetensors": weights,
+        "weights.safetensors": weights(generator_state),
+        **({B2A_WEIGHTS: weights(b2a_state)} if b2a_state is not None else {}),
         "preview.png": preview_png or plots.png(plots.chips_figure([])),
         "losses.png": losses_png or plots.png(plots.losses_figure([])),
         "metrics.csv": metrics_csv(card.metrics.history).encode("utf-8"),
     })
 
 
-def read_package(path: str | Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
-    """The model card and the generator's tensors of a ``.p2p``, checked but not yet built."""
+def read_package(path: str | Path, direction: str = "a2b") -> tuple[ModelCard, dict[str, torch.Tensor]]:
+    """The card of ``direction`` (``ModelCard.direction``) and that generator's tensors, checked but not yet built.
+
+    ``b2a`` needs a CycleGAN package; a Pix2Pix one is refused with the fix.
+    """
     path = Path(path)
-    entries = read_entries(path, MODEL_ENTRIES, "model package (.p2p)")
+    entries = read_entries(path, MODEL_ENTRIES, "model package (.p2p)", optional=(B2A_WEIGHTS,))
     card = ModelCard.from_dict(parse_json(entries["model.json"], "model.json", path), path)
-    return card, parse_safetensors(entries["weights.safetensors"], "weights.safetensors", path)
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UnetGenerator, ModelCard]:
-    """The generator of a ``.p2p`` in eval mode on ``device``, and its model card."""
-    card, state = read_package(path)
-    with torch.device("meta"):  # no random initialisation (0.4 s for NGF 64) that the weights replace
-        generator = UnetGenerator(card.generator)
-    expected = generator.state_dict()
-    wrong = [f"{key} ({tensor.dtype})" for key, tensor in state.items()
-             if key in expected and tensor.is_floating_point() != expected[key].is_floating_point()]
-    if wrong:
-        raise Pix2PixError(f"{path}: the weights have the wrong type for the network: {', '.join(wrong[:5])}. The "
-                           "package is damaged or was not written by this engine.")
+    if (B2A_WEIGHTS in entries) != (card.model_type == "cyclegan"):
+        raise Pix2PixError(f"{path} is not a valid model package (.p2p): a {card.model_type} model "
+                           f"{'without' if B2A_WEIGHTS not in entries else 'with'} {B2A_WEIGHTS}. It may be damaged "
+                           "or come from another program; refused.")
     try:
-        generator.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        raise Pix2PixError(f"{path}: the weights do not match the architecture in model.json ({exc}).") from exc
+        card = card.direction(direction)
+    except Pix2PixError as exc:
+        raise Pix2PixError(f"{path}: {exc}") from None
+    name = B2A_WEIGHTS if direction == "b2a" else "weights.safetensors"
+    return card, parse_safetensors(entries[name], name, path)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", direction: str = "a2b"
+               ) -> tuple[Generator, ModelCard]:
+    """The generator of ``direction`` of a ``.p2p`` in eval mode on ``device``, and the card of that direction."""
+    card, state = read_package(path, direction)
+    generator = load_weights(card.generator, state, str(path))
     return generator.to(device).eval(), card
 
 
 @torch.no_grad()
-def predict(generator: UnetGenerator, batch: torch.Tensor, output_norm: Normalization) -> torch.Tensor:
+def predict(generator: nn.Module, batch: torch.Tensor, output_norm: Normalization) -> torch.Tensor:
     """Normalised input (B, C_in, H, W) → prediction (B, C_out, H, W) in the target's units (float32).
 
     H and W must be multiples of 2**depth (pad first); the generator should be in eval mode.

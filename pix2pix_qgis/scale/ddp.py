@@ -51,7 +51,7 @@ from ..core.launch import Launch
 from ..core.progress import Progress
 from ..data.folder import ChipsFolder
 from ..model.device import resolve_device
-from ..model.networks import GeneratorSpec
+from ..model.generators import AnyGeneratorSpec
 from ..train.config import TrainConfig
 from ..train.loop import train
 from ..train.trainer import Pix2PixTrainer
@@ -98,7 +98,7 @@ class World:
         """Number of processes in the run (torchrun's WORLD_SIZE)."""
         return self.launch.world_size
 
-    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> DistributedTrainer:
+    def trainer(self, spec: AnyGeneratorSpec, config: TrainConfig) -> DistributedTrainer:
         """A trainer whose networks are wrapped in DDP, so gradients are averaged over the ranks."""
         return DistributedTrainer(spec, config, self)
 
@@ -143,7 +143,7 @@ def train_distributed(launch: Launch, chips_folder: str | Path, output_model: st
 class DistributedTrainer(Pix2PixTrainer):
     """:class:`Pix2PixTrainer` whose step averages gradients over the ranks (DDP) and agrees on stopping."""
 
-    def __init__(self, spec: GeneratorSpec, config: TrainConfig, world: World) -> None:
+    def __init__(self, spec: AnyGeneratorSpec, config: TrainConfig, world: World) -> None:
         super().__init__(spec, config, world.device)
         self.world, self.rank, self.world_size = world, world.rank, world.size
         ids = [world.device.index] if world.device.type == "cuda" else None

@@ -40,7 +40,7 @@ PART_NAME = re.compile(r"^part-(\d{4,})-of-(\d{4,})\.json$")
 
 # Options that change pixels; device and batch size do not (on the CPU, bit for bit).
 FINGERPRINT_FIELDS = ("tile_size", "overlap", "margin", "bands", "extent", "extent_crs", "blend", "tta", "dtype",
-                      "creation_options", "precision", "backend")
+                      "creation_options", "precision", "backend", "direction")
 
 
 def parse_part(text: str) -> tuple[int, int]:

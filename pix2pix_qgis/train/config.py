@@ -16,13 +16,24 @@ from ..contract.errors import Pix2PixError
 from ..contract.tables import TRAIN
 from ..data.folder import ChipsFolder
 from ..model.discriminators import DiscriminatorSpec
+from ..model.generators import AnyGeneratorSpec
 from ..model.networks import MAX_DEPTH, GeneratorSpec, check_chip_size, deepest_fit
+from ..model.resnet import ResnetSpec
 
 # Fields that define the weights: a checkpoint resumes only with the same values.
-ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "dropout", "upsample", "d_scales", "spectral_norm")
+ARCHITECTURE_FIELDS = ("model_type", "generator", "resnet_blocks", "ngf", "ndf", "norm", "dropout", "upsample",
+                       "d_scales", "spectral_norm")
 
 # What a checkpoint written before a field existed was trained with (its default then).
-LEGACY_VALUES: dict[str, Any] = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0}
+LEGACY_VALUES: dict[str, Any] = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0,
+                                 "model_type": "pix2pix", "generator": "unet"}
+
+# The defaults that differ between the two models: each reference's own (pix2pix's train options;
+# CycleGAN's cycle_gan_model.py and its base options: LSGAN, instance norm, resnet_9blocks).
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pix2pix": {"gan_mode": "vanilla", "norm": "batch", "generator": "unet"},
+    "cyclegan": {"gan_mode": "lsgan", "norm": "instance", "generator": "resnet"},
+}
 
 
 @dataclass(frozen=True)
@@ -42,18 +53,24 @@ class TrainConfig:
     ``lambda_feat`` > 0 adds the feature-matching loss with that weight (pix2pixHD: 10).
     """
 
+    model_type: str = TRAIN["MODEL_TYPE"].default
     epochs: int = TRAIN["EPOCHS"].default
     epochs_decay: int | None = None
     batch_size: int = TRAIN["BATCH_SIZE"].default
     lr: float = TRAIN["LR"].default
     beta1: float = TRAIN["BETA1"].default
     lambda_l1: float = TRAIN["LAMBDA_L1"].default
-    gan_mode: str = TRAIN["GAN_MODE"].default
+    gan_mode: str = None  # type: ignore[assignment]  # resolved in __post_init__ (MODEL_DEFAULTS)
     lambda_feat: float = TRAIN["LAMBDA_FEAT"].default
+    lambda_cycle: float = TRAIN["LAMBDA_CYCLE"].default
+    lambda_identity: float = TRAIN["LAMBDA_IDENTITY"].default
+    pool_size: int = TRAIN["POOL_SIZE"].default
+    generator: str = None  # type: ignore[assignment]  # resolved in __post_init__
+    resnet_blocks: int = TRAIN["RESNET_BLOCKS"].default
     ngf: int = TRAIN["NGF"].default
     ndf: int = TRAIN["NDF"].default
     depth: int | None = None
-    norm: str = TRAIN["NORM"].default
+    norm: str = None  # type: ignore[assignment]  # resolved in __post_init__
     dropout: bool = TRAIN["DROPOUT"].default
     upsample: str = TRAIN["UPSAMPLE"].default
     d_scales: int = TRAIN["D_SCALES"].default
@@ -72,6 +89,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         TRAIN.check_object(self)  # ranges, choices and their messages: contract.tables
+        for name, value in MODEL_DEFAULTS[self.model_type].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.model_type == "cyclegan" and self.lambda_feat > 0:
+            raise Pix2PixError(f"LAMBDA_FEAT {self.lambda_feat} (--lambda-feat) is pix2pix's feature matching against "
+                               "the real pair, which CycleGAN does not have; leave it at 0 for --model cyclegan.")
         if self.epochs_decay is not None and self.epochs_decay > self.epochs:
             raise Pix2PixError(f"EPOCHS_DECAY {self.epochs_decay} (--epochs-decay) must be between 0 and EPOCHS "
                                f"({self.epochs}); half of EPOCHS, the default, is typical.")
@@ -126,8 +149,15 @@ def choose_depth(config: TrainConfig, tile_size: int) -> int:
     return depth
 
 
-def generator_spec(config: TrainConfig, chips: ChipsFolder) -> GeneratorSpec:
-    """The generator ``config`` builds for ``chips``: their band counts, the depth their size allows."""
+def generator_spec(config: TrainConfig, chips: ChipsFolder) -> AnyGeneratorSpec:
+    """The generator ``config`` builds for ``chips``: their band counts, the U-Net depth their size allows,
+    or the ResNet of ``resnet_blocks`` (``generator`` resnet, as the reference's ``--netG resnet_9blocks``)."""
+    if config.generator == "resnet":
+        config.discriminator_spec(1).check_chip_size(chips.tile_size)
+        spec = ResnetSpec(chips.bands_a, chips.bands_b, config.resnet_blocks, config.ngf, config.norm, config.dropout,
+                          config.upsample)
+        spec.check_size(chips.tile_size, chips.tile_size)
+        return spec
     depth = choose_depth(config, chips.tile_size)
     return GeneratorSpec(chips.bands_a, chips.bands_b, depth, config.ngf, config.norm, config.dropout,
                          config.upsample)

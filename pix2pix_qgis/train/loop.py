@@ -17,52 +17,36 @@ One process is the N = 1 case of a data-parallel run: :func:`train` takes a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from ..contract.errors import Cancelled, Pix2PixError
 from ..core import plots
 from ..core.locking import holds_output_lock
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..data.dataset import ChipDataset, ChipView
 from ..data.folder import ChipsFolder, open_chips
-from ..data.sampling import EpochSampler, make_loader, training_loader
+from ..data.sampling import make_loader, training_loader
 from ..evaluate.metrics import is_better
 from ..model.card import ModelCard
-from ..model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint, tensor_group
+from ..model.checkpoint import checkpoint_path, tensor_group
 from ..model.device import resolve_device
 from ..model.discriminators import DiscriminatorSpec
+from ..model.generators import AnyGeneratorSpec, Generator, make_generator, spec_from_dict
 from ..model.guards import check_training_memory
-from ..model.networks import GeneratorSpec, UnetGenerator, count_parameters
+from ..model.networks import GeneratorSpec, count_parameters
 from ..model.package import write_package
-from .config import ARCHITECTURE_FIELDS, TrainConfig, generator_spec
+from .config import TrainConfig, generator_spec
 from .guide import budget_advice
 from .losses import LOSS_NAMES
+from .run import TrainState, check_output, restore_training, run_epochs, save_training
 from .trainer import Pix2PixTrainer, chips_fingerprint, predict_chips
-
-
-@dataclass
-class TrainState:
-    """Where a run is: everything besides tensors that a checkpoint must restore."""
-
-    epoch: int = 1  # the epoch in progress (1-based)
-    step_in_epoch: int = 0  # batches of that epoch already applied
-    global_step: int = 0
-    loss_sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LOSS_NAMES, 0.0))
-    epoch_seconds: float = 0.0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_value: float | None = None
-    stale_epochs: int = 0
-    seconds: float = 0.0
 
 
 class Topology(Protocol):
@@ -84,7 +68,7 @@ class Topology(Protocol):
     def size(self) -> int:
         """Number of processes that train together."""
 
-    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+    def trainer(self, spec: AnyGeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
         """The trainer that runs this process's steps (DDP-wrapped when size > 1)."""
 
 
@@ -96,18 +80,9 @@ class SingleProcess:
     rank: int = 0
     size: int = 1
 
-    def trainer(self, spec: GeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
+    def trainer(self, spec: AnyGeneratorSpec, config: TrainConfig) -> Pix2PixTrainer:
         """A plain trainer on this process's device."""
         return Pix2PixTrainer(spec, config, self.device)
-
-
-def _check_output(output_model: str | Path) -> Path:
-    output = Path(output_model).absolute()
-    if output.suffix.lower() != ".p2p":
-        raise Pix2PixError(f"The model path {output} must end in .p2p (a Pix2Pix model package).")
-    if output.exists() and not output.is_file():
-        raise Pix2PixError(f"The model path {output} is a folder; give a file path ending in .p2p.")
-    return output
 
 
 @holds_output_lock("output_model")  # one training per model path: checkpoint and model are never interleaved
@@ -132,7 +107,7 @@ def train(
     config = config or TrainConfig()
     progress = progress or Progress()
     started = time.monotonic()
-    output = _check_output(output_model)
+    output = check_output(output_model)
     ckpt = checkpoint_path(output)
     check_run_paths(inputs={"chips folder": chips_folder}, files={"model": output, "checkpoint": ckpt})
     topology = topology or SingleProcess(resolve_device(config.device))
@@ -141,8 +116,8 @@ def train(
     for note in chips.notes:
         progress.info(note)
     spec = generator_spec(config, chips)
-    depth = spec.depth
-    if config.depth is None and depth < 5:
+    depth = spec.depth if isinstance(spec, GeneratorSpec) else None
+    if config.depth is None and depth is not None and depth < 5:
         progress.warning(
             f"Chips of {chips.tile_size} px allow a U-Net of depth {depth} only, which sees little context. "
             "Chips of a multiple of 32 px (256 is typical) allow depth 5 and more."
@@ -170,43 +145,15 @@ def train(
     else:
         progress.warning("There are no validation chips, so the last epoch is kept and no metrics are reported. "
                          "Export with VALIDATION above 0 to choose the best epoch on held-out chips.")
-    steps_per_epoch = sampler.steps_per_epoch
-    total_steps = config.epochs * steps_per_epoch
     progress.info(
-        f"Training a U-Net of depth {depth} ({count_parameters(trainer.generator):,} parameters, "
+        f"Training a {spec.name} ({count_parameters(trainer.generator):,} parameters, "
         f"{chips.bands_a}→{chips.bands_b} bands) on {len(chips.train)} training and {len(chips.validation)} "
         f"validation chips of {chips.tile_size} px, on {device}"
         f"{' with ' + str(trainer.amp_dtype).replace('torch.', '') + ' autocast' if trainer.amp else ''}."
     )
-    stopped_early = False
-    saved_at, unsaved = time.monotonic(), not resume
-    try:
-        while state.epoch <= config.epochs:
-            if config.patience and state.stale_epochs >= config.patience:
-                stopped_early = True
-                break
-            _train_epoch(trainer, loader, sampler, state, config, steps_per_epoch, total_steps, progress)
-            _end_epoch(trainer, validation, chips, state, config, progress)
-            best_weights = _keep_best(trainer, state, best_weights)
-            if state.epoch == 1 and trainer.is_writer:
-                first_preview = _stacked(predict_chips(trainer.generator, chips, config.preview_chips, device))
-            state.epoch += 1
-            state.step_in_epoch = 0
-            state.seconds += time.monotonic() - started
-            started, unsaved = time.monotonic(), True
-            if started - saved_at >= config.checkpoint_minutes * 60:
-                _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
-                saved_at, unsaved = time.monotonic(), False
-    except Cancelled:
-        state.seconds += time.monotonic() - started
-        _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
-        progress.warning(f"Cancelled at epoch {state.epoch}, step {state.step_in_epoch}; the training state is "
-                         f"saved in {ckpt}. Run again with resume to continue.")
-        raise
-    if unsaved:
-        _save(ckpt, trainer, state, best_weights, first_preview, chips, spec, config)
-    if stopped_early:
-        progress.info(f"Stopped early: {config.best_metric} did not improve for {config.patience} epochs.")
+    run = _Pix2PixRun(trainer, validation, chips, spec, config, ckpt, progress, best_weights, first_preview)
+    stopped_early = run_epochs(trainer, loader, sampler, state, config, run, progress, ckpt, resume, started)
+    best_weights, first_preview = run.best_weights, run.first_preview
     if not trainer.is_writer:
         return {"rank": trainer.rank, "world_size": trainer.world_size, "steps": state.global_step}
     if best_weights is None:  # no validation: keep the last epoch
@@ -216,39 +163,6 @@ def train(
         progress.warning(line)
     return _finish(output, ckpt, trainer, chips, spec, judge, config, state, best_weights, first_preview, advice,
                    validation, stopped_early, device, progress)
-
-
-def _train_epoch(trainer: Pix2PixTrainer, loader: Any, sampler: EpochSampler, state: TrainState,
-                 config: TrainConfig, steps_per_epoch: int, total_steps: int, progress: Progress) -> None:
-    if state.step_in_epoch >= steps_per_epoch:
-        return
-    lr = config.lr * config.lr_factor(state.epoch)
-    trainer.set_lr(lr)
-    trainer.generator.train()
-    trainer.discriminator.train()
-    sampler.set_epoch(state.epoch, state.step_in_epoch)
-    tick = time.monotonic()
-    for batch in loader:
-        progress.check_cancelled()
-        losses = trainer.step(batch)
-        if not all(math.isfinite(value) for value in losses.values()):
-            raise Pix2PixError(
-                f"Training diverged at epoch {state.epoch}, step {state.step_in_epoch + 1} (losses {losses}). "
-                "Resume from the last epoch's checkpoint with a lower learning rate, or train afresh with one."
-            )
-        state.step_in_epoch += 1
-        state.global_step += 1
-        for name, value in losses.items():
-            state.loss_sums[name] = state.loss_sums.get(name, 0.0) + value
-        now = time.monotonic()
-        state.epoch_seconds += now - tick
-        tick = now
-        text = " ".join(f"{name} {value:.3f}" for name, value in losses.items())
-        progress.update(
-            state.global_step / total_steps,
-            f"epoch {state.epoch}/{config.epochs} step {state.step_in_epoch}/{steps_per_epoch} {text}",
-            epoch=state.epoch, step=state.global_step, lr=lr, **losses,
-        )
 
 
 def _end_epoch(trainer: Pix2PixTrainer, validation: Any, chips: ChipsFolder, state: TrainState,
@@ -293,82 +207,46 @@ def _keep_best(trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch
     return best
 
 
-def _rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
-    tensors = {"rng/torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        for index, value in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng/cuda{index}"] = value
-    return tensors
+class _Pix2PixRun:
+    """The Pix2Pix part of the shared loop (``run.EpochHooks``): validation, the best epoch's weights,
+    the first epoch's preview, and what its checkpoint holds besides the trainer's state."""
+
+    def __init__(self, trainer: Pix2PixTrainer, validation: Any, chips: ChipsFolder, spec: AnyGeneratorSpec,
+                 config: TrainConfig, ckpt: Path, progress: Progress, best_weights: dict[str, torch.Tensor] | None,
+                 first_preview: torch.Tensor | None) -> None:
+        self.trainer, self.validation, self.chips, self.spec = trainer, validation, chips, spec
+        self.config, self.ckpt, self.progress = config, ckpt, progress
+        self.best_weights, self.first_preview = best_weights, first_preview
+
+    def end_epoch(self, state: TrainState) -> None:
+        """Validate and report, keep the best weights, and the first epoch's predictions for the preview."""
+        _end_epoch(self.trainer, self.validation, self.chips, state, self.config, self.progress)
+        self.best_weights = _keep_best(self.trainer, state, self.best_weights)
+        if state.epoch == 1 and self.trainer.is_writer:
+            views = predict_chips(self.trainer.generator, self.chips, self.config.preview_chips, self.trainer.device)
+            self.first_preview = _stacked(views)
+
+    def save(self, state: TrainState) -> None:
+        """The checkpoint: the trainer's state plus the best weights and the first preview."""
+        extra = {f"best/{k}": v for k, v in (self.best_weights or {}).items()}
+        if self.first_preview is not None:
+            extra["preview/first"] = self.first_preview
+        record = {"generator": self.spec.to_dict(),
+                  "chips": {"path": str(self.chips.root), "fingerprint": chips_fingerprint(self.chips)}}
+        save_training(self.ckpt, self.trainer, state, self.config, record, extra)
 
 
-def _save(path: Path, trainer: Pix2PixTrainer, state: TrainState, best: dict[str, torch.Tensor] | None,
-          first_preview: torch.Tensor | None, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig) -> None:
-    if not trainer.is_writer:
-        return
-    tensors, structure = trainer.state_tensors()
-    tensors.update(_rng_tensors(trainer.device))
-    if best is not None:
-        tensors.update({f"best/{k}": v for k, v in best.items()})
-    if first_preview is not None:
-        tensors["preview/first"] = first_preview
-    document = {
-        "config": config.to_dict(),
-        "generator": spec.to_dict(),
-        "chips": {"path": str(chips.root), "fingerprint": chips_fingerprint(chips)},
-        "state": asdict(state),
-        "world_size": trainer.world_size,
-        **structure,
-    }
-    save_checkpoint(path, document, tensors)
-
-
-def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec, config: TrainConfig,
+def _restore(path: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: AnyGeneratorSpec, config: TrainConfig,
              progress: Progress) -> tuple[TrainState, dict[str, torch.Tensor] | None, torch.Tensor | None]:
-    if not path.exists():
-        raise Pix2PixError(f"There is no checkpoint {path} to resume; train without resume to start afresh.")
-    document, tensors = load_checkpoint(path)
-    saved = TrainConfig.from_dict(document["config"])
-    saved_spec = GeneratorSpec.from_dict(document["generator"])
-    differs = [f"{name} {getattr(saved, name)} (now {getattr(config, name)})"
-               for name in ARCHITECTURE_FIELDS if getattr(saved, name) != getattr(config, name)]
-    if saved_spec.depth != spec.depth:
-        differs.append(f"depth {saved_spec.depth} (now {spec.depth})")
-    if differs:
-        raise Pix2PixError(
-            f"The checkpoint {path} was trained with {', '.join(differs)}; resume with the same settings, "
-            "or train afresh without resume."
-        )
-    if document["chips"]["fingerprint"] != chips_fingerprint(chips):
-        raise Pix2PixError(
-            f"The checkpoint {path} was trained on other chips ({document['chips']['path']}); resume on the same "
-            "chips folder, or train afresh without resume."
-        )
-    changed = [f.name for f in fields(TrainConfig) if getattr(saved, f.name) != getattr(config, f.name)]
-    if changed:
-        progress.info(f"Resuming with changed settings: {', '.join(changed)}.")
-    trainer.load_state(tensors, document)
-    torch.set_rng_state(tensors["rng/torch"])
-    if trainer.device.type == "cuda":
-        states = [tensors[f"rng/cuda{i}"] for i in range(torch.cuda.device_count()) if f"rng/cuda{i}" in tensors]
-        if len(states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(states)
-    state = TrainState(**document["state"])
-    _rescale_partial_epoch(state, document, config.batch_size * trainer.world_size, progress)
+    def depth(document: dict[str, Any]) -> list[str]:
+        saved = spec_from_dict(document["generator"])
+        if isinstance(saved, GeneratorSpec) and isinstance(spec, GeneratorSpec):
+            return [f"depth {saved.depth} (now {spec.depth})"] if saved.depth != spec.depth else []
+        return [f"generator {saved.name} (now {spec.name})"] if saved != spec else []
+
+    _, tensors, state = restore_training(path, trainer, config, depth, chips_fingerprint(chips), progress)
     best = tensor_group(tensors, "best") or None
-    progress.info(f"Resuming from epoch {state.epoch}, step {state.step_in_epoch} ({state.global_step} steps done).")
     return state, best, tensors.get("preview/first")
-
-
-def _rescale_partial_epoch(state: TrainState, document: dict[str, Any], global_batch: int,
-                           progress: Progress) -> None:
-    """A run stopped mid-epoch resumes after the chips it saw, also with another batch size or process count."""
-    saved = int(document["config"]["batch_size"]) * int(document.get("world_size", 1))
-    if state.step_in_epoch and saved != global_batch:
-        seen = state.step_in_epoch * saved
-        state.step_in_epoch = seen // global_batch
-        progress.warning(f"The checkpoint stopped after {seen} chips of epoch {state.epoch} with {saved} chips per "
-                         f"step; with {global_batch} per step it resumes at step {state.step_in_epoch} of that epoch, "
-                         f"so up to {global_batch - 1} of those chips are seen twice.")
 
 
 def _stacked(views: list[ChipView]) -> torch.Tensor:
@@ -376,7 +254,7 @@ def _stacked(views: list[ChipView]) -> torch.Tensor:
     return torch.from_numpy(np.stack([view.prediction for view in views if view.prediction is not None]))
 
 
-def _preview_png(trainer: Pix2PixTrainer, best: UnetGenerator, chips: ChipsFolder, config: TrainConfig,
+def _preview_png(trainer: Pix2PixTrainer, best: Generator, chips: ChipsFolder, config: TrainConfig,
                  state: TrainState, first: torch.Tensor | None, validation: Any, device: torch.device) -> bytes:
     """The package's preview: input, target and the predictions after the first, the kept (best)
     and the last epoch, one column each, on the first validation chips (``trainer.predict_chips``).
@@ -399,11 +277,11 @@ def _preview_png(trainer: Pix2PixTrainer, best: UnetGenerator, chips: ChipsFolde
     return plots.png(plots.predictions_figure(views, columns, *displays))
 
 
-def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: GeneratorSpec,
+def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolder, spec: AnyGeneratorSpec,
             judge: DiscriminatorSpec, config: TrainConfig, state: TrainState, best_weights: dict[str, torch.Tensor],
             first_preview: torch.Tensor | None, advice: list[str], validation: Any, stopped_early: bool,
             device: torch.device, progress: Progress) -> dict[str, Any]:
-    generator = UnetGenerator(spec).to(device)
+    generator = make_generator(spec).to(device)
     generator.load_state_dict(best_weights)
     history = state.history
     last_epoch = history[-1]["epoch"] if history else 0
@@ -439,7 +317,8 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
         "train_chips": len(chips.train),
         "validation_chips": len(chips.validation),
         "chip_size": chips.tile_size,
-        "depth": spec.depth,
+        "depth": spec.depth if isinstance(spec, GeneratorSpec) else None,
+        "generator": spec.name,
         "parameters": count_parameters(generator),
         "device": str(device),
         "seconds": training["seconds"],

@@ -21,7 +21,7 @@ from ..data.folder import ChipsFolder
 from ..evaluate.metrics import MetricAccumulator
 from ..model.checkpoint import flatten_optimizer, tensor_group, unflatten_optimizer
 from ..model.discriminators import MultiscaleDiscriminator, build_discriminator, legacy_state
-from ..model.networks import GeneratorSpec, UnetGenerator, build_generator
+from ..model.generators import AnyGeneratorSpec, Generator, build_generator
 from .config import TrainConfig
 from .losses import FEATURE_LOSS, LOSS_NAMES, adversarial_loss, feature_matching_loss, masked_l1
 
@@ -35,10 +35,10 @@ class Pix2PixTrainer:
 
     rank, world_size = 0, 1
 
-    def __init__(self, spec: GeneratorSpec, config: TrainConfig, device: torch.device) -> None:
+    def __init__(self, spec: AnyGeneratorSpec, config: TrainConfig, device: torch.device) -> None:
         self.config, self.device = config, device
         init = torch.Generator().manual_seed(config.seed)
-        self.generator: UnetGenerator = build_generator(spec, init).to(device)
+        self.generator: Generator = build_generator(spec, init).to(device)
         self.discriminator: MultiscaleDiscriminator = build_discriminator(
             config.discriminator_spec(spec.in_channels + spec.out_channels), generator=init).to(device)
         cuda = device.type == "cuda"
@@ -61,6 +61,11 @@ class Pix2PixTrainer:
     def is_writer(self) -> bool:
         """Whether this process writes checkpoints and the model (rank 0 of a data-parallel run)."""
         return self.rank == 0
+
+    def train_mode(self) -> None:
+        """Both networks in training mode (dropout on, BatchNorm learning its statistics)."""
+        self.generator.train()
+        self.discriminator.train()
 
     def set_lr(self, lr: float) -> None:
         """Set the learning rate of both optimizers (the decay policy calls this each epoch)."""
@@ -151,7 +156,7 @@ class Pix2PixTrainer:
 
 
 def evaluate(
-    generator: UnetGenerator,
+    generator: torch.nn.Module,
     loader: Any,
     chips: ChipsFolder,
     device: torch.device | str = "cpu",
@@ -192,7 +197,7 @@ def evaluate(
 
 
 @torch.no_grad()
-def predict_chips(generator: UnetGenerator, chips: ChipsFolder, count: int, device: torch.device | str = "cpu"
+def predict_chips(generator: torch.nn.Module, chips: ChipsFolder, count: int, device: torch.device | str = "cpu"
                   ) -> list[ChipView]:
     """The first ``count`` validation chips (training chips when there are none) with the
     generator's prediction in target units, in eval mode as translation runs it: the package's

@@ -36,3 +36,21 @@ def write_model(path: Path, in_bands: int = 3, out_bands: int = 3, depth: int = 
         training={"epochs": 0, "chips": {"path": "test", "layout": "chips.json", "train": 0, "validation": 0}},
     )
     return write_package(path, card, generator.state_dict(), b"", b"")
+
+
+def write_cyclegan_model(path: Path, bands_a: int = 3, bands_b: int = 1, blocks: int = 1, ngf: int = 4,
+                         chip: int = 32, seed: int = 0) -> Path:
+    """An untrained but complete CycleGAN package: ResNet generators A→B (uint8) and B→A (float32 heights)."""
+    from pix2pix_qgis.model.generators import build_generator as build_any
+    from pix2pix_qgis.model.resnet import ResnetSpec
+
+    a2b, b2a = ResnetSpec(bands_a, bands_b, blocks, ngf), ResnetSpec(bands_b, bands_a, blocks, ngf)
+    side_a = BandsCard(tuple(range(1, bands_a + 1)), "uint8", 0.0, Normalization((0.0,) * bands_a, (255.0,) * bands_a))
+    side_b = BandsCard((1,) * bands_b, "float32", -9999.0, Normalization((-50.0,) * bands_b, (900.0,) * bands_b))
+    card = ModelCard(generator=a2b, chip_size=chip, input=side_a, output=side_b, model_type="cyclegan",
+                     generator_b2a=b2a, discriminator=DiscriminatorSpec(bands_b, ndf=4, norm="instance"),
+                     discriminator_b2a=DiscriminatorSpec(bands_a, ndf=4, norm="instance"),
+                     training={"epochs": 0})
+    weights = [build_any(spec, torch.Generator().manual_seed(seed + i)).state_dict()
+               for i, spec in enumerate((a2b, b2a))]
+    return write_package(path, card, weights[0], b"", b"", b2a_state=weights[1])

@@ -61,8 +61,13 @@ def test_defaults_are_the_engines():
              "ngf": args.ngf, "ndf": args.ndf, "norm": args.norm, "dropout": not args.no_dropout,
              "upsample": args.upsample, "d_scales": args.d_scales, "spectral_norm": args.spectral_norm,
              "device": args.device, "seed": args.seed, "best_metric": args.best_metric, "augment": not args.no_augment,
-             "checkpoint_minutes": args.checkpoint_minutes, "depth": args.depth, "patience": args.patience}
+             "checkpoint_minutes": args.checkpoint_minutes, "depth": args.depth, "patience": args.patience,
+             "model_type": args.model, "lambda_cycle": args.lambda_cycle, "lambda_identity": args.lambda_identity,
+             "pool_size": args.pool_size, "generator": args.generator, "resnet_blocks": args.resnet_blocks}
     engine = TrainConfig()
-    assert given == {name: getattr(engine, name) for name in given}
+    assert TrainConfig(**given) == engine
+    # Left to each model's reference (TrainConfig fills them in): pix2pix's here.
+    assert (args.gan_mode, args.norm, args.generator) == (None, None, None)
+    assert (engine.gan_mode, engine.norm, engine.generator) == ("vanilla", "batch", "unet")
     assert args.workers is None and engine.num_workers is None  # picked per device: none on the CPU
     assert args.resume is False

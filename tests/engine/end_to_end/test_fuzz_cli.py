@@ -1,7 +1,7 @@
 """The whole CLI against hostile inputs, property-based: whatever the input, the engine's rules hold.
 
-Hypothesis draws a command (export, translate, evaluate, train, assemble, export-onnx,
-import-reference) with inputs from a fixed set of hostile files — south-up, complex,
+Hypothesis draws a command (export, export-unpaired, translate, evaluate, evaluate-unpaired,
+train, assemble, export-onnx, import-reference) with inputs from a fixed set of hostile files — south-up, complex,
 unreferenced, truncated and VRT rasters; NaN, float16, truncated, deeply nested, pickled
 and bombed models; chips folders with a stray chip, infinite statistics or a nested
 manifest; masks, part sidecars — and outputs that are inputs, links to them, devices,
@@ -43,6 +43,7 @@ from safetensors.torch import save as save_safetensors
 
 from pix2pix_qgis.chips.export import export_chips
 from pix2pix_qgis.chips.spec import ChipSpec
+from pix2pix_qgis.chips.unpaired import UnpairedSpec, export_unpaired
 from pix2pix_qgis.infer.translate import TranslateSpec
 from pix2pix_qgis.scale.parts import part_paths, translate_part
 
@@ -52,7 +53,7 @@ from ..data.test_dataset import smooth_field
 from ..models import write_model
 from ..reference_pix2pix import define_G, save_networks
 
-EXAMPLES = 36
+EXAMPLES = 44
 LEFTOVER = (".partial-", ".lock", ".old-")
 
 
@@ -168,6 +169,13 @@ def make_chips(folder: Path, rasters: dict[str, str]) -> dict[str, Path]:
     (made["deep"] / "chips.json").write_text("{" + '"a":{' * 5000 + "}" * 5001)
     made["empty"] = folder / "empty"
     made["empty"].mkdir()
+    made["unpaired"] = folder / "unpaired"
+    export_unpaired(rasters["a"], rasters["geographic"], made["unpaired"],
+                    UnpairedSpec(tile_size=16, stride=16, validation=0.25))
+    made["unpaired without B"] = shutil.copytree(made["unpaired"], folder / "unpaired without B")
+    shutil.rmtree(made["unpaired without B"] / "B")
+    made["unpaired deep"] = shutil.copytree(made["unpaired"], folder / "unpaired deep")
+    (made["unpaired deep"] / "chips.json").write_text("{" + '"a":{' * 5000 + "}" * 5001)
     return made
 
 
@@ -318,6 +326,38 @@ def draw_export(data: st.DataObject, world: World, example: Example, fault: str)
         example.args += ["--mask", str(world.masks[mask])]
 
 
+def draw_export_unpaired(data: st.DataObject, world: World, example: Example, fault: str) -> None:
+    a, b = draw(data, "A, B", [("a", "geographic"), ("south a", "b"), ("vrt", "float nan"), ("no crs", "one band")],
+                [(bad, "b") for bad in BAD_RASTERS] + [("a", bad) for bad in BAD_RASTERS], fault, "input")
+    inputs = local_inputs(world.rasters[a], world.rasters[b])
+    example.args = ["export-unpaired", world.rasters[a], world.rasters[b],
+                    draw_output(data, example, inputs, "", fault, folder=True),
+                    *draw(data, "sizes", [["--tile-size", "16", "--stride", "16"], ["--tile-size", "16",
+                                                                                    "--cell-size2", "20"]],
+                          [["--tile-size", "100"], ["--bands2", "4"], ["--cell-size2", "1e-9"]], fault, "options"),
+                    "--validation", data.draw(st.sampled_from(["0", "0.3"]), label="validation")]
+    for option in ("--mask", "--mask2"):
+        mask = draw(data, option, [None, "good"], ["no crs", "deep", "not json", "bad crs", "points"], fault, "input")
+        if mask:
+            example.args += [option, str(world.masks[mask])]
+
+
+def draw_evaluate_unpaired(data: st.DataObject, world: World, example: Example, fault: str) -> None:
+    prediction = draw(data, "prediction", ["b", "geographic", "zip"], BAD_RASTERS, fault, "input")
+    chips = draw(data, "chips", ["unpaired"], ["unpaired without B", "unpaired deep", "good", "empty"], fault,
+                 "input")
+    inputs = local_inputs(world.rasters[prediction], str(world.chips[chips]))
+    example.args = ["evaluate-unpaired", world.rasters[prediction], str(world.chips[chips]), "--sample-pixels", "1000"]
+    example.args += draw(data, "options", [[], ["--reference", world.rasters["b"]],
+                                           ["--original", world.rasters["a"], "--reconstruction", world.rasters["a"]]],
+                         [["--original", world.rasters["a"]], ["--domain", "A"],
+                          ["--original", world.rasters["a"], "--reconstruction", world.rasters["geographic"]]],
+                         fault, "options")
+    for option, suffix in (("--report", ".json"), ("--html", ".html")):
+        if data.draw(st.booleans(), label=option):
+            example.args += [option, draw_output(data, example, inputs, suffix, fault)]
+
+
 def draw_translate(data: st.DataObject, world: World, example: Example, fault: str) -> None:
     source = draw(data, "input", GOOD_RASTERS, BAD_RASTERS, fault, "input")
     model = draw(data, "model", ["good", "half"], ["nan weights", "bomb", "truncated", "pickled", "deep",
@@ -381,10 +421,11 @@ def draw_import_reference(data: st.DataObject, world: World, example: Example, f
                     draw_output(data, example, [world.references[reference]], ".p2p", fault)]
 
 
-COMMANDS = {"export": draw_export, "translate": draw_translate, "evaluate": draw_evaluate, "train": draw_train,
+COMMANDS = {"export": draw_export, "export-unpaired": draw_export_unpaired, "translate": draw_translate,
+            "evaluate": draw_evaluate, "evaluate-unpaired": draw_evaluate_unpaired, "train": draw_train,
             "assemble": draw_assemble, "export-onnx": draw_export_onnx, "import-reference": draw_import_reference}
-WEIGHTS = ["export"] * 4 + ["translate"] * 5 + ["evaluate"] * 3 + ["train"] * 3 + ["assemble"] * 2 + [
-    "export-onnx", "import-reference"]
+WEIGHTS = ["export"] * 4 + ["export-unpaired"] * 2 + ["translate"] * 5 + ["evaluate"] * 3 + [
+    "evaluate-unpaired"] * 2 + ["train"] * 3 + ["assemble"] * 2 + ["export-onnx", "import-reference"]
 
 
 @pytest.fixture(scope="module")

@@ -189,3 +189,28 @@ def test_the_exported_graph_is_cached_per_model_and_tile_and_a_damaged_entry_is_
 
     monkeypatch.setenv("PIX2PIX_CACHE_DIR", "off")
     assert not OnnxRuntimeBackend(generator, card, 64, tta=False).from_cache
+
+
+@pytest.mark.parametrize(("direction", "bands_in", "bands_out"), [("a2b", 3, 1), ("b2a", 1, 3)])
+def test_each_direction_of_a_cyclegan_exports_and_runs_like_pytorch(tmp_path, direction, bands_in, bands_out):
+    import onnx
+
+    from ..models import write_cyclegan_model
+
+    model = write_cyclegan_model(tmp_path / "cycle.p2p")
+    result = export_onnx(model, tmp_path / f"{direction}.onnx", direction=direction)
+    assert result["check"]["ok"] and result["direction"] == direction
+    proto = onnx.load(tmp_path / f"{direction}.onnx")
+    meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+    assert (meta["direction"], meta["model_kind"], meta["architecture"]["type"]) == (direction, "cyclegan", "resnet")
+    assert (len(meta["input_normalization"]["low"]), len(meta["output_normalization"]["low"])) == (bands_in, bands_out)
+    generator, _ = load_model(model, direction=direction)
+    batch = np.random.default_rng(1).uniform(-1, 1, (2, bands_in, 32, 32)).astype(np.float32)
+    runner = session(proto.SerializeToString())
+    assert within_tolerance(compare_with_torch(generator, lambda b: runner.run(None, {"input": b})[0], batch))
+
+
+def test_b2a_export_of_a_pix2pix_model_is_refused(model, tmp_path):
+    with pytest.raises(Pix2PixError, match="cannot translate B→A"):
+        export_onnx(model, tmp_path / "b2a.onnx", direction="b2a")
+    assert not (tmp_path / "b2a.onnx").exists()

@@ -112,16 +112,55 @@ def test_the_reference_files_own_layouts_import(tmp_path, spec, norm):
     assert result["generator"]["norm"] == norm and result["tensors"] == REFERENCE_FILES[spec]["tensors"]
 
 
-@pytest.mark.parametrize("spec, answer", [
-    ("resnet9_batch", "resnet_9blocks --norm batch, 3→3 bands"),
-    ("resnet9_instance", "resnet_9blocks --norm instance, 3→3 bands"),
-    ("resnet6_instance", "resnet_6blocks --norm instance, 3→3 bands"),
-    ("resnet9_norm_none", "resnet_9blocks --norm none, 3→3 bands"),
+@pytest.mark.parametrize("spec, blocks, norm, dropout", [
+    ("resnet9_batch", 9, "batch", True),
+    ("resnet9_instance", 9, "instance", False),  # the CycleGAN default
+    ("resnet6_instance", 6, "instance", False),
+    ("resnet9_norm_none", 9, "none", False),
 ])
-def test_a_resnet_generator_gets_a_specific_refusal(tmp_path, spec, answer):
-    with pytest.raises(Pix2PixError, match=rf"holds a reference ResNet generator \(--netG {answer}; .*U-Net of "
-                                           r"pix2pix.*Retrain with .*--netG unet_256"):
-        import_reference(checkpoint_like(spec, tmp_path / "latest_net_G.pth"), tmp_path / "m.p2p")
+def test_a_reference_resnet_generator_imports_with_the_reference_files_own_keys(tmp_path, spec, blocks, norm,
+                                                                                 dropout):
+    pth = checkpoint_like(spec, tmp_path / "latest_net_G_A.pth")
+    result = import_reference(pth, tmp_path / "m.p2p")
+    generator, card = load_model(result["output"])
+    assert (card.generator.blocks, card.generator.norm, card.generator.dropout, card.generator.ngf) == (
+        blocks, norm, dropout, 8)
+    assert result["chip_size"] == card.chip_size == 256 and card.model_type == "pix2pix"
+    ours = {k: [list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in generator.state_dict().items()}
+    assert ours == REFERENCE_FILES[spec]["keys"]  # every tensor of the real reference's file, nothing else
+    stored = torch.load(pth, weights_only=True)
+    for key, value in generator.state_dict().items():
+        torch.testing.assert_close(value, stored[key], rtol=0, atol=0)
+    with torch.no_grad():
+        out = generator(torch.zeros(1, 3, 64, 64))
+    assert out.shape == (1, 3, 64, 64) and out.abs().max() <= 1
+
+
+def test_a_reference_cyclegan_imports_both_directions_into_one_package(tmp_path):
+    g_a = checkpoint_like("resnet9_instance", tmp_path / "a" / "latest_net_G_A.pth")
+    g_b = checkpoint_like("resnet6_instance", tmp_path / "b" / "latest_net_G_B.pth")
+    result = import_reference(g_a, tmp_path / "cycle.p2p", checkpoint_b=g_b, chip_size=64)
+    assert result["model_type"] == "cyclegan" and result["sha256_b2a"] != result["sha256"]
+    forward, card_a2b = load_model(result["output"])
+    backward, card_b2a = load_model(result["output"], direction="b2a")
+    assert (card_a2b.generator.blocks, card_b2a.generator.blocks) == (9, 6)
+    assert card_b2a.input == card_a2b.output and card_b2a.chip_size == 64
+    stored = torch.load(g_b, weights_only=True)
+    for key, value in backward.state_dict().items():
+        torch.testing.assert_close(value, stored[key], rtol=0, atol=0)
+    one_way = import_reference(g_a, tmp_path / "one.p2p")["output"]
+    with pytest.raises(Pix2PixError, match="Pix2Pix model: it holds one generator, A→B"):
+        load_model(one_way, direction="b2a")
+
+
+def test_a_cyclegan_pair_with_mismatched_bands_is_refused(tmp_path):
+    g_a = checkpoint_like("resnet9_instance", tmp_path / "latest_net_G_A.pth")
+    state = torch.load(g_a, weights_only=True)
+    state["model.26.weight"] = state["model.26.weight"][:1]  # B→A writing 1 band where A has 3
+    state["model.26.bias"] = state["model.26.bias"][:1]
+    torch.save(state, tmp_path / "latest_net_G_B.pth")
+    with pytest.raises(Pix2PixError, match="needs 3→3"):
+        import_reference(g_a, tmp_path / "m.p2p", checkpoint_b=tmp_path / "latest_net_G_B.pth")
     assert not (tmp_path / "m.p2p").exists()
 
 
@@ -169,7 +208,7 @@ def test_pickled_objects_are_refused_before_they_run(tmp_path):
 
 
 @pytest.mark.parametrize("payload, message", [
-    (lambda: torch.nn.Linear(2, 2).state_dict(), "not a reference U-Net generator"),
+    (lambda: torch.nn.Linear(2, 2).state_dict(), "not a reference generator .*neither a U-Net.*nor a ResNet"),
     (lambda: [torch.zeros(2)], "not a generator state_dict"),
 ])
 def test_other_checkpoints_get_a_clear_error(tmp_path, payload, message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -198,3 +199,67 @@ def test_non_finite_numbers_are_refused_when_model_json_is_read_naming_the_field
     with pytest.raises(Pix2PixError) as caught:
         load_model(bad)
     assert str(caught.value).startswith(f"{bad}: {problem}") and str(caught.value).endswith("write it again.")
+
+
+# ---------------------------------------------------------------- CycleGAN cards
+
+
+def test_a_cyclegan_card_round_trips_and_swaps_its_sides_for_b2a(tmp_path):
+    from pix2pix_qgis.model.package import B2A_WEIGHTS
+
+    from ..models import write_cyclegan_model
+
+    path = write_cyclegan_model(tmp_path / "cycle.p2p")
+    with zipfile.ZipFile(path) as archive:
+        document = json.loads(archive.read("model.json"))
+        assert B2A_WEIGHTS in archive.namelist()
+    card = ModelCard.from_dict(document, path)
+    assert card.to_dict() == document and card.format_version == 2
+    back = card.direction("b2a")
+    assert (back.input, back.output, back.generator, back.generator_b2a) == (
+        card.output, card.input, card.generator_b2a, card.generator)
+    assert back.direction("b2a") == card  # swapping twice is the identity
+    b2a, state = read_package(path, "b2a")
+    assert b2a == back and state["model.1.weight"].shape[1] == 1  # B→A reads B's one band
+
+
+def test_a_pix2pix_card_writes_none_of_the_cyclegan_fields(trained):
+    document = json.loads(zipfile.ZipFile(trained).read("model.json"))
+    assert not {"model_type", "grid_b"} & set(document) and document["format_version"] == 1
+    assert set(document["architecture"]) == {"generator", "discriminator"}
+
+
+def _cycle_package(tmp_path: Path, change=None, drop: str | None = None, add: dict | None = None) -> Path:
+    from ..models import write_cyclegan_model
+
+    source = write_cyclegan_model(tmp_path / "source.p2p")
+    with zipfile.ZipFile(source) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist() if name != drop}
+    if change is not None:
+        document = json.loads(entries["model.json"])
+        change(document)
+        entries["model.json"] = json.dumps(document).encode()
+    entries.update(add or {})
+    return write_zip(tmp_path / "damaged.p2p", entries)
+
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    ({"drop": "weights_b2a.safetensors"}, "a cyclegan model without weights_b2a.safetensors"),
+    ({"change": lambda d: d["architecture"].pop("generator_b2a")}, "a CycleGAN model needs its B→A generator"),
+    ({"change": lambda d: d.update(model_type="gan")}, "model_type"),
+    ({"change": lambda d: d["architecture"]["generator"].update(type="transformer")}, "architecture"),
+    ({"change": lambda d: d["architecture"]["generator"].pop("blocks")}, "blocks"),
+    ({"change": lambda d: d["architecture"]["generator_b2a"].update(in_channels=3)}, "generator_b2a.in_channels"),
+    ({"change": lambda d: d.update(chip_size=30)}, "not a multiple of 4 px"),
+    ({"change": lambda d: d.update(format_version=3)}, "Update the plugin"),
+])
+def test_damaged_cyclegan_packages_are_refused_naming_the_problem(tmp_path, damage, problem):
+    with pytest.raises(Pix2PixError, match=re.escape(problem) if "(" in problem else problem):
+        load_model(_cycle_package(tmp_path, **damage), direction="b2a")
+
+
+def test_a_pix2pix_package_with_a_second_weights_file_is_refused(trained, tmp_path):
+    entries = {name: zipfile.ZipFile(trained).read(name) for name in zipfile.ZipFile(trained).namelist()}
+    entries["weights_b2a.safetensors"] = entries["weights.safetensors"]
+    with pytest.raises(Pix2PixError, match="a pix2pix model with weights_b2a.safetensors"):
+        load_model(write_zip(tmp_path / "extra.p2p", entries))

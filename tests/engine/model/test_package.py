@@ -15,6 +15,7 @@ from PIL import Image
 
 from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
+from pix2pix_qgis.model.card import MODEL_VERSION
 from pix2pix_qgis.model.checkpoint import (
     checkpoint_path,
     flatten_optimizer,
@@ -214,7 +215,7 @@ def test_damaged_or_foreign_packages_are_explained(trained, tmp_path):
     with pytest.raises(Pix2PixError, match="does not exist"):
         load_model(tmp_path / "none.p2p")
     metadata = json.loads(zipfile.ZipFile(model).read("model.json"))
-    newer_json = json.dumps({**metadata, "format_version": 2}).encode()
+    newer_json = json.dumps({**metadata, "format_version": MODEL_VERSION + 1}).encode()
     newer = rewrite(model, tmp_path / "newer.p2p", {"model.json": newer_json})
     with pytest.raises(Pix2PixError, match="Update the plugin"):
         load_model(newer)

@@ -18,10 +18,11 @@ from pix2pix_qgis import Cancelled, Pix2PixError, Progress
 from pix2pix_qgis.data.dataset import ChipDataset
 from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.data.sampling import make_loader
+from pix2pix_qgis.infer.translate import translate_raster
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pix2pix_qgis.model.device import resolve_device
 from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
-from pix2pix_qgis.model.package import read_package
+from pix2pix_qgis.model.package import load_model, read_package
 from pix2pix_qgis.train.config import TrainConfig, choose_depth
 from pix2pix_qgis.train.guide import budget_advice
 from pix2pix_qgis.train.loop import train
@@ -428,3 +429,19 @@ def test_advice_reaches_the_progress_stream_the_result_and_the_report(tmp_path):
     assert list(card.training["advice"]) == result["advice"]
     assert [e["message"] for e in progress.events if e["type"] == "warning"] == result["advice"]
     assert "still falling" in training_report(result["output"])
+
+
+def test_a_pix2pix_with_the_reference_resnet_generator_trains_and_translates(tmp_path, make_raster):
+    chips = mapping_chips(tmp_path / "chips", size=128, tile=32)
+    config = TrainConfig(epochs=1, generator="resnet", resnet_blocks=1, ngf=4, ndf=4, seed=0)
+    result = train(chips, tmp_path / "resnet.p2p", config, Recorder())
+    generator, card = load_model(result["output"])
+    assert (card.generator.to_dict()["type"], card.generator.blocks, card.generator.dropout) == ("resnet", 1, True)
+    assert result["generator"] == "ResNet of 1 blocks" and result["depth"] is None
+    assert "model.10.conv_block.6.weight" in generator.state_dict()  # dropout shifts the second conv, as the reference
+    raster = make_raster("in.tif", np.random.default_rng(0).integers(0, 255, (3, 40, 52), dtype="uint8"))
+    out = translate_raster(raster, result["output"], tmp_path / "out.tif")
+    assert (out["width"], out["height"]) == (52, 40)
+    with pytest.raises(Pix2PixError, match="generator ResNet of 1 blocks \\(now U-Net"):
+        train(chips, tmp_path / "resnet.p2p", TrainConfig(epochs=2, ngf=4, ndf=4, seed=0, resnet_blocks=1),
+              resume=True)
