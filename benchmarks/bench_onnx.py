@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/bench_onnx.py [--size 2048] [--repeats 5] [--tiles 8]
 
-NGF 64 U-Net (depth 8), 256 px tiles, the relief → imagery test raster. Three measurements,
-each alternating torch and ONNX Runtime run by run (medians):
-- forward: batches of four 256 px tiles (torch: oneDNN, channels-last, the fixed batch shape
-  translate uses for 256 px tiles);
+NGF 64 U-Net (depth 8), the relief → imagery test raster, tiles of translate's default size
+for it. Three measurements, each alternating torch and ONNX Runtime run by run (medians):
+- forward: real tiles in each backend's call shape (torch: oneDNN, channels-last, the fixed
+  batch shape translate uses for that tile size; ONNX Runtime: the same tiles in one call);
 - translate_raster end to end on a size×size raster at default settings, per backend (the ONNX Runtime runs
   load the graph from the per-user cache; the first, exporting use is timed separately);
 - accuracy: both backends' outputs on real tiles against a float64 forward, and the
@@ -39,11 +39,11 @@ from pix2pix_qgis.model.card import ModelCard
 from pix2pix_qgis.model.package import load_model
 
 
-def real_tiles(path: Path, card: ModelCard, count: int) -> np.ndarray:
+def real_tiles(path: Path, card: ModelCard, count: int, tile: int) -> np.ndarray:
     norm = card.input.normalization
     with rasterio.open(path) as src:
-        step = (src.width - 256) // max(count - 1, 1)
-        tiles = [norm.apply(src.read(window=rasterio.windows.Window(i * step, i * step // 2, 256, 256)).astype(
+        step = (src.width - tile) // max(count - 1, 1)
+        tiles = [norm.apply(src.read(window=rasterio.windows.Window(i * step, i * step // 2, tile, tile)).astype(
             np.float32)) for i in range(count)]
     return np.stack(tiles)
 
@@ -58,17 +58,18 @@ def main() -> None:
     relief, _ = upsampled_pair(args.size)
     model_path = ngf64_model()
     generator, card = load_model(model_path)
-    tiles = real_tiles(relief, card, args.tiles)
+    tile = default_tiling(card, None, None, args.size, args.size).tile
+    tiles = real_tiles(relief, card, args.tiles, tile)
     os.environ["PIX2PIX_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-onnx-cache-")  # start cold
     started = time.perf_counter()
-    OnnxRuntimeBackend(generator, card, 256, tta=False)
+    OnnxRuntimeBackend(generator, card, tile, tta=False)  # also end to end's cache entry
     setup = time.perf_counter() - started
     started = time.perf_counter()
-    onnx_model = OnnxRuntimeBackend(generator, card, 256, tta=False)
+    onnx_model = OnnxRuntimeBackend(generator, card, tile, tta=False)
     warm_setup = time.perf_counter() - started
-    OnnxRuntimeBackend(generator, card, default_tiling(card, None, None)[0], tta=False)  # end to end's cache entry
-    torch_model = TorchBackend(generator, card, torch.device("cpu"), False, 4, 256, tiles=4)
-    batches = [tiles[i:i + 4] for i in range(0, len(tiles) - 3, 4)]
+    torch_model = TorchBackend(generator, card, torch.device("cpu"), False, 4, tile, tiles=args.tiles)
+    per_call = torch_model.batch
+    batches = [tiles[i:i + per_call] for i in range(0, len(tiles) - per_call + 1, per_call)]
 
     # Alternating tile by tile, so that both backends see the same load from other jobs.
     forward: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
@@ -104,11 +105,13 @@ def main() -> None:
           f"torch {torch.__version__} "
           f"({torch.get_num_threads()} threads, oneDNN, channels-last), onnxruntime {onnxruntime.__version__} "
           f"({torch.get_num_threads()} intra-op threads)")
-    print("- Model: NGF 64 U-Net, depth 8, 3→3 bands, 256 px tiles (benchmarks/data/ngf64_rgb.p2p)")
+    print(f"- Model: NGF 64 U-Net, depth 8, 3→3 bands, {tile} px tiles (translate's default for {args.size}², "
+          f"{per_call} per call) (benchmarks/data/ngf64_rgb.p2p)")
     print()
     print("| | torch | ONNX Runtime | torch / ORT |")
     print("| --- | --- | --- | --- |")
-    print(f"| forward, per 256 px tile in batches of 4 (median of {len(forward['torch'])}) | {f_t * 1000:.0f} ms | "
+    print(f"| forward, per {tile} px tile, {per_call} per call (median of {len(forward['torch'])}) | "
+          f"{f_t * 1000:.0f} ms | "
           f"{f_o * 1000:.0f} ms | {f_t / f_o:.2f}× |")
     print(f"| translate_raster {args.size}×{args.size} px at defaults, end to end, ONNX graph from the cache "
           f"(median of {len(end_to_end['torch'])}) | {e_t:.2f} s | {e_o:.2f} s | {e_t / e_o:.2f}× |")

@@ -283,15 +283,18 @@ TRANSLATE = Command("translate", (
                        "into A, with a CycleGAN model's second generator (a Pix2Pix model refuses it)."),
     Param("BANDS", "bands", Kind.BANDS, "Input bands (default: as in training)",
           "Bands to feed the model, in order; default: the bands used in training.", qgis=True, parent="INPUT"),
-    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: 2 or 3 chips of the model)",
-                        qgis=True, help="Tile side in pixels; default: two or three times the model's chip size, "
-                                        "whichever covers the raster with less compute (the chip size for "
-                                        "instance-norm models, whose output depends on the tile's statistics). It "
-                                        "must be a multiple of 2^depth of the model (the error names it); larger "
-                                        "tiles give the network more context and make the overlap cheaper."),
-    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: a quarter chip)",
+    MODEL_TILE_SIZE.but(label="Tile size (pixels; default: a multiple of the model's chip)",
+                        qgis=True, help="Tile side in pixels; default: the multiple of the model's chip size, from "
+                                        "two chips to 1024 px, that covers the raster with the least compute, tiles "
+                                        "starting on multiples of 2^(depth-1) px (at most 64) so they share the "
+                                        "network's stride lattice (the chip size for instance-norm models, whose "
+                                        "output depends on the tile's statistics). It must be a multiple of 2^depth "
+                                        "of the model (the error names it); larger tiles give the network more "
+                                        "context and make the overlap cheaper. A given size spreads tiles evenly."),
+    Param("OVERLAP", "overlap", Kind.INT, "Overlap (pixels; default: half a chip)",
           "Pixels shared by neighbouring tiles: a margin is discarded, the rest is cross-faded. More overlap costs "
-          "more compute (the log shows the factor). Default: a quarter of the model's chip size.",
+          "more compute (the log shows the factor). Default: half the model's chip size, at most 64 px (a quarter "
+          "chip with a given tile size).",
           minimum=0, typical=64, qgis=True),
     Param("MARGIN", "margin", Kind.INT, "Margin (pixels)",
           "Pixels discarded at each tile's inner edge in overlaps (edge effects of zero padding). Default: a "
@@ -319,10 +322,11 @@ TRANSLATE = Command("translate", (
     Param("COG", "cog", Kind.BOOL, "Cloud Optimized GeoTIFF",
           "Write a Cloud Optimized GeoTIFF (internal tiling and overviews).", default=False, qgis=True, advanced=True),
     Param("BACKEND", "backend", Kind.CHOICE, "Backend (inference engine)",
-          "torch (default) or onnxruntime: about 1.5× faster on the CPU for large rasters (BENCHMARKS.md) when the "
-          "optional packages are installed in the engine's Python (pip install onnx onnxscript onnxruntime); CPU "
-          "only. A model's first use exports it once (~10 s), later runs load it from a per-user cache. Outputs "
-          "differ from torch's by at most a level or two in a few pixels.",
+          "torch (default) or onnxruntime, when the optional packages are installed in the engine's Python (pip "
+          "install onnx onnxscript onnxruntime); CPU only. Against torch's oneDNN kernels onnxruntime measured "
+          "1.2× faster per tile but only 1.05× end to end on a 2048² raster (BENCHMARKS.md): a model's first use "
+          "exports it (~10-15 s) and each run loads the cached graph (~1-2 s). Outputs differ from torch's in a "
+          "few pixels (0.02 % of values, a few levels).",
           default="torch", choices=("torch", "onnxruntime"), qgis=True, advanced=True),
     Param("PRECISION", "precision", Kind.CHOICE, "Precision",
           "float32 (default): exact, the same output bit for bit run after run. bfloat16 (CPUs with AVX512-BF16 or "

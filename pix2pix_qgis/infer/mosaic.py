@@ -32,13 +32,15 @@ def output_nodata(nodata: float | None, dtype: str) -> float | None:
     return nodata if low <= nodata <= high else None
 
 
-def read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows [row, row + tile) of ``window`` (all columns): data and validity, reflect-padded to ≥ tile."""
+def read_strip(src: Any, bands: list[int], window: Window, row: int, tile: int,
+               columns: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [row, row + tile) of ``window`` (all columns): data and validity, reflect-padded to ≥ tile rows and
+    ≥ max(tile, ``columns``) columns (padding is invalid: the translator fills it with mid-range zeros)."""
     height = min(tile, int(window.height) - row)
     strip = Window(window.col_off, window.row_off + row, window.width, height)
     data = src.read(bands, window=strip)
     valid = valid_mask(src, data, bands, strip)
-    pad_rows, pad_cols = tile - height, max(0, tile - int(window.width))
+    pad_rows, pad_cols = tile - height, max(0, tile - int(window.width), columns - int(window.width))
     if pad_rows or pad_cols:
         mode: Literal["reflect", "edge"] = "reflect" if min(data.shape[1:]) > 1 else "edge"
         data = np.pad(data, ((0, 0), (0, pad_rows), (0, pad_cols)), mode=mode)
@@ -76,6 +78,9 @@ class Accumulator:
         return done
 
 
+MAX_PENDING_WRITES = 1  # bands in the writer at once: one is written while the network computes the next
+
+
 class BlockWriter:
     """Writes finished row bands on a background thread (clip, cast, nodata/mask).
 
@@ -91,16 +96,23 @@ class BlockWriter:
         self.futures: list[Future[None]] = []
 
     def submit(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
-        """Queue finished rows from ``row`` (values (C, H, W), validity (H, W)); raises an earlier write's error."""
+        """Queue finished rows from ``row`` (values (C, H, W) float32, handed over: the writer changes them in place;
+        validity (H, W)); raises an earlier write's error."""
         for future in [f for f in self.futures if f.done()]:
             future.result()  # surface a write error now, not at the end
         self.futures = [f for f in self.futures if not f.done()]
+        # Back-pressure: a writer slower than the network (deflate of wide rows on a busy
+        # machine) would otherwise queue band after band of float32 rows in memory.
+        while len(self.futures) >= MAX_PENDING_WRITES:
+            self.futures.pop(0).result()
         self.futures.append(self.pool.submit(self._write, row, values, valid))
 
     def _write(self, row: int, values: np.ndarray, valid: np.ndarray) -> None:
+        # In place: ``values`` is this writer's own copy, and a 30000 px wide band of rows
+        # would otherwise hold two more float32 copies of itself (BENCHMARKS.md, memory).
         if np.issubdtype(self.dtype, np.integer):
-            values = np.rint(values)
-        out = np.clip(values, self.low, self.high).astype(self.dtype)
+            np.rint(values, out=values)
+        out = np.clip(values, self.low, self.high, out=values).astype(self.dtype)
         if self.nodata is not None:
             if not np.isnan(self.nodata):
                 # A real prediction must not read as nodata: move it one step into the valid range.

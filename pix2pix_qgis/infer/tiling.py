@@ -9,6 +9,12 @@ pixel, and sides that touch the raster border stay flat at one. A raster smaller
 tile gets one tile, reflect-padded by the reader. ``blend="crop"`` gives hard cuts in the
 middle of each overlap instead (for comparison).
 
+With ``align`` (translate uses 2^depth of the model), every tile starts on a multiple of
+``align`` px, and the last tile may pass the raster's end (the reader pads it). A U-Net's
+stride-2 layers make its output change when the input moves by anything but a multiple of
+2^depth, so unaligned tiles differ from a single pass everywhere, not only near their edges;
+aligned tiles differ only by their edges' lack of context (BENCHMARKS.md, "Seams").
+
 Output rows are written in whole blocks of ``BLOCK`` rows; a distributed translation
 (``scale.parts``) gives each part a band of whole blocks (:func:`part_rows`).
 """
@@ -42,13 +48,19 @@ class AxisPlan:
         return start, min(start + self.tile, self.length)
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Tile starts, evenly spread; with ``align`` > 1, multiples of it, the last tile ending past the raster."""
     if length <= tile:
         return [0]
-    stride = tile - overlap
-    count = math.ceil((length - overlap) / stride)
-    count = max(count, 2)
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    if align == 1 or tile - overlap < align:  # no step on the lattice keeps the overlap: spread evenly
+        stride = tile - overlap
+        count = max(math.ceil((length - overlap) / stride), 2)
+        return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    # Rounding evenly spread starts up to the lattice keeps every step within `stride`, and the
+    # last tile reaches the raster's end (passing it by less than `align`).
+    stride = (tile - overlap) // align * align
+    count = math.ceil((length - tile) / stride) + 1
+    return [-(-i * (length - tile) // ((count - 1) * align)) * align for i in range(count)]  # exact ceilings
 
 
 def _ramp(width: int) -> np.ndarray:
@@ -57,15 +69,23 @@ def _ramp(width: int) -> np.ndarray:
     return np.sin(0.5 * np.pi * x) ** 2
 
 
-def plan_axis(length: int, tile: int, overlap: int, margin: int | None = None, blend: str = "hann") -> AxisPlan:
-    """Tile starts and blend weights along one axis of ``length`` px; the weights of every pixel sum to 1."""
+def plan_axis(length: int, tile: int, overlap: int, margin: int | None = None, blend: str = "hann",
+              align: int = 1) -> AxisPlan:
+    """Tile starts and blend weights along one axis of ``length`` px; the weights of every pixel sum to 1.
+
+    ``align`` > 1 puts every tile start on a multiple of ``align`` px (see the module's text);
+    the overlap is then at least ``overlap``, rounded up to the lattice. Where no step on the
+    lattice keeps ``overlap`` (tile − overlap < align), tiles are spread evenly instead.
+    """
     if length < 1 or tile < 1:
         raise Pix2PixError(f"Cannot tile a length of {length} px with tiles of {tile} px.")
     if not 0 <= overlap < tile:
         raise Pix2PixError(f"OVERLAP {overlap} px must be at least 0 and smaller than the tile size ({tile} px).")
     check(TRANSLATE["BLEND"], blend)
     margin = overlap // 4 if margin is None else margin
-    starts = _starts(length, tile, overlap)
+    if align < 1:
+        raise Pix2PixError(f"Tile alignment must be at least 1 px, not {align}.")
+    starts = _starts(length, tile, overlap, align)
     raw = np.ones((len(starts), tile))
     for i, start in enumerate(starts):
         raw[i, max(0, length - start):] = 0.0  # beyond the raster (padding of a small raster)
@@ -113,9 +133,15 @@ class TilePlan:
 
     @classmethod
     def build(cls, height: int, width: int, tile: int, overlap: int, margin: int | None = None,
-              blend: str = "hann") -> TilePlan:
+              blend: str = "hann", align: int = 1) -> TilePlan:
         """The plan for a height × width px window: :func:`plan_axis` on rows and on columns."""
-        return cls(plan_axis(height, tile, overlap, margin, blend), plan_axis(width, tile, overlap, margin, blend))
+        return cls(plan_axis(height, tile, overlap, margin, blend, align),
+                   plan_axis(width, tile, overlap, margin, blend, align))
+
+    @property
+    def padded_width(self) -> int:
+        """Columns the tiles span (the raster's width, or more where the last tile passes its edge)."""
+        return max(self.cols.length, self.cols.starts[-1] + self.cols.tile)
 
     def __len__(self) -> int:
         return len(self.rows.starts) * len(self.cols.starts)

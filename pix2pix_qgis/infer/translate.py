@@ -50,8 +50,8 @@ from .tiling import BLOCK, TilePlan, check_part, part_rows
 class TranslateSpec:
     """Validated translation options (pixels unless stated)."""
 
-    tile_size: int | None = None  # default: default_tiling (two or three chips)
-    overlap: int | None = None  # default: default_tiling (a quarter chip)
+    tile_size: int | None = None  # default: default_tiling (a multiple of the chip, two chips to 1024 px)
+    overlap: int | None = None  # default: default_tiling (half a chip; a quarter chip with a given tile_size)
     margin: int | None = None  # discarded per side in overlaps; default: a quarter of the overlap
     batch_size: int = TRANSLATE["BATCH_SIZE"].default
     device: str = TRANSLATE["DEVICE"].default
@@ -133,33 +133,60 @@ def _create_output(path: Path, profile: dict[str, Any], options: dict[str, str])
                            "them (--co, CREATION_OPTIONS); see https://gdal.org/drivers/raster/gtiff.html.") from exc
 
 
-# Default inference tile, in model chip sizes: whichever of these covers the raster with the
-# least compute. A U-Net of depth d takes any multiple of 2^d, and in eval mode its BatchNorm
-# uses running statistics, so a larger tile changes only how much context each pixel sees;
-# the overlap (a quarter chip) then costs less (BENCHMARKS.md, "CPU translation").
-TILE_CHIPS = (2, 3)
+# Default inference tile: the multiple of the chip, from MIN_TILE_CHIPS chips to MAX_DEFAULT_TILE
+# px (a wide raster's strips and accumulator grow with the tile), that covers the raster with
+# the least compute. A U-Net of depth d takes any multiple of 2^d, and in eval mode its BatchNorm uses
+# running statistics, so a larger tile changes only how much context each pixel sees. The
+# default overlap is half a chip and tiles start on multiples of 2^(depth-1) px, both at most
+# DEFAULT_LATTICE px: measured on the demo's chip-128 model (BENCHMARKS.md, "Seams of the
+# default tiling", issue 14); more for deeper nets would exceed the compute the issue allows
+# at tiles of at most MAX_DEFAULT_TILE px.
+MIN_TILE_CHIPS = 2
+MAX_DEFAULT_TILE = 1024
+DEFAULT_LATTICE = 64
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Tile side, overlap and start lattice in pixels (``align`` 1: evenly spread, see ``tiling``)."""
+
+    tile: int
+    overlap: int
+    align: int = 1
 
 
 def default_tiling(card: ModelCard, tile_size: int | None, overlap: int | None, height: int = 0,
-                   width: int = 0) -> tuple[int, int]:
-    """(tile, overlap) in pixels for a ``height`` × ``width`` raster: the given ones, else the defaults.
+                   width: int = 0) -> Tiling:
+    """The tiling of a ``height`` × ``width`` raster: the given tile and overlap, else the defaults.
 
-    Default overlap: a quarter chip. Default tile: the multiple of the chip in ``TILE_CHIPS``
-    with the smallest compute factor on this raster (the smaller on a tie), no larger than the
-    raster rounded up to whole chips (else the chip). Generators that
-    normalise with each tile's own statistics (instance norm) keep the chip size, the only
-    tile size whose statistics match training.
+    Default tile: the multiple of the chip from ``MIN_TILE_CHIPS`` chips to ``MAX_DEFAULT_TILE``
+    px with the smallest compute factor on this raster (the larger on a tie: more context); a
+    raster smaller than that is one tile (rounded up to whole chips); if no multiple fits, the
+    chip. With it the overlap defaults to half a chip and tiles start on multiples of
+    2^(depth-1) px (both at most ``DEFAULT_LATTICE``), so neighbouring tiles see the input on
+    the same lattice of the network's stride-2 layers (all but the deepest) and differ from a
+    single pass less. A given tile size keeps evenly spread tiles and a quarter chip of
+    overlap, as before. Generators that normalise
+    with each tile's own statistics (instance norm) keep the chip size, the only tile size
+    whose statistics match training.
     """
-    chip = card.chip_size
-    if tile_size is None and card.generator.norm != "batch":
-        tile_size = chip
-    if tile_size is None:
-        # Never larger than the raster needs: a raster that one chip covers is translated as in training.
-        needed = -(-max(height, width, 1) // chip) * chip
-        sizes = [chip * multiple for multiple in TILE_CHIPS if chip * multiple <= needed] or [chip]
-        tile_size = min(sizes, key=lambda size: (
-            TilePlan.build(max(height, 1), max(width, 1), size, chip // 4).compute_factor, size))
-    return tile_size, min(tile_size, chip) // 4 if overlap is None else overlap
+    chip, multiple = card.chip_size, card.generator.multiple
+    if tile_size is not None or card.generator.norm != "batch":
+        tile = chip if tile_size is None else tile_size
+        return Tiling(tile, min(tile, chip) // 4 if overlap is None else overlap)
+    overlap = min(chip // 2, DEFAULT_LATTICE) if overlap is None else overlap
+    align = min(max(multiple // 2, 1), DEFAULT_LATTICE)  # U-Net: 2^(depth-1)
+    needed = -(-max(height, width, 1) // chip) * chip  # the raster, rounded up to whole chips
+    sizes = list(range(MIN_TILE_CHIPS * chip, min(MAX_DEFAULT_TILE, needed) + 1, chip))
+    if needed < MIN_TILE_CHIPS * chip:
+        sizes = [needed]  # one tile: the whole raster in a single pass
+    elif not sizes:
+        sizes = [chip]
+    # A given overlap no candidate can hold is left to TilePlan, whose error names the fix.
+    sizes = [size for size in sizes if size > overlap] or sizes[-1:]
+    tile = min(sizes, key=lambda size: (TilePlan.build(max(height, 1), max(width, 1), size, min(overlap, size - 1),
+                                                       align=align).compute_factor, -size))
+    return Tiling(tile, overlap, align)
 
 
 @dataclass
@@ -191,17 +218,20 @@ def translate_raster(
         bands = _input_bands(src, card, spec.bands)
         window = _window(src, spec)
         height, width = int(window.height), int(window.width)
-        tile, overlap = default_tiling(card, spec.tile_size, spec.overlap, height, width)
+        tiling = default_tiling(card, spec.tile_size, spec.overlap, height, width)
+        tile, overlap = tiling.tile, tiling.overlap
         card.generator.check_size(tile, tile)
-        plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend)
+        plan = TilePlan.build(height, width, tile, overlap, spec.margin, spec.blend, tiling.align)
         rows = part_rows(height, *spec.part) if spec.part else (0, height)
         band = Window(window.col_off, window.row_off + rows[0], width, rows[1] - rows[0])
         model = make_backend(spec.backend, generator, card, device, spec.tta, spec.batch_size, tile, progress,
                              spec.precision, len(plan))
         check_translation_memory(card.generator, tile, model.batch, width, len(plan.cols.starts),
-                                 src.dtypes[bands[0] - 1], device, spec.tta)
+                                 src.dtypes[bands[0] - 1], device, spec.tta, generator)
+        setup_seconds = time.perf_counter() - started  # load, backend, memory check: once per run
         progress.info(
-            f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px "
+            f"{height}×{width} px in {len(plan)} tiles of {tile} px, overlap {overlap} px"
+            + (f", starting on multiples of {tiling.align} px" if tiling.align > 1 else "") + " "
             f"(compute factor {plan.compute_factor:.2f}); device {device}, {model.batch} tiles per call, "
             f"{spec.precision}" + (", 8-view TTA" if spec.tta else "")
         )
@@ -239,11 +269,12 @@ def translate_raster(
     return {
         "output": str(Path(output_path).absolute()), "width": width, "height": height, "bands": out_bands,
         "dtype": dtype, "nodata": nodata, "tiles": counters.tiles, "skipped_nodata_tiles": counters.skipped,
-        "tile_size": tile, "overlap": overlap, "compute_factor": round(plan.compute_factor, 4),
+        "tile_size": tile, "overlap": overlap, "tile_align": tiling.align,
+        "compute_factor": round(plan.compute_factor, 4),
         "device": str(device), "backend": spec.backend, "precision": spec.precision, "direction": spec.direction,
         "seconds": round(seconds, 3),
         "megapixels_per_second": round(width * height / 1e6 / seconds, 4),
-        "model_seconds": round(counters.model_seconds, 3),
+        "model_seconds": round(counters.model_seconds, 3), "setup_seconds": round(setup_seconds, 3),
         **({"part": list(spec.part), "rows": list(rows), "height": int(band.height), "raster_height": height}
            if spec.part else {}),
     }
@@ -257,6 +288,20 @@ def batch_group(batch: int, tiles_per_row: int) -> int:
     """
     most = -(-batch // tiles_per_row) + 1
     return min(range(1, most + 1), key=lambda rows: (-rows * tiles_per_row % batch / (rows * tiles_per_row), rows))
+
+
+def _lookup_table(input_norm: Any, dtype: str, bands: int) -> np.ndarray | None:
+    """(bands, 2^bits) float32: ``input_norm.apply`` of every value of an 8- or 16-bit integer ``dtype``, else None.
+
+    The map is per value, so looking values up gives the same bits as computing them, in one pass.
+    """
+    kind = np.dtype(dtype)
+    if kind not in (np.dtype("uint8"), np.dtype("int8"), np.dtype("uint16"), np.dtype("int16")):
+        return None
+    info = np.iinfo(kind)
+    values = np.arange(info.min, info.max + 1).astype(kind)
+    table = input_norm.apply(np.broadcast_to(values, (bands, 1, len(values))))[:, 0]
+    return np.roll(table, info.min, axis=1) if info.min else table  # index by the value's unsigned bits
 
 
 class _Translator:
@@ -291,6 +336,7 @@ class _Translator:
         self.tile_rows = list(range(touching[0] // self.group * self.group, touching[-1] + 1))
         self.total = len(self.tile_rows) * len(self.plan.cols.starts)
         self.queue: list[tuple[int, int, np.ndarray]] = []  # (tile row, tile column, normalised tile)
+        self.lookup = _lookup_table(input_norm, src.dtypes[bands[0] - 1], len(bands))
         self.written = self.first
         self.backoff = BatchBackoff(progress)  # CUDA out-of-memory: halve the batch and retry
 
@@ -298,13 +344,14 @@ class _Translator:
         starts, todo = self.plan.rows.starts, self.tile_rows
         self.accumulator.origin = starts[todo[0]]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="strip-reader") as reader:
-            upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile)
+            upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[0]], self.tile,
+                                     self.plan.padded_width)
             for k, i in enumerate(todo):
                 row = starts[i]
                 data, valid = upcoming.result()
                 if k + 1 < len(todo):
                     upcoming = reader.submit(read_strip, self.src, self.bands, self.window, starts[todo[k + 1]],
-                                             self.tile)
+                                             self.tile, self.plan.padded_width)
                 self.accumulator.mark_valid(row, valid[: min(self.tile, self.height - row), : self.width])
                 self._enqueue(i, data, valid)
                 if (i + 1) % self.group == 0 or k + 1 == len(todo):
@@ -321,14 +368,25 @@ class _Translator:
             if tile_valid.any():
                 # Per tile, not per strip: a normalised float strip of a wide raster would cost
                 # 4-8× the input strip's memory, and queued tiles would keep it alive.
-                x = self.input_norm.apply(data[:, :, col:col + self.tile])
-                x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
+                x = self._normalise(data[:, :, col:col + self.tile])
+                if not tile_valid.all():
+                    x[:, ~tile_valid] = 0.0  # mid-range of the training data: in distribution
                 self.queue.append((i, j, x))
             else:
                 self.counters.skipped += 1  # all nodata: its pixels are masked in the output anyway
             if len(self.queue) == self.batch:
                 self._predict(self.batch)
         self.progress.update(self.counters.tiles / self.total * 0.98, f"tile {self.counters.tiles} of {self.total}")
+
+    def _normalise(self, data: np.ndarray) -> np.ndarray:
+        """(C, T, T) source units → float32 in [-1, 1]: the input normalisation, by table for 8- and 16-bit data."""
+        if self.lookup is None:
+            return self.input_norm.apply(data)
+        x = np.empty(data.shape, dtype=np.float32)
+        indices = data.view(f"u{data.dtype.itemsize}")  # a signed value's table position is its unsigned bits
+        for band, table in enumerate(self.lookup):
+            np.take(table, indices[band], out=x[band], mode="clip")  # never clips: the table spans the dtype
+        return x
 
     def _predict(self, count: int) -> None:
         """Predict the first ``count`` queued tiles and add them, weighted, into the accumulator."""

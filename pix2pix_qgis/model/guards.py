@@ -3,7 +3,8 @@
 A tile or batch that does not fit would otherwise end with the kernel's OOM killer
 (SIGKILL: no message, a frozen machine first) or a CUDA error mid-run. The estimates
 trace the network on PyTorch's ``meta`` device (shapes only, no memory, instant even
-for absurd sizes) and add up every layer's output: what autograd keeps for training,
+for absurd sizes; translation traces its loaded generator at the smallest tile and scales)
+and add up every layer's output: what autograd keeps for training,
 what inference holds at its peak. They are calibrated against measured peaks
 (``docs/reliability.md``) and only refuse what is clearly too large, with the estimate
 and the largest setting that would fit.
@@ -23,6 +24,7 @@ from ..contract.errors import Pix2PixError
 from ..core.progress import Progress
 from .discriminators import DiscriminatorSpec, MultiscaleDiscriminator
 from .generators import AnyGeneratorSpec, make_generator
+from .networks import GeneratorSpec
 
 # Bytes held per traced float32 layer output. Measured on the CPU (docs/reliability.md,
 # "Memory estimates"): inference peaks at 0.31× the traced outputs (skip tensors plus a few
@@ -65,8 +67,8 @@ def cuda_free_memory(device: torch.device) -> int | None:
         return None
 
 
-def _traced_outputs(net: nn.Module, shape: tuple[int, ...]) -> int:
-    """Elements of all leaf-module outputs of ``net`` for an input of ``shape`` (meta device)."""
+def _traced_outputs(net: nn.Module, shape: tuple[int, ...], device: torch.device | str = "meta") -> int:
+    """Elements of all leaf-module outputs of ``net`` for an input of ``shape`` on ``device`` (``net``'s)."""
     total = 0
 
     def count(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
@@ -75,8 +77,8 @@ def _traced_outputs(net: nn.Module, shape: tuple[int, ...]) -> int:
 
     hooks = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
     try:
-        with torch.no_grad():
-            net(torch.empty(shape, device="meta"))
+        with torch.inference_mode():
+            net(torch.zeros(shape, device=device))
     finally:
         for hook in hooks:
             hook.remove()
@@ -91,12 +93,24 @@ class NetworkCost:
     activations: int  # elements of all layer outputs for one sample
 
     @classmethod
-    def generator(cls, spec: AnyGeneratorSpec, tile: int) -> NetworkCost:
-        """The cost of ``spec``'s generator on ``tile`` px tiles, traced on the meta device (no memory used)."""
-        with torch.device("meta"):
-            net = make_generator(spec)
-        parameters = sum(p.numel() for p in net.parameters())
-        return cls(parameters, _traced_outputs(net, (1, spec.in_channels, tile, tile)))
+    def generator(cls, spec: AnyGeneratorSpec, tile: int, net: nn.Module | None = None) -> NetworkCost:
+        """The cost of ``spec``'s generator on ``tile`` px tiles, traced on the meta device (no memory used).
+
+        Given the loaded U-Net ``net`` (eval mode), one real forward pass at the smallest tile it
+        takes (2^depth px) is traced instead and scaled: every layer's output at ``tile`` px is
+        exactly (tile / 2^depth)² times as large. That pass takes milliseconds to a tenth of a
+        second, where a process's first meta trace imports torch's compiler stack (about 1.2 s,
+        BENCHMARKS.md "CPU translation"). Other generators (their padding layers do not scale
+        exactly) are always traced on the meta device.
+        """
+        if net is None or not isinstance(spec, GeneratorSpec):
+            with torch.device("meta"):
+                meta = make_generator(spec)
+            return cls(sum(p.numel() for p in meta.parameters()),
+                       _traced_outputs(meta, (1, spec.in_channels, tile, tile)))
+        smallest = spec.multiple
+        traced = _traced_outputs(net, (1, spec.in_channels, smallest, smallest), next(net.parameters()).device)
+        return cls(sum(p.numel() for p in net.parameters()), traced * tile * tile // (smallest * smallest))
 
     @classmethod
     def discriminator(cls, spec: DiscriminatorSpec, tile: int) -> NetworkCost:
@@ -115,9 +129,10 @@ def _refuse(what: str, estimate: int, available: int, where: str, fix: str) -> N
 
 
 def _translation_bytes(spec: AnyGeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
-                       input_dtype: str, device: torch.device, tta: bool) -> tuple[int, int, int]:
+                       input_dtype: str, device: torch.device, tta: bool,
+                       generator: nn.Module | None = None) -> tuple[int, int, int]:
     """(host bytes, device bytes, device bytes per tile) of a translation."""
-    net = NetworkCost.generator(spec, tile)
+    net = NetworkCost.generator(spec, tile, generator)
     per_tile = int(net.activations * 4 * INFERENCE_FACTOR)  # float32 (PRECISION's default)
     model = net.parameters * 4 + batch * per_tile
     tiles = batch * (spec.in_channels + spec.out_channels * (2 if tta else 1)) * tile * tile * 4
@@ -131,13 +146,18 @@ def _translation_bytes(spec: AnyGeneratorSpec, tile: int, batch: int, width: int
 
 
 def check_translation_memory(spec: AnyGeneratorSpec, tile: int, batch: int, width: int, tiles_per_row: int,
-                             input_dtype: str, device: torch.device, tta: bool) -> dict[str, int]:
-    """Refuse a translation whose tile, batch (tiles per forward call) or raster width cannot fit; returns bytes."""
-    host, gpu, per_tile = _translation_bytes(spec, tile, batch, width, tiles_per_row, input_dtype, device, tta)
+                             input_dtype: str, device: torch.device, tta: bool,
+                             generator: nn.Module | None = None) -> dict[str, int]:
+    """Refuse a translation whose tile, batch (tiles per forward call) or raster width cannot fit; returns bytes.
+
+    ``generator``: the loaded network, traced for real at its smallest tile (see ``NetworkCost.generator``).
+    """
+    host, gpu, per_tile = _translation_bytes(spec, tile, batch, width, tiles_per_row, input_dtype, device, tta,
+                                             generator)
     available, free = available_memory(), cuda_free_memory(device)
 
     def fits(size: int) -> bool:
-        h, g, _ = _translation_bytes(spec, size, batch, width, tiles_per_row, input_dtype, device, tta)
+        h, g, _ = _translation_bytes(spec, size, batch, width, tiles_per_row, input_dtype, device, tta, generator)
         return ((available is None or h <= HEADROOM * available) and (free is None or g <= HEADROOM * free))
 
     smaller = tile // 2

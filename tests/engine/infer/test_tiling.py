@@ -99,3 +99,26 @@ def test_compute_factor_reports_overlap_cost():
 def test_bad_options_are_explained(overlap, blend):
     with pytest.raises(Pix2PixError):
         plan_axis(1000, 256, overlap, blend=blend)
+
+
+@settings(max_examples=300, deadline=None)
+@given(axis_cases(), st.sampled_from([2, 8, 32]), st.sampled_from(["hann", "crop"]))
+def test_aligned_starts_sit_on_the_lattice_keep_the_overlap_and_cover_every_pixel(case, align, blend):
+    length, tile, overlap = case
+    align = min(align, tile)  # translate aligns to 2^depth, which divides the tile
+    plan = plan_axis(length, tile, overlap, blend=blend, align=align)
+    if tile - overlap >= align:  # else no step on the lattice keeps the overlap: spread evenly
+        assert all(start % align == 0 for start in plan.starts) and plan.starts[0] == 0
+        assert plan.starts[-1] + tile >= length and plan.starts[-1] < max(length - tile, 0) + align
+    else:
+        assert plan.starts == plan_axis(length, tile, overlap, blend=blend).starts
+    assert all(tile - (b - a) >= overlap for a, b in zip(plan.starts, plan.starts[1:]))
+    np.testing.assert_allclose(coverage(plan), 1.0, atol=1e-12)
+    assert not plan.weights[-1, max(0, length - plan.starts[-1]):].any()  # nothing beyond the raster
+
+
+def test_alignment_one_is_the_evenly_spread_plan():
+    assert plan_axis(1000, 256, 64, align=1).starts == plan_axis(1000, 256, 64).starts == (0, 186, 372, 558, 744)
+    assert plan_axis(1000, 256, 64, align=64).starts == (0, 192, 384, 576, 768)  # the last passes the end by 24
+    with pytest.raises(Pix2PixError, match="alignment"):
+        plan_axis(1000, 256, 64, align=0)

@@ -13,9 +13,17 @@ from hypothesis import strategies as st
 from rasterio.windows import Window
 
 from pix2pix_qgis import Cancelled, Pix2PixError, Progress
+from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.infer.backends import TorchBackend, cpu_batch
 from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
-from pix2pix_qgis.infer.translate import TranslateSpec, _Translator, translate_raster
+from pix2pix_qgis.infer.translate import (
+    Tiling,
+    TranslateSpec,
+    _lookup_table,
+    _Translator,
+    default_tiling,
+    translate_raster,
+)
 from pix2pix_qgis.model.device import cpu_supports_bfloat16
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.sample import basemap_file, write_window
@@ -55,7 +63,7 @@ def test_output_has_the_input_grid_exactly(model, tmp_path, rng, crs, transform)
         assert out.crs == src.crs and out.transform == src.transform
         assert (out.width, out.height, out.count) == (170, 150, 3) and out.dtypes[0] == "uint8"
         assert out.block_shapes[0] == (BLOCK, BLOCK) or out.height < BLOCK
-    # Default tile: two or three chips of the model (64 px), whichever covers the raster with less compute.
+    # Default tile: a multiple of the chip (64 px), here one tile covering the raster.
     assert result["tile_size"] == 192 and result["overlap"] == 16
     assert result["width"] == 170 and result["tiles"] == len(TilePlan.build(150, 170, 192, 16)) == 1
 
@@ -122,7 +130,8 @@ def test_same_output_bit_for_bit_whatever_the_batch_size(model, tmp_path, rng, b
 
 def test_real_imagery_is_identical_bit_for_bit_across_runs_and_batch_sizes(tmp_path):
     # A window of the Blue Marble relief: a real GeoTIFF (deflate, 256 px blocks, EPSG:4326).
-    source = write_window(basemap_file("etopo1.jpg"), tmp_path / "relief.tif", Window(2400, 450, 300, 260))
+    # 900×700 px: the default tiling's aligned tiles pass the right and bottom edges (padded).
+    source = write_window(basemap_file("etopo1.jpg"), tmp_path / "relief.tif", Window(2400, 450, 900, 700))
     model_path = write_model(tmp_path / "m.p2p", depth=4, ngf=8, chip=64, out_nodata=0)
     outputs = []
     for run, batch in enumerate((4, 4, 1, 7)):  # two runs at the default, then two other batch sizes
@@ -132,7 +141,8 @@ def test_real_imagery_is_identical_bit_for_bit_across_runs_and_batch_sizes(tmp_p
             assert (dst.crs, dst.transform, dst.width, dst.height) == (src.crs, src.transform, src.width, src.height)
             assert dst.nodata == 0 and dst.dtypes == ("uint8",) * 3 and dst.count == 3
             outputs.append(dst.read())
-        assert result["precision"] == "float32" and result["tiles"] > cpu_batch(result["tile_size"], 1)
+        assert result["precision"] == "float32" and result["tile_align"] > 1
+        assert result["tiles"] > cpu_batch(result["tile_size"], result["tiles"])  # several calls, the last padded
     assert outputs[0].std() > 0
     for other in outputs[1:]:
         np.testing.assert_array_equal(outputs[0], other)
@@ -300,3 +310,36 @@ def test_creation_options_reach_gdal(model, tmp_path, rng):
         assert out.compression.name == "lzw"
     with pytest.raises(Pix2PixError, match="KEY=VALUE"):
         parse_creation_options(["COMPRESS"])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+def test_integer_inputs_are_normalised_by_table_to_the_same_bits(dtype, rng):
+    norm = Normalization((3.0, -100.0), (200.0, 900.0))
+    info = np.iinfo(dtype)
+    data = rng.integers(info.min, info.max + 1, (2, 50, 60)).astype(dtype)
+    translator = _Translator.__new__(_Translator)  # only its normalisation is exercised
+    translator.input_norm, translator.lookup = norm, _lookup_table(norm, dtype, 2)
+    assert translator.lookup is not None and np.array_equal(translator._normalise(data), norm.apply(data))
+    assert _lookup_table(norm, "float32", 2) is None
+
+
+@pytest.fixture(scope="module")
+def model_card_of(tmp_path_factory):
+    """The card of a tiny model with a given chip and depth (its weights do not matter to the tiling)."""
+    folder = tmp_path_factory.mktemp("tiling-models")
+    return lambda chip, depth: load_model(write_model(folder / f"{chip}-{depth}.p2p", depth=depth, ngf=1,
+                                                      chip=chip))[1]
+
+
+@pytest.mark.parametrize(("chip", "depth"), [(64, 6), (128, 7), (256, 8)])
+def test_default_tiling_is_on_the_stride_lattice_and_computes_each_pixel_at_most_1_3_times(model_card_of, chip,
+                                                                                           depth):
+    card = model_card_of(chip, depth)
+    for height, width in ((2048, 2048), (4096, 4096), (16384, 16384), (1024, 16384)):
+        tiling = default_tiling(card, None, None, height, width)
+        plan = TilePlan.build(height, width, tiling.tile, tiling.overlap, align=tiling.align)
+        assert tiling.tile % chip == 0 and tiling.tile <= 1024 and tiling.align == min(2 ** (depth - 1), 64)
+        assert all(start % tiling.align == 0 for start in plan.rows.starts + plan.cols.starts)
+        assert plan.compute_factor <= 1.3
+        # A given tile size keeps the evenly spread plan and a quarter chip of overlap.
+        assert default_tiling(card, chip, None, height, width) == Tiling(chip, chip // 4, 1)

@@ -59,6 +59,9 @@ def test_traced_costs_match_the_real_network():
     for hook in hooks:
         hook.remove()
     assert cost.activations == sum(outputs)
+    # Translation's trace: the loaded network at its smallest tile, scaled, counts the same.
+    for tile in (64, 96, 256):
+        assert NetworkCost.generator(spec, tile, real) == NetworkCost.generator(spec, tile)
 
 
 def test_an_absurd_tile_is_refused_at_once_with_the_estimate_and_the_fix(tmp_path, rng):
