@@ -24,6 +24,9 @@ Decisions (docs/scale-out.md explains them for users):
   alike; per-rank batches are always the same size, so the streams never drift apart and a
   resumed run repeats an uninterrupted one exactly (on the CPU).
 
+CycleGAN (``cycle_ddp``) joins the same process group and uses the helpers here (agreed
+stop, averaged losses, buffer broadcast, trace) with its own gradient averaging.
+
 ``PIX2PIX_RANK_TRACE=FOLDER`` makes each rank write ``rank-<r>.json`` (chip indices of every
 step and a hash of its weights) after each step: how the tests check disjoint shards and
 identical weights across real processes.
