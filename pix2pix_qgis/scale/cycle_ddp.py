@@ -31,6 +31,7 @@ Decisions (docs/scale-out.md explains them for users):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,24 @@ def train_cyclegan_distributed(launch: Launch, chips_folder: str | Path, output_
     """:func:`train.cyclegan.train_cyclegan` as one rank of a torchrun launch; rank 0 writes and reports."""
     with process_group(launch, config.device, progress.cancel_event) as world:
         return train_cyclegan(chips_folder, output_model, config, rank_progress(world, config, progress), resume,
-                              topology=world)
+                              topology=CycleRank(world))
+
+
+@dataclass(frozen=True)
+class CycleRank:
+    """One rank of a torchrun CycleGAN run (a ``train.cyclegan.CycleTopology``): its ``World`` and its trainer."""
+
+    world: World
+
+    @property
+    def device(self) -> torch.device:
+        """This rank's device (the CPU, or the GPU of its ``LOCAL_RANK``)."""
+        return self.world.device
+
+    def cycle_trainer(self, spec_a2b: AnyGeneratorSpec, spec_b2a: AnyGeneratorSpec,
+                      config: TrainConfig) -> DistributedCycleGanTrainer:
+        """A trainer that averages its four networks' gradients over the ranks."""
+        return DistributedCycleGanTrainer(spec_a2b, spec_b2a, config, self.world)
 
 
 class DistributedCycleGanTrainer(CycleGanTrainer):

@@ -56,7 +56,6 @@ from ..data.folder import ChipsFolder
 from ..model.device import resolve_device
 from ..model.generators import AnyGeneratorSpec
 from ..train.config import TrainConfig
-from ..train.cyclegan import CycleGanTrainer
 from ..train.loop import train
 from ..train.trainer import Pix2PixTrainer
 
@@ -105,13 +104,6 @@ class World:
     def trainer(self, spec: AnyGeneratorSpec, config: TrainConfig) -> DistributedTrainer:
         """A trainer whose networks are wrapped in DDP, so gradients are averaged over the ranks."""
         return DistributedTrainer(spec, config, self)
-
-    def cycle_trainer(self, spec_a2b: AnyGeneratorSpec, spec_b2a: AnyGeneratorSpec,
-                      config: TrainConfig) -> CycleGanTrainer:
-        """A CycleGAN trainer that averages its four networks' gradients over the ranks (``cycle_ddp``)."""
-        from .cycle_ddp import DistributedCycleGanTrainer  # cycle_ddp builds on this module
-
-        return DistributedCycleGanTrainer(spec_a2b, spec_b2a, config, self)
 
 
 @contextmanager

@@ -329,8 +329,8 @@ class _CycleRun:
 class CycleTopology(Protocol):
     """Where this process stands in a CycleGAN run: its device and its trainer (``loop.Topology`` for CycleGAN).
 
-    Without one, :func:`train_cyclegan` trains in one process; ``scale.ddp.World`` is one
-    rank of a torchrun launch, whose trainer averages gradients over the ranks.
+    Without one, :func:`train_cyclegan` trains in one process; ``scale.cycle_ddp.CycleRank``
+    is one rank of a torchrun launch, whose trainer averages gradients over the ranks.
     """
 
     @property
@@ -356,7 +356,7 @@ def train_cyclegan(
     The checkpoint ``<output_model>.ckpt`` is written as :func:`loop.train` writes its own
     (epoch ends after ``checkpoint_minutes``, the end, a cancel); ``resume=True`` continues
     from it. ``config.model_type`` must be cyclegan. Returns a summary. With a ``topology``
-    of several processes (``scale.ddp.World`` under torchrun) this is one rank of a
+    of several processes (``scale.cycle_ddp.CycleRank`` under torchrun) this is one rank of a
     data-parallel run: each rank draws its own shard of each epoch, only rank 0 writes, and
     other ranks return ``{"rank": …}``.
     """
