@@ -21,9 +21,13 @@ def crs_text(crs: QgsCoordinateReferenceSystem) -> str:
 
 
 def mask_to_geojson(
-    source: QgsFeatureSource, target_crs: QgsCoordinateReferenceSystem, context: QgsProcessingContext
+    source: QgsFeatureSource, target_crs: QgsCoordinateReferenceSystem, context: QgsProcessingContext,
+    name: str = "MASK",
 ) -> str:
-    """Write the mask's polygons, reprojected to the raster's CRS, to a temporary GeoJSON."""
+    """Write the mask's polygons, reprojected to the raster's CRS, to a temporary GeoJSON.
+
+    ``name`` is the parameter the message names when the layer has no polygons.
+    """
     transform = QgsCoordinateTransform(source.sourceCrs(), target_crs, context.transformContext())
     features = []
     for feature in source.getFeatures():
@@ -33,7 +37,7 @@ def mask_to_geojson(
         geometry.transform(transform)
         features.append({"type": "Feature", "properties": {}, "geometry": json.loads(geometry.asJson())})
     if not features:
-        raise QgsProcessingException("MASK: the mask layer has no polygons (or none are selected).")
+        raise QgsProcessingException(f"{name}: the mask layer has no polygons (or none are selected).")
     path = Path(QgsProcessingUtils.generateTempFilename("mask.geojson"))
     path.parent.mkdir(parents=True, exist_ok=True)
     collection = {

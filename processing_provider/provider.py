@@ -9,9 +9,12 @@ from qgis.PyQt.QtGui import QIcon
 
 from .algorithms.check_engine import CheckEngineAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
+from .algorithms.evaluate_unpaired import EvaluateUnpairedAlgorithm
 from .algorithms.export_chips import ExportChipsAlgorithm
+from .algorithms.export_unpaired import ExportUnpairedAlgorithm
 from .algorithms.setup_engine import SetupEngineAlgorithm
 from .algorithms.train import TrainAlgorithm
+from .algorithms.train_cyclegan import TrainCycleGANAlgorithm
 from .algorithms.translate import TranslateAlgorithm
 from .interpreter import SETTING_KEY, check_interpreter
 
@@ -27,7 +30,7 @@ def _version() -> str:
 
 
 class Pix2PixProvider(QgsProcessingProvider):
-    """The Pix2Pix Processing provider: its six algorithms and the engine-interpreter setting."""
+    """The Pix2Pix Processing provider: its algorithms and the engine-interpreter setting."""
     def id(self) -> str:
         """Stable provider id, the ``pix2pix:`` prefix of every algorithm id."""
         return "pix2pix"
@@ -78,9 +81,11 @@ class Pix2PixProvider(QgsProcessingProvider):
         ProcessingConfig.removeSetting(SETTING_KEY)
 
     def loadAlgorithms(self) -> None:
-        """Register the six tools."""
-        for algorithm in (ExportChipsAlgorithm, TrainAlgorithm, TranslateAlgorithm, EvaluateAlgorithm,
-                          SetupEngineAlgorithm, CheckEngineAlgorithm):
+        """Register the tools: paired and unpaired export, the two trainings, translate, the two evaluations, and
+        engine set-up and check."""
+        for algorithm in (ExportChipsAlgorithm, ExportUnpairedAlgorithm, TrainAlgorithm, TrainCycleGANAlgorithm,
+                          TranslateAlgorithm, EvaluateAlgorithm, EvaluateUnpairedAlgorithm, SetupEngineAlgorithm,
+                          CheckEngineAlgorithm):
             self.addAlgorithm(algorithm())
 
     def defaultRasterFileExtension(self) -> str:

@@ -191,7 +191,7 @@ TRAIN = Command("train", (
           "Adversarial loss: vanilla (binary cross-entropy, the pix2pix reference), lsgan (least squares, the "
           "CycleGAN reference and pix2pixHD) or hinge (usually with SPECTRAL_NORM). Default: vanilla for pix2pix, "
           "lsgan for CycleGAN, as their references.",
-          choices=("vanilla", "lsgan", "hinge"), none_choice="as the model's reference (pix2pix: vanilla, "
+          choices=("vanilla", "lsgan", "hinge"), none_choice="as the model's reference (pix2pix: vanilla; "
           "CycleGAN: lsgan)", typical="lsgan", qgis=True, advanced=True),
     Param("LAMBDA_FEAT", "lambda_feat", Kind.FLOAT, "λ feature matching",
           "Weight of pix2pixHD's feature-matching loss (L1 between the discriminators' activations on the fake and "
@@ -212,7 +212,7 @@ TRAIN = Command("train", (
           "unet (pix2pix's U-Net, skip connections) or resnet (the CycleGAN reference's ResNet: two downsamplings, "
           "RESNET_BLOCKS residual blocks, reflection padding; chips a multiple of 4 px). Default: unet for pix2pix, "
           "resnet for CycleGAN, as their references.",
-          choices=("unet", "resnet"), none_choice="as the model's reference (pix2pix: U-Net, CycleGAN: ResNet)",
+          choices=("unet", "resnet"), none_choice="as the model's reference (pix2pix: U-Net; CycleGAN: ResNet)",
           typical="resnet", qgis=True, advanced=True),
     Param("RESNET_BLOCKS", "resnet_blocks", Kind.INT, "ResNet blocks",
           "Residual blocks of a ResNet generator: 9 is the reference's resnet_9blocks (for 256 px chips), 6 its "

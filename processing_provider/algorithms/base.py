@@ -20,7 +20,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ...pix2pix_qgis.contract.errors import Pix2PixError
-from ...pix2pix_qgis.contract.params import QGIS_BUILT, Command, check, to_argv
+from ...pix2pix_qgis.contract.params import QGIS_BUILT, Command, Param, check, to_argv
 from ..interpreter import resolve_python
 from ..params import arguments, build, built, finish, read
 from ..raster_export import Grid, PreparedRaster, file_grid, layer_grid, prepare, temporary_geotiff
@@ -42,9 +42,14 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     """
 
     COMMAND: Command | None = None  # None: the algorithm does not run an engine command
+    # Parameters of COMMAND this algorithm neither shows nor passes: those of the command's other model
+    # type (``train`` serves Train Pix2Pix and Train CycleGAN, each with options only it has).
+    HIDDEN: frozenset[str] = frozenset()
+    # Parameters of COMMAND the algorithm itself sets, e.g. Train CycleGAN's ``MODEL_TYPE`` ``cyclegan``.
+    FIXED: dict[str, Any] = {}
 
     def group(self) -> str:
-        """No group: the provider's six tools sit directly under Pix2Pix in the toolbox."""
+        """No group: the provider's tools sit directly under Pix2Pix in the toolbox."""
         return ""
 
     def groupId(self) -> str:
@@ -78,13 +83,15 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             "or choose an interpreter in Processing › Options › Providers › Pix2Pix › Python interpreter."
         ).format(python, source)
 
+    def shown(self) -> list[Param]:
+        """The parameters of ``COMMAND`` that this algorithm shows, in table order."""
+        return [p for p in self.COMMAND or () if p.qgis and p.name not in self.HIDDEN and p.name not in self.FIXED]
+
     def declare(self, hand_written: dict[str, Declare] | None = None) -> None:
-        """Add the QGIS parameters of ``COMMAND`` in table order: built from the table, or by
+        """Add the QGIS parameters of :meth:`shown` in table order: built from the table, or by
         ``hand_written[name](name, label)`` for layers, files, extents and destinations."""
         hand_written = hand_written or {}
-        for param in self.COMMAND or ():
-            if not param.qgis:
-                continue
+        for param in self.shown():
             if param.kind in QGIS_BUILT:
                 definition = build(param, self.tr)
             else:
@@ -92,8 +99,10 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             self.addParameter(finish(definition, param, self.tr))
 
     def table_arguments(self, parameters: dict[str, Any], context: Any) -> list[str]:
-        """The engine words of every parameter built from the table (``--tile-size 256 …``)."""
-        return arguments(self, self.COMMAND or (), parameters, context)
+        """The engine words of the fixed parameters, then of every shown one built from the table
+        (``--model cyclegan --tile-size 256 …``)."""
+        fixed = [word for name, value in self.FIXED.items() for word in to_argv(self.COMMAND[name], value)]
+        return fixed + arguments(self, self.shown(), parameters, context)
 
     def argv(self, name: str, value: Any) -> list[str]:
         """The engine words giving the hand-written parameter ``name`` the value ``value`` (none for None/'')."""
@@ -101,7 +110,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters: dict[str, Any], context: Any) -> tuple[bool, str]:  # noqa: N802
         """The engine's own check and message for every built parameter, then QGIS's checks."""
-        for param in built(self.COMMAND or ()):
+        for param in built(self.shown()):
             try:
                 check(param, read(self, param, parameters, context))
             except Pix2PixError as exc:

@@ -17,6 +17,7 @@ TRAIN_GRACE_S = 120.0  # a cancelled run finishes its step and saves its checkpo
 class TrainAlgorithm(EngineAlgorithm):
     """Train Pix2Pix: trains on a chips folder and writes a ``.p2p`` model (``train``)."""
     COMMAND = TRAIN
+    HIDDEN = frozenset({"LAMBDA_CYCLE", "LAMBDA_IDENTITY"})  # CycleGAN's (Train CycleGAN)
     CHIPS, OUTPUT_MODEL, OUTPUT_HTML = "CHIPS", "OUTPUT_MODEL", "OUTPUT_HTML"
 
     def name(self) -> str:
@@ -62,15 +63,18 @@ class TrainAlgorithm(EngineAlgorithm):
             self.OUTPUT_HTML: lambda name, label: QgsProcessingParameterFileDestination(
                 name, label, self.tr("HTML files (*.html)"), optional=True),
         })
-        self.addOutput(QgsProcessingOutputNumber("BEST_EPOCH", self.tr("Best epoch")))
-        self.addOutput(QgsProcessingOutputNumber("VAL_MAE", self.tr("Validation MAE (target units)")))
-        self.addOutput(QgsProcessingOutputNumber("VAL_PSNR", self.tr("Validation PSNR (dB)")))
-        self.addOutput(QgsProcessingOutputNumber("VAL_SSIM", self.tr("Validation SSIM")))
+        for name, (_, label) in self.numeric_outputs().items():
+            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
+
+    def numeric_outputs(self) -> dict[str, tuple[str, str]]:
+        """{output name: (key in the engine's result, label)} of the numbers the algorithm returns."""
+        return {"BEST_EPOCH": ("best_epoch", "Best epoch"), "VAL_MAE": ("val_mae", "Validation MAE (target units)"),
+                "VAL_PSNR": ("val_psnr", "Validation PSNR (dB)"), "VAL_SSIM": ("val_ssim", "Validation SSIM")}
 
     def processAlgorithm(self, parameters: dict[str, Any], context: Any, feedback: Any) -> dict[str, Any]:
         """Run ``train`` with a long grace period for the last checkpoint on cancel.
 
-        Returns the model, report and best epoch's validation metrics.
+        Returns the model, report and the numbers of :meth:`numeric_outputs`.
         """
         chips = self.parameterAsFile(parameters, self.CHIPS, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
@@ -78,13 +82,8 @@ class TrainAlgorithm(EngineAlgorithm):
         command = ["train", chips, output, *self.table_arguments(parameters, context),
                    *self.argv(self.OUTPUT_HTML, report)]
         result = run_engine(command, feedback, [output, report] if report else [output], TRAIN_GRACE_S)
-        outputs = {
-            self.OUTPUT_MODEL: output,
-            "BEST_EPOCH": result.get("best_epoch"),
-            "VAL_MAE": result.get("val_mae"),
-            "VAL_PSNR": result.get("val_psnr"),
-            "VAL_SSIM": result.get("val_ssim"),
-        }
+        numbers = {name: result.get(key) for name, (key, _) in self.numeric_outputs().items()}
+        outputs = {self.OUTPUT_MODEL: output, **numbers}
         if report:
             outputs[self.OUTPUT_HTML] = report
         return outputs

@@ -33,18 +33,20 @@ class TranslateAlgorithm(EngineAlgorithm):
 
     def shortDescription(self) -> str:
         """One translated line: the toolbox tooltip and the modeler's description."""
-        return self.tr("Translate a whole raster of any size with a trained Pix2Pix model.")
+        return self.tr("Translate a whole raster of any size with a trained Pix2Pix or CycleGAN model.")
 
     def tags(self) -> list[str]:
         """Translated words the toolbox search matches besides the name."""
-        return self.tr("pix2pix,deep learning,inference,predict,translate,image translation").split(",")
+        return self.tr("pix2pix,cyclegan,deep learning,inference,predict,translate,image translation").split(",")
 
     def help_text(self) -> str:
         """What the tool does, what each option trades and typical values (translated HTML)."""
         return self.tr(
-            "<p>Applies a <b>.p2p</b> model from <i>Train Pix2Pix</i> to a raster of any size and writes a "
-            "georeferenced GeoTIFF on the input's grid (same CRS, transform, width and height, or the "
-            "<b>extent</b>'s window) in the target's units, bands and data type.</p>"
+            "<p>Applies a <b>.p2p</b> model from <i>Train Pix2Pix</i> or <i>Train CycleGAN</i> to a raster of any "
+            "size and writes a georeferenced GeoTIFF on the input's grid (same CRS, transform, width and height, or "
+            "the <b>extent</b>'s window) in the target's units, bands and data type.</p>"
+            "<p><b>Direction</b>: a2b (default) turns a raster like the training input A into B; b2a, for CycleGAN "
+            "models (which hold both generators), turns a raster like B into A.</p>"
             "<p>The raster is processed in overlapping tiles; each tile's outer margin is discarded and the rest "
             "of the overlap is cross-faded, so no seams show. Memory stays bounded whatever the raster size. "
             "Nodata in the input is nodata in the output.</p>"

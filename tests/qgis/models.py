@@ -98,6 +98,40 @@ def pipeline_model(path: Path) -> Path:
     return _save(model, path)
 
 
+def cyclegan_model(path: Path) -> Path:
+    """relief + imagery (unaligned) → exportunpaired → traincyclegan → translate relief A→B and imagery B→A."""
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("pix2pix_cyclegan", "pix2pix tests")
+    for parameter in ("relief", "imagery"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(parameter, parameter),
+                                QgsProcessingModelParameter(parameter))
+    model.addChildAlgorithm(child_algorithm(
+        "pix2pix:exportunpaired", "export",
+        {"INPUT": ("param", "relief"), "INPUT2": ("param", "imagery"), "TILE_SIZE": ("static", 64),
+         "STRIDE": ("static", 32), "VALIDATION": ("static", 0.1)}, {}))
+    train = child_algorithm(
+        "pix2pix:traincyclegan", "train",
+        {"EPOCHS": ("static", 1), "BATCH_SIZE": ("static", 4), "NGF": ("static", 4), "RESNET_BLOCKS": ("static", 2),
+         "DEVICE": ("static", "cpu")},
+        {"OUTPUT_MODEL": "model"},
+    )
+    train.addParameterSources("CHIPS", [_child_output("export", "OUTPUT")])
+    model.addChildAlgorithm(train)
+    for child, source, direction, output in (("a2b", "relief", "a2b", "imagery_like"),
+                                             ("b2a", "imagery", "b2a", "relief_like")):
+        translate = child_algorithm("pix2pix:translate", child, {"INPUT": ("param", source),
+                                                                 "DIRECTION": ("static", direction)},
+                                    {"OUTPUT": output})
+        translate.addParameterSources("MODEL", [_child_output("train", "OUTPUT_MODEL")])
+        model.addChildAlgorithm(translate)
+    return _save(model, path)
+
+
 def output_parameters(path: Path) -> dict[str, str]:
     """{model output (its description) → the parameter name to give ``qgis_process``} of a saved model."""
     from qgis.core import QgsProcessingModelAlgorithm

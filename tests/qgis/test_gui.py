@@ -90,11 +90,11 @@ def test_translate_journey_in_the_qgis_desktop(qgis_app, tmp_path):
     assert found["errors"] == [] and found["plugin_loaded"], found
     toolbox = [line.strip() for line in found["toolbox"]]
     assert "Pix2Pix" in toolbox
-    for name in ("Export paired chips", "Train Pix2Pix", "Translate raster", "Evaluate translation",
-                 "Set up engine", "Check engine"):
+    for name in ("Export paired chips", "Export unpaired chips", "Train Pix2Pix", "Train CycleGAN (unpaired)",
+                 "Translate raster", "Evaluate translation", "Evaluate without pairs", "Set up engine", "Check engine"):
         assert name in toolbox, toolbox
     assert "Translate raster" in found["dialog_title"]
-    assert {"INPUT", "MODEL", "OUTPUT", "TILE_SIZE", "OVERLAP", "EXTENT", "RESOLUTION", "DEVICE"} <= set(
+    assert {"INPUT", "MODEL", "DIRECTION", "OUTPUT", "TILE_SIZE", "OVERLAP", "EXTENT", "RESOLUTION", "DEVICE"} <= set(
         found["dialog_parameters"])
     values = found["dialog_values"]  # what the filled-in dialog would run
     assert values["MODEL"] == str(model) and values["DEVICE"] == "cpu" and str(output) in values["OUTPUT"]

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-EXPECTED = {"exportchips", "train", "translate", "evaluate", "setupengine", "checkengine"}
+EXPECTED = {"exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate", "evaluateunpaired",
+            "setupengine", "checkengine"}
 ADVANCED = {
     "exportchips": {"SEED", "ESRI_COMPATIBLE"},
-    "train": {"LR", "LAMBDA_L1", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "LAMBDA_FEAT", "SPECTRAL_NORM"},
+    "exportunpaired": {"SEED"},
+    "evaluateunpaired": {"SPLIT", "SAMPLE_PIXELS", "SEED"},
+    "train": {"LR", "LAMBDA_L1", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "LAMBDA_FEAT", "SPECTRAL_NORM",
+              "GENERATOR", "RESNET_BLOCKS"},
+    "traincyclegan": {"LR", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "SPECTRAL_NORM", "GENERATOR",
+                      "RESNET_BLOCKS", "LAMBDA_CYCLE", "LAMBDA_IDENTITY"},
     "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS", "BACKEND", "PRECISION"},
     "setupengine": {"FOLDER", "TORCH_INDEX", "BASE_PYTHON"},
 }

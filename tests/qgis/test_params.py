@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-ENGINE_ALGORITHMS = ("exportchips", "train", "translate", "evaluate")
+ENGINE_ALGORITHMS = ("exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate",
+                     "evaluateunpaired")
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +21,26 @@ def algorithms(qgis_app) -> dict:
 
 
 def test_every_engine_algorithm_shows_exactly_its_table(algorithms):
-    from pix2pix_toolbox.pix2pix_qgis.contract.tables import EVALUATE, EXPORT, TRAIN, TRANSLATE
+    from pix2pix_toolbox.pix2pix_qgis.contract.tables import (
+        EVALUATE,
+        EVALUATE_UNPAIRED,
+        EXPORT,
+        EXPORT_UNPAIRED,
+        TRAIN,
+        TRANSLATE,
+    )
 
-    tables = {"exportchips": EXPORT, "train": TRAIN, "translate": TRANSLATE, "evaluate": EVALUATE}
+    tables = {"exportchips": EXPORT, "exportunpaired": EXPORT_UNPAIRED, "train": TRAIN, "traincyclegan": TRAIN,
+              "translate": TRANSLATE, "evaluate": EVALUATE, "evaluateunpaired": EVALUATE_UNPAIRED}
+    # train serves both model types: each algorithm leaves out the other's options (and fixes MODEL_TYPE)
+    left_out = {"train": {"LAMBDA_CYCLE", "LAMBDA_IDENTITY"}, "traincyclegan": {"LAMBDA_L1", "LAMBDA_FEAT"}}
     for name, command in tables.items():
         algorithm = algorithms[name]
         assert algorithm.COMMAND is command
         shown = [d.name() for d in algorithm.parameterDefinitions()]
-        assert shown == [p.name for p in command if p.qgis], name  # nothing more, in table order
+        expected = [p.name for p in command if p.qgis and p.name not in left_out.get(name, ())]
+        assert shown == expected, name  # nothing more, in table order
+    assert "MODEL_TYPE" not in [p.name for p in TRAIN if p.qgis]
 
 
 @pytest.mark.parametrize("name", ENGINE_ALGORITHMS)
@@ -47,7 +60,7 @@ def test_each_definition_matches_its_parameter(algorithms, name):
                Kind.BOOL: QgsProcessingParameterBoolean, Kind.CHOICE: QgsProcessingParameterEnum,
                Kind.DEVICE: QgsProcessingParameterEnum, Kind.BANDS: QgsProcessingParameterBand,
                Kind.TEXT: QgsProcessingParameterString, Kind.OPTIONS: QgsProcessingParameterString}
-    for param in (p for p in algorithm.COMMAND if p.qgis):
+    for param in algorithm.shown():
         definition = algorithm.parameterDefinition(param.name)
         where = f"{name}:{param.name}"
         assert definition.description() == param.label and definition.help() == param.help, where
@@ -82,15 +95,23 @@ def test_values_become_the_engines_flags(algorithms):
         "BANDS": [2, 1], "TILE_SIZE": 64, "DEVICE": "cpu", "BLEND": "crop", "TTA": True,
         "OUTPUT_DTYPE": "same as the training target", "CREATION_OPTIONS": "COMPRESS=ZSTD; PREDICTOR=2|TILED=YES",
     }, context)
-    assert words == ["--bands", "2,1", "--tile-size", "64", "--batch-size", "4", "--device", "cpu",
-                     "--blend", "crop", "--tta", "--backend", "torch", "--precision", "float32",
+    assert words == ["--direction", "a2b", "--bands", "2,1", "--tile-size", "64", "--batch-size", "4",
+                     "--device", "cpu", "--blend", "crop", "--tta", "--backend", "torch", "--precision", "float32",
                      "--co", "COMPRESS=ZSTD", "--co", "PREDICTOR=2", "--co", "TILED=YES"]
     words = translate.table_arguments({"OVERLAP": 0, "OUTPUT_DTYPE": "uint16", "COG": True}, context)
-    assert words[:2] == ["--overlap", "0"] and "--dtype" in words and words[words.index("--dtype") + 1] == "uint16"
+    assert words[2:4] == ["--overlap", "0"] and "--dtype" in words and words[words.index("--dtype") + 1] == "uint16"
     train = algorithms["train"].table_arguments({"RESUME": True, "LR": 0.001}, context)
     assert train == ["--epochs", "50", "--batch-size", "4", "--device", "auto", "--resume", "--lr", "0.001",
-                     "--lambda-l1", "100.0", "--gan-mode", "vanilla", "--lambda-feat", "0.0", "--upsample", "resize",
-                     "--d-scales", "1", "--ngf", "64", "--seed", "0"]
+                     "--lambda-l1", "100.0", "--lambda-feat", "0.0", "--resnet-blocks", "9", "--upsample", "resize",
+                     "--d-scales", "1", "--ngf", "64", "--seed", "0"]  # GAN_MODE, GENERATOR: the model's reference
+    cyclegan = algorithms["traincyclegan"].table_arguments({"GAN_MODE": "hinge", "LAMBDA_CYCLE": 5.0}, context)
+    assert cyclegan[:2] == ["--model", "cyclegan"] and "--lambda-l1" not in cyclegan
+    assert cyclegan[cyclegan.index("--gan-mode") + 1] == "hinge"
+    assert cyclegan[cyclegan.index("--lambda-cycle") + 1] == "5.0" and "--lambda-identity" in cyclegan
+    assert translate.table_arguments({"DIRECTION": "b2a"}, context)[:2] == ["--direction", "b2a"]
+    unpaired = algorithms["exportunpaired"].table_arguments({"CELL_SIZE2": 30.0}, context)
+    assert unpaired[unpaired.index("--cell-size2") + 1] == "30.0"
+    assert "--cell-size2" not in algorithms["exportunpaired"].table_arguments({}, context)
     export = algorithms["exportchips"].table_arguments({"RESOLUTION": 2.5, "RESAMPLING": "nearest"}, context)
     assert "2.5" not in export  # RESOLUTION is read by QGIS, not passed to the engine
     assert export[export.index("--resampling") + 1] == "nearest"
@@ -102,13 +123,20 @@ def test_values_become_the_engines_flags(algorithms):
     ("pix2pix:train", {"DEVICE": "gpu"}, "Device 'gpu' is unknown (DEVICE, --device)"),
     ("pix2pix:exportchips", {"VALIDATION": 0.95}, "(VALIDATION, --validation): use a finite number from 0 to 0.9"),
     ("pix2pix:exportchips", {"SEED": -1}, "(SEED, --seed): use a whole number of at least 0"),
+    ("pix2pix:traincyclegan", {"LAMBDA_IDENTITY": -0.5}, "(LAMBDA_IDENTITY, --lambda-identity): use a finite number"),
+    ("pix2pix:traincyclegan", {"RESNET_BLOCKS": 0}, "(RESNET_BLOCKS, --resnet-blocks): use a whole number from 1"),
+    ("pix2pix:exportunpaired", {"CELL_SIZE2": -1.0}, "(CELL_SIZE2, --cell-size2): use a finite number of at least 0"),
+    ("pix2pix:translate", {"DIRECTION": "sideways"}, "Direction 'sideways' is unknown (DIRECTION, --direction)"),
 ])
 def test_bad_values_are_refused_with_the_engines_message(qgis_app, tmp_path, algorithm, change, message):
     import processing
     from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
     base = {"pix2pix:train": {"CHIPS": str(tmp_path), "OUTPUT_MODEL": str(tmp_path / "m.p2p")},
-            "pix2pix:exportchips": {"INPUT": "a.tif", "INPUT2": "b.tif", "OUTPUT": str(tmp_path / "chips")}}
+            "pix2pix:traincyclegan": {"CHIPS": str(tmp_path), "OUTPUT_MODEL": str(tmp_path / "m.p2p")},
+            "pix2pix:exportchips": {"INPUT": "a.tif", "INPUT2": "b.tif", "OUTPUT": str(tmp_path / "chips")},
+            "pix2pix:exportunpaired": {"INPUT": "a.tif", "INPUT2": "b.tif", "OUTPUT": str(tmp_path / "chips")},
+            "pix2pix:translate": {"INPUT": "a.tif", "MODEL": "m.p2p", "OUTPUT": str(tmp_path / "out.tif")}}
     with pytest.raises(QgsProcessingException) as caught:
         processing.run(algorithm, {**base[algorithm], **change}, feedback=QgsProcessingFeedback())
     assert message in str(caught.value)

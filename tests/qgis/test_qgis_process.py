@@ -28,7 +28,8 @@ def qgis_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
 
 def test_plugin_from_zip_is_listed_with_its_algorithm_and_help(qgis_process_env):
     listing = qgis_process(qgis_process_env, "list")
-    for algorithm in ("exportchips", "train", "translate", "evaluate"):
+    for algorithm in ("exportchips", "exportunpaired", "train", "traincyclegan", "translate", "evaluate",
+                      "evaluateunpaired"):
         assert f"pix2pix:{algorithm}" in listing.stdout
     help_text = qgis_process(qgis_process_env, "help", "pix2pix:exportchips").stdout
     for parameter in ("INPUT", "INPUT2", "TILE_SIZE", "STRIDE", "OUTPUT", "BANDS", "BANDS2", "EXTENT", "MASK",
@@ -64,7 +65,8 @@ def model_outputs(model3: Path, **paths: Path) -> list[str]:
     """``name=path`` arguments for a model's outputs, under the names this QGIS gives them."""
     names = output_parameters(model3)
     for output, name in names.items():
-        child = {"chips": "export", "model": "train", "translated": "translate", "metrics": "evaluate"}[output]
+        child = {"chips": "export", "model": "train", "translated": "translate", "metrics": "evaluate",
+                 "imagery_like": "a2b", "relief_like": "b2a"}[output]
         assert name in (output, f"{child}:{output}"), names  # the two spellings QGIS has used
     return [f"{names[output]}={path}" for output, path in paths.items()]
 
@@ -115,3 +117,23 @@ def test_model3_chain_export_train_translate_evaluate(qgis_app, qgis_process_env
     assert metrics["pixels"] == 192 * 192 and metrics["mae"] > 0 and len(metrics["bands"]) == 3
     translated, transform, _ = read_raster(tmp_path / "out.tif")
     assert translated.shape == (3, 192, 192) and transform == read_raster(tmp_path / "relief.tif")[1]
+
+
+def test_model3_chain_export_unpaired_train_cyclegan_translate_both_ways(qgis_app, qgis_process_env, tmp_path):
+    """Two rasters with nothing in common (continents, CRS, cell size) to a translated raster each way,
+    as a graphical model run by qgis_process."""
+    from .models import cyclegan_model
+    from .test_cyclegan_algs import write_unpaired
+
+    model = cyclegan_model(tmp_path / "cyclegan.model3")
+    rasters = write_unpaired(tmp_path)
+    run = qgis_process(qgis_process_env, "--json", "run", str(model), "--",
+                       f"relief={rasters['relief']}", f"imagery={rasters['imagery']}",
+                       *model_outputs(model, model=tmp_path / "cyclegan.p2p", imagery_like=tmp_path / "a2b.tif",
+                                      relief_like=tmp_path / "b2a.tif"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (tmp_path / "cyclegan.p2p").is_file()
+    for output, source in (("a2b.tif", rasters["relief"]), ("b2a.tif", rasters["imagery"])):
+        data, transform, wkt = read_raster(tmp_path / output)
+        source_data, source_transform, source_wkt = read_raster(source)
+        assert data.shape == source_data.shape and (transform, wkt) == (source_transform, source_wkt), output

@@ -106,6 +106,16 @@ def test_the_choices_are_the_ones_the_engine_implements():
         np.dtype(dtype)
 
 
+def test_qgis_enum_entries_have_no_comma():
+    """QGIS reads a static-string enum value with a comma as several values and refuses it
+    ("Incorrect parameter value"), so an entry with one would break its algorithm's default run."""
+    for command in COMMANDS:
+        for param in command:
+            if param.qgis and param.kind in (Kind.CHOICE, Kind.DEVICE):
+                for entry in (*param.choices, param.none_choice or ""):
+                    assert "," not in entry, f"{command.name}:{param.name} {entry!r}"
+
+
 def test_the_contract_imports_only_the_standard_library():
     for source in sorted((REPO / "pix2pix_qgis" / "contract").glob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
