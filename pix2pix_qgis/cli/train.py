@@ -27,13 +27,13 @@ def add_train_parser(commands: argparse._SubParsersAction[Parser], common: Parse
                     "chips of 'export-unpaired' (or Esri's A/images and B/images) and write both directions to "
                     "OUTPUT_MODEL; translate --direction b2a uses the second. The training state is saved in "
                     "OUTPUT_MODEL.ckpt at epoch ends (at most every 2 minutes), at the end and when cancelled; "
-                    "--resume continues from it. Under torchrun it trains data-parallel: "
-                    "torchrun --nproc-per-node N -m pix2pix_qgis train … (docs/scale-out.md).",
+                    "--resume continues from it. Under torchrun either model trains data-parallel (each process "
+                    "its own share of the chips, gradients averaged, the first process writes): "
+                    "torchrun --nproc-per-node N -m pix2pix_qgis train … [--model cyclegan] (docs/scale-out.md).",
     )
 
 
 def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
-    from ..contract.errors import Pix2PixError
     from ..core.paths import check_run_paths
     from ..model.checkpoint import checkpoint_path
     from ..train.config import TrainConfig
@@ -47,17 +47,15 @@ def _run_train(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     check_run_paths(inputs={"chips folder": chips}, files={
         "model": output, "checkpoint": checkpoint_path(output), "report": given["report"]})
     launch = Launch.from_env()
-    if config.model_type == "cyclegan":
-        if launch is not None:
-            raise Pix2PixError("CycleGAN training runs in one process; data-parallel training under torchrun is "
-                               "for Pix2Pix only so far. Run 'train --model cyclegan' without torchrun.")
-        result = train_cyclegan(chips, output, config, progress, resume=resume)
-    elif launch is None:
-        result = train(chips, output, config, progress, resume=resume)
+    cyclegan = config.model_type == "cyclegan"
+    if launch is None:
+        result = (train_cyclegan if cyclegan else train)(chips, output, config, progress, resume=resume)
     else:  # one rank of `torchrun -m pix2pix_qgis train …`
+        from ..scale.cycle_ddp import train_cyclegan_distributed
         from ..scale.ddp import train_distributed
 
-        result = train_distributed(launch, chips, output, config, progress, resume=resume)
+        run = train_cyclegan_distributed if cyclegan else train_distributed
+        result = run(launch, chips, output, config, progress, resume=resume)
         if launch.rank:
             return {}  # rank 0 reports the run
     if given["report"]:

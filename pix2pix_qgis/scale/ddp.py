@@ -24,6 +24,9 @@ Decisions (docs/scale-out.md explains them for users):
   alike; per-rank batches are always the same size, so the streams never drift apart and a
   resumed run repeats an uninterrupted one exactly (on the CPU).
 
+CycleGAN (``cycle_ddp``) joins the same process group and uses the helpers here (agreed
+stop, averaged losses, buffer broadcast, trace) with its own gradient averaging.
+
 ``PIX2PIX_RANK_TRACE=FOLDER`` makes each rank write ``rank-<r>.json`` (chip indices of every
 step and a hash of its weights) after each step: how the tests check disjoint shards and
 identical weights across real processes.
@@ -35,7 +38,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -129,15 +132,43 @@ def train_distributed(launch: Launch, chips_folder: str | Path, output_model: st
                       progress: Progress, resume: bool = False) -> dict[str, Any]:
     """:func:`training.train` as one rank of a torchrun launch; rank 0 writes and reports."""
     with process_group(launch, config.device, progress.cancel_event) as world:
-        progress.info(
-            f"Data-parallel training on {world.size} processes ({world.backend}, {world.device} on rank 0): "
-            f"{config.batch_size} chips per process and step, {config.batch_size * world.size} per step in all, "
-            f"learning rate {config.lr:g} (not scaled)."
-        )
-        # The ranks agree on stopping at a step (DistributedTrainer.step); a local cancel
-        # check inside training would let one rank leave while the others wait for it.
-        steps = Progress(progress.emit, threading.Event())
-        return train(chips_folder, output_model, config, steps, resume, topology=world)
+        return train(chips_folder, output_model, config, rank_progress(world, config, progress), resume,
+                     topology=world)
+
+
+def rank_progress(world: World, config: TrainConfig, progress: Progress) -> Progress:
+    """Announce the run's shape, and give training a progress whose own cancel flag never fires.
+
+    The ranks agree on stopping at a step (:func:`any_rank` on ``world.cancel_event``); a
+    local cancel check inside training would let one rank leave while the others wait for it.
+    """
+    progress.info(
+        f"Data-parallel training on {world.size} processes ({world.backend}, {world.device} on rank 0): "
+        f"{config.batch_size} chips per process and step, {config.batch_size * world.size} per step in all, "
+        f"learning rate {config.lr:g} (not scaled)."
+    )
+    return Progress(progress.emit, threading.Event())
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is set on any rank (an all-reduce every rank must enter)."""
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def ranks_mean(losses: dict[str, float], device: torch.device, size: int) -> dict[str, float]:
+    """Each loss averaged over the ranks (float64), so every rank logs, sums and checks the same numbers."""
+    values = torch.tensor(list(losses.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return dict(zip(losses, (values / size).tolist()))
+
+
+def broadcast_buffers(modules: Iterable[torch.nn.Module]) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics) of ``modules``."""
+    for module in modules:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
 
 
 class DistributedTrainer(Pix2PixTrainer):
@@ -149,31 +180,20 @@ class DistributedTrainer(Pix2PixTrainer):
         ids = [world.device.index] if world.device.type == "cuda" else None
         self.train_g = DistributedDataParallel(self.generator, device_ids=ids)
         self.train_d = DistributedDataParallel(self.discriminator, device_ids=ids)
-        trace = os.environ.get(TRACE_ENV)
-        self.trace = _RankTrace(Path(trace), self.rank) if trace else None
-
-    def _any_rank(self, flag: bool) -> bool:
-        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return bool(value.item())
+        self.trace = RankTrace.from_env(self.rank, self.world_size)
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """Stop (all ranks) if any rank was cancelled, else one DDP step; losses are the ranks' mean."""
-        if self._any_rank(self.world.cancel_event.is_set()):
+        if any_rank(self.world.cancel_event.is_set(), self.device):
             raise Cancelled("cancelled")
-        losses = super().step(batch)
-        values = torch.tensor(list(losses.values()), dtype=torch.float64, device=self.device)
-        dist.all_reduce(values)
-        mean = dict(zip(losses, (values / self.world_size).tolist()))
+        mean = ranks_mean(super().step(batch), self.device, self.world_size)
         if self.trace is not None:
-            self.trace.record(batch["index"].tolist(), self)
+            self.trace.record(batch["index"].tolist(), (self.generator, self.discriminator))
         return mean
 
     def sync_buffers(self) -> None:
         """Give every rank rank 0's BatchNorm running statistics."""
-        for module in (self.generator, self.discriminator):
-            for buffer in module.buffers():
-                dist.broadcast(buffer, src=0)
+        broadcast_buffers((self.generator, self.discriminator))
 
     @torch.no_grad()
     def evaluate(self, loader: Any, chips: ChipsFolder, progress: Progress | None = None) -> dict[str, Any]:
@@ -185,28 +205,35 @@ class DistributedTrainer(Pix2PixTrainer):
         return box[0]
 
 
-def weights_digest(trainer: Pix2PixTrainer) -> str:
-    """SHA-256 of both networks' parameters, in order: equal on all ranks after every DDP step."""
+def weights_digest(modules: Iterable[torch.nn.Module]) -> str:
+    """SHA-256 of the networks' parameters, in order: equal on all ranks after every data-parallel step."""
     digest = hashlib.sha256()
-    for module in (trainer.generator, trainer.discriminator):
+    for module in modules:
         for name, parameter in module.named_parameters():
             digest.update(name.encode())
             digest.update(parameter.detach().cpu().numpy().tobytes())
     return digest.hexdigest()
 
 
-class _RankTrace:
+class RankTrace:
     """Test hook (``PIX2PIX_RANK_TRACE``): the chips of every step of this rank and its weights' digest."""
 
-    def __init__(self, folder: Path, rank: int) -> None:
+    def __init__(self, folder: Path, rank: int, world_size: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path, self.rank = folder / f"rank-{rank}.json", rank
+        self.path, self.rank, self.world_size = folder / f"rank-{rank}.json", rank, world_size
         self.steps: list[list[int]] = []
 
-    def record(self, indices: list[int], trainer: Pix2PixTrainer) -> None:
+    @classmethod
+    def from_env(cls, rank: int, world_size: int) -> RankTrace | None:
+        """The trace ``PIX2PIX_RANK_TRACE`` asks for, None when it is unset."""
+        folder = os.environ.get(TRACE_ENV)
+        return cls(Path(folder), rank, world_size) if folder else None
+
+    def record(self, indices: list[int], modules: Iterable[torch.nn.Module]) -> None:
+        """Append one step's chip indices and rewrite the file with the weights' digest after it."""
         self.steps.append(indices)
-        document = {"rank": self.rank, "world_size": trainer.world_size, "steps": self.steps,
-                    "weights": weights_digest(trainer)}
+        document = {"rank": self.rank, "world_size": self.world_size, "steps": self.steps,
+                    "weights": weights_digest(modules)}
         partial = self.path.with_suffix(".partial")
         partial.write_text(json.dumps(document))
         os.replace(partial, self.path)

@@ -26,7 +26,7 @@ import io
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from PIL import Image
@@ -165,6 +165,13 @@ class CycleGanTrainer:
         for net in self.networks:
             net.train()
 
+    def share_gradients(self, *networks: torch.nn.Module) -> None:
+        """Make the gradients of ``networks`` those of the whole run before their optimizer steps.
+
+        One process holds the whole run's gradients already; a data-parallel trainer
+        (``scale.cycle_ddp``) averages them over the ranks here.
+        """
+
     def _autocast(self) -> Any:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
@@ -200,6 +207,7 @@ class CycleGanTrainer:
         loss_idt_b = weight * masked_l1(idt_b.float(), a, mask_a) if idt_b is not None else zero
         loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b
         self.scaler_g.scale(loss_g).backward()
+        self.share_gradients(self.g_a, self.g_b)
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
 
@@ -213,6 +221,7 @@ class CycleGanTrainer:
             loss_d_b = 0.5 * (adversarial_loss(self.d_b(a), True, mode) + adversarial_loss(self.d_b(pooled_a), False,
                                                                                               mode))
         self.scaler_d.scale(loss_d_a + loss_d_b).backward()
+        self.share_gradients(self.d_a, self.d_b)
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         values = torch.stack([loss_d_a, loss_g_a, loss_cycle_a, loss_idt_a, loss_d_b, loss_g_b, loss_cycle_b,
@@ -317,6 +326,22 @@ class _CycleRun:
         save_training(self.ckpt, self.trainer, state, self.config, record, {})
 
 
+class CycleTopology(Protocol):
+    """Where this process stands in a CycleGAN run: its device and its trainer (``loop.Topology`` for CycleGAN).
+
+    Without one, :func:`train_cyclegan` trains in one process; ``scale.cycle_ddp.CycleRank``
+    is one rank of a torchrun launch, whose trainer averages gradients over the ranks.
+    """
+
+    @property
+    def device(self) -> torch.device:
+        """The device this process trains on."""
+
+    def cycle_trainer(self, spec_a2b: AnyGeneratorSpec, spec_b2a: AnyGeneratorSpec,
+                      config: TrainConfig) -> CycleGanTrainer:
+        """The trainer that runs this process's steps, with its rank and world size."""
+
+
 @holds_output_lock("output_model")  # one training per model path: checkpoint and model are never interleaved
 def train_cyclegan(
     chips_folder: str | Path,
@@ -324,12 +349,16 @@ def train_cyclegan(
     config: TrainConfig | None = None,
     progress: Progress | None = None,
     resume: bool = False,
+    topology: CycleTopology | None = None,
 ) -> dict[str, Any]:
     """Train a CycleGAN on the unpaired ``chips_folder`` and write both generators to ``output_model`` (.p2p).
 
     The checkpoint ``<output_model>.ckpt`` is written as :func:`loop.train` writes its own
     (epoch ends after ``checkpoint_minutes``, the end, a cancel); ``resume=True`` continues
-    from it. ``config.model_type`` must be cyclegan. Returns a summary.
+    from it. ``config.model_type`` must be cyclegan. Returns a summary. With a ``topology``
+    of several processes (``scale.cycle_ddp.CycleRank`` under torchrun) this is one rank of a
+    data-parallel run: each rank draws its own shard of each epoch, only rank 0 writes, and
+    other ranks return ``{"rank": …}``.
     """
     config = config or TrainConfig(model_type="cyclegan")
     if config.model_type != "cyclegan":
@@ -339,7 +368,7 @@ def train_cyclegan(
     output = check_output(output_model)
     ckpt = checkpoint_path(output)
     check_run_paths(inputs={"chips folder": chips_folder}, files={"model": output, "checkpoint": ckpt})
-    device = resolve_device(config.device)
+    device = topology.device if topology is not None else resolve_device(config.device)
     chips = open_unpaired(chips_folder, config.validation, config.seed)
     for note in chips.notes + chips.a.notes + chips.b.notes:
         progress.info(note)
@@ -349,7 +378,8 @@ def train_cyclegan(
     # Two of each network and twice the passes: the pix2pix estimate of one direction, at twice the batch.
     check_training_memory(specs[0], judge_b, chips.tile_size, 2 * config.batch_size, 2 * draws, device)
     torch.manual_seed(config.seed)
-    trainer = CycleGanTrainer(*specs, config, device)
+    trainer = topology.cycle_trainer(*specs, config) if topology is not None else CycleGanTrainer(*specs, config,
+                                                                                                   device)
     if trainer.lambda_identity == 0 and config.lambda_identity > 0:
         progress.info(f"A has {chips.a.channels} band(s) and B {chips.b.channels}: the identity losses need equal "
                       "counts, so they are off (LAMBDA_IDENTITY ignored).")
@@ -365,7 +395,7 @@ def train_cyclegan(
     workers = config.workers_for(device)
     pin = device.type == "cuda"
     loader, sampler = training_loader(CycleDataset(chips, "train", augment=config.augment, seed=config.seed),
-                                      config.batch_size, config.seed, workers, pin)
+                                      config.batch_size, config.seed, workers, pin, trainer.rank, trainer.world_size)
     validation = None
     if chips.a.validation and chips.b.validation:
         validation = make_loader(CycleDataset(chips, "validation", seed=config.seed), config.batch_size,
@@ -378,6 +408,8 @@ def train_cyclegan(
     )
     run = _CycleRun(trainer, validation, chips, specs, config, ckpt, progress)
     run_epochs(trainer, loader, sampler, state, config, run, progress, ckpt, resume, started)
+    if not trainer.is_writer:
+        return {"rank": trainer.rank, "world_size": trainer.world_size, "steps": state.global_step}
     return _finish(output, ckpt, trainer, chips, specs, config, state, progress)
 
 
