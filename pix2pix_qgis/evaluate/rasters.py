@@ -153,11 +153,19 @@ def evaluate_rasters(
     if error_raster is not None:
         result["error_raster"] = str(Path(error_raster).absolute())
     if report is not None:
-        with staged_file(Path(report)) as staging:
-            staging.write_text(json.dumps(finite(result), indent=2), encoding="utf-8")
-        result["report"] = str(Path(report).absolute())
+        write_report(result, report)
     progress.update(1.0, "done")
     return result
+
+
+def write_report(result: dict[str, Any], report: str | Path) -> None:
+    """Write ``result`` as the JSON report ``report`` (staged, then renamed) and record its path in ``result``.
+
+    Non-finite numbers become ``null`` (:func:`finite`), so the file is strict JSON.
+    """
+    with staged_file(Path(report)) as staging:
+        staging.write_text(json.dumps(finite(result), indent=2), encoding="utf-8")
+    result["report"] = str(Path(report).absolute())
 
 
 def finite(value: Any) -> Any:

@@ -18,7 +18,6 @@ measures are exact below that. Beside them:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,11 @@ from rasterio.windows import Window
 from ..contract.errors import Pix2PixError
 from ..contract.tables import EVALUATE_UNPAIRED
 from ..core.grid import open_raster, valid_mask
-from ..core.outputs import staged_file
 from ..core.paths import check_run_paths
 from ..core.progress import Progress
 from ..data.unpaired import Domain, open_unpaired
 from .metrics import compute_metrics
-from .rasters import STRIP, evaluate_rasters, finite
+from .rasters import STRIP, evaluate_rasters, write_report
 
 
 def wasserstein_1d(u: np.ndarray, v: np.ndarray) -> float:
@@ -218,8 +216,6 @@ def evaluate_unpaired(
     if original is not None and reconstruction is not None:
         result["cycle"] = cycle_error(original, reconstruction, data_range, progress.stage(0.8, 1.0))
     if report is not None:
-        with staged_file(Path(report)) as staging:
-            staging.write_text(json.dumps(finite(result), indent=2), encoding="utf-8")
-        result["report"] = str(Path(report).absolute())
+        write_report(result, report)
     progress.update(1.0, "done")
     return result
