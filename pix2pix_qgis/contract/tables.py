@@ -36,6 +36,8 @@ VALIDATION = Param("VALIDATION", "validation", Kind.FLOAT, "Validation fraction 
                    "Share of chips held out for validation.", default=0.1, minimum=0.0, maximum=0.9)
 RESOLUTION = Param("RESOLUTION", "resolution", Kind.FLOAT, "Resolution of web/database layers (default: native)",
                    "Cell size for layers that are not local files.", minimum=0.0, cli=False, qgis=True)
+# The reduced precisions training and translation share (model.device.autocast_dtype checks them).
+PRECISIONS = ("float32", "bfloat16", "float16")
 MODEL_TILE_SIZE = Param("TILE_SIZE", "tile_size", Kind.INT, "Tile size (pixels; default: the model's)",
                         "Tile side in pixels; default: the model's chip size. It must be a multiple of 2^depth of "
                         "the model (the error names it).", minimum=8, typical=256)
@@ -262,8 +264,19 @@ TRAIN = Command("train", (
           "with CUDA.", minimum=0, typical=4),
     SEED.but(help="Seed of initialisation, chip order and augmentation: the same seed repeats a CPU run."),
     Param("AMP", "amp", Kind.BOOL, "Mixed precision",
-          "On CUDA, train in mixed precision (float16 autocast); --no-amp trains in float32.",
+          "With PRECISION left at auto: on CUDA, train in mixed precision (bfloat16 autocast where the GPU has it, "
+          "else float16 with loss scaling); --no-amp trains in float32. The CPU trains in float32 either way. Kept "
+          "for earlier scripts: PRECISION says the same and more.",
           default=True, negated=True, flag="--no-amp"),
+    Param("PRECISION", "precision", Kind.CHOICE, "Precision",
+          "What the networks compute in while training (weights and optimizer stay float32). Default (auto): mixed "
+          "precision on CUDA, float32 on the CPU, as AMP. float32: full precision everywhere. bfloat16: autocast on "
+          "CPUs with AVX512-BF16 or AMX and GPUs of compute capability 8.0+; refused elsewhere (PyTorch would "
+          "emulate it, many times slower than float32). float16: CUDA only, with loss scaling. With --no-amp only "
+          "float32 is accepted. BENCHMARKS.md (\"Training in bfloat16\") compares bfloat16 with float32 on the "
+          "held-out benchmark.",
+          choices=PRECISIONS, none_choice="auto (mixed on CUDA; float32 on the CPU)", typical="float32", qgis=True,
+          advanced=True),
     Param("CHECKPOINT_MINUTES", "checkpoint_minutes", Kind.FLOAT, "Checkpoint interval (minutes)",
           "Save the checkpoint at the first epoch end after this many minutes (0: every epoch); it is also saved "
           "at the end and when the run is cancelled.", default=2.0, minimum=0.0),
@@ -334,7 +347,7 @@ TRANSLATE = Command("translate", (
           "float32 by a fraction of an output level on average and a few levels at most (bfloat16 on the demo "
           "model: mean 0.29, max 4 levels of 255; BENCHMARKS.md, \"Reduced precision\"). Refused where the device "
           "cannot run it.",
-          default="float32", choices=("float32", "bfloat16", "float16"), qgis=True, advanced=True),
+          default="float32", choices=PRECISIONS, qgis=True, advanced=True),
     Param("CREATION_OPTIONS", "creation_options", Kind.OPTIONS, "GDAL creation options (KEY=VALUE;…)",
           "Extra GDAL GeoTIFF options, e.g. COMPRESS=ZSTD;PREDICTOR=2 (on the command line: --co COMPRESS=ZSTD --co "
           "PREDICTOR=2).", flag="--co", qgis=True, advanced=True, metavar="KEY=VALUE"),

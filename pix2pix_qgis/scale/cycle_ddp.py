@@ -14,7 +14,8 @@ Decisions (docs/scale-out.md explains them for users):
   each generator three times (translation, cycle, identity) and each discriminator three
   times across two updates, with the discriminators frozen in between; DDP's hooks fire per
   forward and would need ``static_graph`` or unused-parameter searches for that, and the
-  gradients all ranks must share are simply those of ``opt_g`` and ``opt_d`` at their step.
+  gradients all ranks must share are simply those of the two optimizers at their step
+  (``train.optimisation.Optimisation.step`` calls ``share_gradients`` there).
   With one process the sum of one rank ÷ 1 leaves every bit, so torchrun with one process
   trains the very weights of a plain run.
 - The networks start equal on every rank (same seed) and see the same averaged gradients,

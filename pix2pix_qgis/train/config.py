@@ -44,7 +44,10 @@ class TrainConfig:
     reference's 100 + 100) decay the learning rate linearly towards 0. ``depth`` None picks
     the deepest U-Net (≤ 8) the chip size allows. ``validation`` applies only to Esri
     folders (ours carry a spatial split). ``num_workers`` None picks 0 on the CPU and up to
-    4 on CUDA. ``amp`` and ``channels_last`` act only on CUDA. The checkpoint is written at
+    4 on CUDA. ``precision`` None (auto) follows ``amp``: mixed precision on CUDA unless
+    ``amp`` is off, float32 on the CPU; float32, bfloat16 or float16 ask for one, checked
+    against the device when the trainer is built (``optimisation.training_dtype``).
+    ``channels_last`` acts only on CUDA. The checkpoint is written at
     the end of an epoch once ``checkpoint_minutes`` have passed since the last one (0: every
     epoch), when the run ends and when it is cancelled.
 
@@ -83,6 +86,7 @@ class TrainConfig:
     num_workers: int | None = None
     seed: int = TRAIN["SEED"].default
     amp: bool = TRAIN["AMP"].default
+    precision: str | None = None  # auto: as ``amp``
     channels_last: bool = True  # internal: not a user parameter
     preview_chips: int = 4  # internal: chips shown in the report's previews
     checkpoint_minutes: float = TRAIN["CHECKPOINT_MINUTES"].default
@@ -98,6 +102,10 @@ class TrainConfig:
         if self.epochs_decay is not None and self.epochs_decay > self.epochs:
             raise Pix2PixError(f"EPOCHS_DECAY {self.epochs_decay} (--epochs-decay) must be between 0 and EPOCHS "
                                f"({self.epochs}); half of EPOCHS, the default, is typical.")
+        if not self.amp and self.precision not in (None, "float32"):
+            raise Pix2PixError(f"AMP off (--no-amp) asks for float32, but PRECISION is {self.precision} "
+                               f"(--precision {self.precision}); give only --precision {self.precision}, or only "
+                               "--no-amp.")
         if self.preview_chips < 1:
             raise Pix2PixError(f"PREVIEW_CHIPS {self.preview_chips} must be at least 1.")
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,7 +40,7 @@ from ..data.dataset import ChipView
 from ..data.sampling import make_loader, training_loader
 from ..data.unpaired import Domain, DomainDataset, UnpairedChips, open_unpaired
 from ..model.card import BandsCard, GridCard, MetricsCard, ModelCard
-from ..model.checkpoint import checkpoint_path, flatten_optimizer, unflatten_optimizer
+from ..model.checkpoint import checkpoint_path
 from ..model.device import resolve_device
 from ..model.discriminators import MultiscaleDiscriminator, build_discriminator
 from ..model.generators import AnyGeneratorSpec, Generator, build_generator, spec_from_dict
@@ -51,6 +50,7 @@ from ..model.package import write_package
 from ..model.resnet import ResnetSpec
 from .config import TrainConfig, choose_depth
 from .losses import adversarial_loss, masked_l1
+from .optimisation import Optimisation
 from .run import TrainState, check_output, restore_training, run_epochs, save_training
 
 # The reference's loss names (cycle_gan_model.py), in its order; cycle and identity are weighted.
@@ -123,21 +123,7 @@ class CycleGanTrainer:
             config.discriminator_spec(spec_a2b.out_channels), generator=init).to(device)
         self.d_b: MultiscaleDiscriminator = build_discriminator(  # judges A
             config.discriminator_spec(spec_b2a.out_channels), generator=init).to(device)
-        cuda = device.type == "cuda"
-        self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
-        for net in self.networks:
-            # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
-            net.to(memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.amp = cuda and config.amp
-        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
-        scaled = self.amp and self.amp_dtype == torch.float16
-        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaled)
-        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaled)
-        betas = (config.beta1, 0.999)
-        self.opt_g = torch.optim.Adam(itertools.chain(self.g_a.parameters(), self.g_b.parameters()), lr=config.lr,
-                                      betas=betas)
-        self.opt_d = torch.optim.Adam(itertools.chain(self.d_a.parameters(), self.d_b.parameters()), lr=config.lr,
-                                      betas=betas)
+        self.optimisation = Optimisation(config, device, [self.g_a, self.g_b], [self.d_a, self.d_b])
         same_bands = spec_a2b.in_channels == spec_a2b.out_channels
         self.lambda_identity = config.lambda_identity if same_bands else 0.0
         self.pool_rng = torch.Generator().manual_seed(config.seed + 1)
@@ -156,9 +142,7 @@ class CycleGanTrainer:
 
     def set_lr(self, lr: float) -> None:
         """Set the learning rate of both optimizers (the decay policy calls this each epoch)."""
-        for optimizer in (self.opt_g, self.opt_d):
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+        self.optimisation.set_lr(lr)
 
     def train_mode(self) -> None:
         """Every network in training mode."""
@@ -172,18 +156,13 @@ class CycleGanTrainer:
         (``scale.cycle_ddp``) averages them over the ranks here.
         """
 
-    def _autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
-
-    def _move(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One G step (both generators) then one D step (both discriminators); returns :data:`CYCLE_LOSSES`."""
-        a, b = self._move(batch["a"]), self._move(batch["b"])
-        mask_a, mask_b = self._move(batch["mask_a"]), self._move(batch["mask_b"])
+        move, autocast = self.optimisation.move, self.optimisation.autocast
+        a, b = move(batch["a"]), move(batch["b"])
+        mask_a, mask_b = move(batch["mask_a"]), move(batch["mask_b"])
         mode, lam = self.config.gan_mode, self.config.lambda_cycle
-        with self._autocast():
+        with autocast():
             fake_b = self.g_a(a)
             rec_a = self.g_b(fake_b)
             fake_a = self.g_b(b)
@@ -193,9 +172,8 @@ class CycleGanTrainer:
 
         for net in (self.d_a, self.d_b):
             net.requires_grad_(False)
-        self.opt_g.zero_grad(set_to_none=True)
         zero = torch.zeros((), device=self.device)
-        with self._autocast():
+        with autocast():
             loss_g_a = adversarial_loss(self.d_a(shown_b), True, mode, for_discriminator=False)
             loss_g_b = adversarial_loss(self.d_b(shown_a), True, mode, for_discriminator=False)
             idt_a = self.g_a(b) if self.lambda_identity > 0 else None
@@ -206,24 +184,17 @@ class CycleGanTrainer:
         loss_idt_a = weight * masked_l1(idt_a.float(), b, mask_b) if idt_a is not None else zero
         loss_idt_b = weight * masked_l1(idt_b.float(), a, mask_a) if idt_b is not None else zero
         loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b
-        self.scaler_g.scale(loss_g).backward()
-        self.share_gradients(self.g_a, self.g_b)
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
+        self.optimisation.step("G", loss_g, lambda: self.share_gradients(self.g_a, self.g_b))
 
         for net in (self.d_a, self.d_b):
             net.requires_grad_(True)
-        self.opt_d.zero_grad(set_to_none=True)
         pooled_b, pooled_a = self.pool_b.query(shown_b.detach()), self.pool_a.query(shown_a.detach())
-        with self._autocast():
+        with autocast():
             loss_d_a = 0.5 * (adversarial_loss(self.d_a(b), True, mode) + adversarial_loss(self.d_a(pooled_b), False,
                                                                                               mode))
             loss_d_b = 0.5 * (adversarial_loss(self.d_b(a), True, mode) + adversarial_loss(self.d_b(pooled_a), False,
                                                                                               mode))
-        self.scaler_d.scale(loss_d_a + loss_d_b).backward()
-        self.share_gradients(self.d_a, self.d_b)
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
+        self.optimisation.step("D", loss_d_a + loss_d_b, lambda: self.share_gradients(self.d_a, self.d_b))
         values = torch.stack([loss_d_a, loss_g_a, loss_cycle_a, loss_idt_a, loss_d_b, loss_g_b, loss_cycle_b,
                               loss_idt_b]).detach().float().cpu()
         return dict(zip(CYCLE_LOSSES, values.tolist()))
@@ -238,10 +209,10 @@ class CycleGanTrainer:
             for batch in loader:
                 if progress is not None:
                     progress.check_cancelled()
-                a, b = self._move(batch["a"]), self._move(batch["b"])
+                a, b = self.optimisation.move(batch["a"]), self.optimisation.move(batch["b"])
                 for key, source, mask, there, back in (("a", a, batch["mask_a"], self.g_a, self.g_b),
                                                        ("b", b, batch["mask_b"], self.g_b, self.g_a)):
-                    with self._autocast():
+                    with self.optimisation.autocast():
                         rec = back(there(source)).float()
                     weight = mask.to(self.device).expand_as(rec)
                     sums[key][0] += float((torch.abs(rec - source) * weight).sum())
@@ -255,11 +226,8 @@ class CycleGanTrainer:
         tensors: dict[str, torch.Tensor] = {}
         for name, net in zip(("G_A", "G_B", "D_A", "D_B"), self.networks):
             tensors.update({f"{name}/{k}": v for k, v in net.state_dict().items()})
-        structure: dict[str, Any] = {}
-        for name, optimizer in (("optG", self.opt_g), ("optD", self.opt_d)):
-            flat, structure[name] = flatten_optimizer(optimizer.state_dict(), name)
-            tensors.update(flat)
-        structure["scalers"] = {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()}
+        optimisers, structure = self.optimisation.state()
+        tensors.update(optimisers)
         for name, pool in (("pool/A", self.pool_a), ("pool/B", self.pool_b)):
             stored = pool.state()
             if stored is not None:
@@ -271,12 +239,7 @@ class CycleGanTrainer:
         """Restore :meth:`state_tensors`' output."""
         for name, net in zip(("G_A", "G_B", "D_A", "D_B"), self.networks):
             net.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + "/")})
-        self.opt_g.load_state_dict(unflatten_optimizer(structure["optG"], tensors))
-        self.opt_d.load_state_dict(unflatten_optimizer(structure["optD"], tensors))
-        scalers = structure.get("scalers", {})
-        if scalers.get("G") and self.scaler_g.is_enabled():
-            self.scaler_g.load_state_dict(scalers["G"])
-            self.scaler_d.load_state_dict(scalers["D"])
+        self.optimisation.load(tensors, structure)
         self.pool_a.load(tensors.get("pool/A"), self.device)
         self.pool_b.load(tensors.get("pool/B"), self.device)
         self.pool_rng.set_state(tensors["rng/pool"])
@@ -404,7 +367,8 @@ def train_cyclegan(
         f"Training a CycleGAN: two {specs[0].name} generators ({count_parameters(trainer.g_a):,} parameters each, "
         f"{chips.a.channels}↔{chips.b.channels} bands), {len(chips.a.train)} training chips of A and "
         f"{len(chips.b.train)} of B, {chips.tile_size} px, {config.gan_mode} loss, λ cycle {config.lambda_cycle:g}, "
-        f"λ identity {trainer.lambda_identity:g}, pools of {config.pool_size}, on {device}."
+        f"λ identity {trainer.lambda_identity:g}, pools of {config.pool_size}, on {device} in "
+        f"{trainer.optimisation.precision}."
     )
     run = _CycleRun(trainer, validation, chips, specs, config, ckpt, progress)
     run_epochs(trainer, loader, sampler, state, config, run, progress, ckpt, resume, started)
@@ -463,7 +427,8 @@ def _finish(output: Path, ckpt: Path, trainer: CycleGanTrainer, chips: UnpairedC
         "steps": state.global_step,
         "seconds": round(state.seconds, 1),
         "device": str(trainer.device),
-        "amp": str(trainer.amp_dtype).replace("torch.", "") if trainer.amp else None,
+        "precision": trainer.optimisation.precision,
+        "amp": trainer.optimisation.precision if trainer.optimisation.mixed else None,
         "losses": {"gan": config.gan_mode, "lambda_cycle": config.lambda_cycle,
                    "lambda_identity": trainer.lambda_identity, "pool_size": config.pool_size,
                    "cycle": "masked mean over valid pixels"},
@@ -493,6 +458,6 @@ def _finish(output: Path, ckpt: Path, trainer: CycleGanTrainer, chips: UnpairedC
         "train_chips_a": len(chips.a.train), "train_chips_b": len(chips.b.train),
         "validation_chips_a": len(chips.a.validation), "validation_chips_b": len(chips.b.validation),
         "chip_size": chips.tile_size, "generator": specs[0].name, "parameters": count_parameters(trainer.g_a),
-        "device": str(trainer.device), "seconds": training["seconds"],
+        "device": str(trainer.device), "precision": training["precision"], "seconds": training["seconds"],
     }
 

@@ -148,8 +148,8 @@ def train(
     progress.info(
         f"Training a {spec.name} ({count_parameters(trainer.generator):,} parameters, "
         f"{chips.bands_a}→{chips.bands_b} bands) on {len(chips.train)} training and {len(chips.validation)} "
-        f"validation chips of {chips.tile_size} px, on {device}"
-        f"{' with ' + str(trainer.amp_dtype).replace('torch.', '') + ' autocast' if trainer.amp else ''}."
+        f"validation chips of {chips.tile_size} px, on {device} in {trainer.optimisation.precision}"
+        f"{' autocast' if trainer.optimisation.mixed else ''}."
     )
     run = _Pix2PixRun(trainer, validation, chips, spec, config, ckpt, progress, best_weights, first_preview)
     stopped_early = run_epochs(trainer, loader, sampler, state, config, run, progress, ckpt, resume, started)
@@ -292,7 +292,8 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
         "steps": state.global_step,
         "seconds": round(state.seconds, 1),
         "device": str(device),
-        "amp": str(trainer.amp_dtype).replace("torch.", "") if trainer.amp else None,
+        "precision": trainer.optimisation.precision,
+        "amp": trainer.optimisation.precision if trainer.optimisation.mixed else None,
         "stopped_early": stopped_early,
         "losses": {"gan": config.gan_mode, "lambda_l1": config.lambda_l1, "lambda_feat": config.lambda_feat,
                    "l1": "masked mean over valid pixels"},
@@ -321,6 +322,7 @@ def _finish(output: Path, ckpt: Path, trainer: Pix2PixTrainer, chips: ChipsFolde
         "generator": spec.name,
         "parameters": count_parameters(generator),
         "device": str(device),
+        "precision": training["precision"],
         "seconds": training["seconds"],
         "stopped_early": stopped_early,
         "advice": advice,

@@ -38,7 +38,11 @@ def training_report(model_path: str | Path) -> str:
     previews = ("Validation chips of A translated to B, and of B translated to A" if card.model_type == "cyclegan"
                 else "Validation chips: input, target, and the predictions after the first, the best and the last "
                      "epoch")
-    summary = f"<p>Model <b>{html.escape(model_path.name)}</b>: {what}, chips of {card.chip_size} px. {kept}</p>"
+    trained = card.training
+    how = (f" Trained on {html.escape(str(trained.get('device', '?')))} in {html.escape(str(trained['precision']))}."
+           if "precision" in trained else "")  # models trained before PRECISION existed do not say
+    summary = (f"<p>Model <b>{html.escape(model_path.name)}</b>: {what}, chips of {card.chip_size} px. {kept}"
+               f"{how}</p>")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Pix2Pix training report</title>{STYLE}</head>"
         f"<body><h1>Pix2Pix training report</h1>{summary}{advice}"

@@ -1,4 +1,4 @@
-"""One Pix2Pix training step and validation: the two networks, their optimizers, AMP and device.
+"""One Pix2Pix training step and validation: the two networks, their optimizers, precision and device.
 
 The step is the reference's (one D update, then one G update on the same batch), with
 nodata handled as the loop's docstring says, and pix2pixHD's options: a multi-scale
@@ -19,15 +19,16 @@ from ..core.progress import Progress
 from ..data.dataset import ChipDataset, ChipView
 from ..data.folder import ChipsFolder
 from ..evaluate.metrics import MetricAccumulator
-from ..model.checkpoint import flatten_optimizer, tensor_group, unflatten_optimizer
+from ..model.checkpoint import tensor_group
 from ..model.discriminators import MultiscaleDiscriminator, build_discriminator, legacy_state
 from ..model.generators import AnyGeneratorSpec, Generator, build_generator
 from .config import TrainConfig
 from .losses import FEATURE_LOSS, LOSS_NAMES, adversarial_loss, feature_matching_loss, masked_l1
+from .optimisation import Optimisation
 
 
 class Pix2PixTrainer:
-    """The two networks, their optimizers and one training step; device and AMP handled here.
+    """The two networks, their optimizers and one training step; precision and layout from :class:`Optimisation`.
 
     ``train_g``/``train_d`` are the modules the training step calls: the networks themselves
     here, their DDP wrappers in data-parallel runs (``distributed.DistributedTrainer``).
@@ -41,19 +42,7 @@ class Pix2PixTrainer:
         self.generator: Generator = build_generator(spec, init).to(device)
         self.discriminator: MultiscaleDiscriminator = build_discriminator(
             config.discriminator_spec(spec.in_channels + spec.out_channels), generator=init).to(device)
-        cuda = device.type == "cuda"
-        self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
-        # torch's Module.to overloads omit memory_format, which Module.to accepts (see its docstring).
-        self.generator.to(memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.discriminator.to(memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.amp = cuda and config.amp
-        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
-        scaled = self.amp and self.amp_dtype == torch.float16
-        self.scaler_g = torch.amp.GradScaler(device.type, enabled=scaled)
-        self.scaler_d = torch.amp.GradScaler(device.type, enabled=scaled)
-        betas = (config.beta1, 0.999)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.optimisation = Optimisation(config, device, [self.generator], [self.discriminator])
         self.train_g: torch.nn.Module = self.generator
         self.train_d: torch.nn.Module = self.discriminator
 
@@ -69,18 +58,11 @@ class Pix2PixTrainer:
 
     def set_lr(self, lr: float) -> None:
         """Set the learning rate of both optimizers (the decay policy calls this each epoch)."""
-        for optimizer in (self.opt_g, self.opt_d):
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-
-    def _autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
+        self.optimisation.set_lr(lr)
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A batch's A, B and mask on the training device in its memory format, copied without blocking."""
-        def move(t: torch.Tensor) -> torch.Tensor:
-            return t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-
+        move = self.optimisation.move
         return move(batch["a"]), move(batch["b"]), move(batch["mask"])
 
     @property
@@ -91,26 +73,21 @@ class Pix2PixTrainer:
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One D update then one G update on a batch; returns :attr:`loss_names` (G_L1 and G_feat unweighted)."""
         a, b, mask = self.to_device(batch)
-        mode = self.config.gan_mode
-        with self._autocast():
+        mode, autocast = self.config.gan_mode, self.optimisation.autocast
+        with autocast():
             fake = self.train_g(a)
         real_b = mask * b + (1 - mask) * fake.detach().float()
         real_pair = torch.cat([a, real_b], 1)
 
         self.discriminator.requires_grad_(True)
-        self.opt_d.zero_grad(set_to_none=True)
-        with self._autocast():
+        with autocast():
             loss_d_fake = adversarial_loss(self.train_d(torch.cat([a, fake.detach()], 1)), False, mode)
             loss_d_real = adversarial_loss(self.train_d(real_pair), True, mode)
-        loss_d = 0.5 * (loss_d_fake + loss_d_real)
-        self.scaler_d.scale(loss_d).backward()
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
+        self.optimisation.step("D", 0.5 * (loss_d_fake + loss_d_real))
 
         self.discriminator.requires_grad_(False)
-        self.opt_g.zero_grad(set_to_none=True)
         feature_terms = []
-        with self._autocast():
+        with autocast():
             judged = self.discriminator(torch.cat([a, fake], 1))
             loss_g_gan = adversarial_loss(judged, True, mode, for_discriminator=False)
             if self.config.lambda_feat > 0:
@@ -121,38 +98,29 @@ class Pix2PixTrainer:
         loss_g = loss_g_gan + self.config.lambda_l1 * loss_g_l1
         for term in feature_terms:
             loss_g = loss_g + self.config.lambda_feat * term
-        self.scaler_g.scale(loss_g).backward()
-        self.scaler_g.step(self.opt_g)
-        self.scaler_g.update()
+        self.optimisation.step("G", loss_g)
         values = torch.stack([loss_g_gan, loss_g_l1, loss_d_real, loss_d_fake, *feature_terms]).detach().float().cpu()
         return dict(zip(self.loss_names, values.tolist()))
 
     @torch.no_grad()
     def evaluate(self, loader: Any, chips: ChipsFolder, progress: Progress | None = None) -> dict[str, Any]:
         """Validation in eval mode: masked L1 (normalised units) and metrics in target units."""
-        return evaluate(self.generator, loader, chips, self.device, progress, self._autocast, self.memory_format)
+        return evaluate(self.generator, loader, chips, self.device, progress, self.optimisation.autocast,
+                        self.optimisation.memory_format)
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """What a checkpoint needs to resume: network and optimizer tensors, and the JSON structure around them."""
         tensors = {f"G/{k}": v for k, v in self.generator.state_dict().items()}
         tensors.update({f"D/{k}": v for k, v in self.discriminator.state_dict().items()})
-        structure = {}
-        for name, optimizer in (("optG", self.opt_g), ("optD", self.opt_d)):
-            flat, structure[name] = flatten_optimizer(optimizer.state_dict(), name)
-            tensors.update(flat)
-        structure["scalers"] = {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()}
+        optimisers, structure = self.optimisation.state()
+        tensors.update(optimisers)
         return tensors, structure
 
     def load_state(self, tensors: dict[str, torch.Tensor], structure: dict[str, Any]) -> None:
         """Restore networks, optimizers and grad scalers from :meth:`state_tensors`' output."""
         self.generator.load_state_dict(tensor_group(tensors, "G"))
         self.discriminator.load_state_dict(legacy_state(tensor_group(tensors, "D")))
-        self.opt_g.load_state_dict(unflatten_optimizer(structure["optG"], tensors))
-        self.opt_d.load_state_dict(unflatten_optimizer(structure["optD"], tensors))
-        scalers = structure.get("scalers", {})
-        if scalers.get("G") and self.scaler_g.is_enabled():
-            self.scaler_g.load_state_dict(scalers["G"])
-            self.scaler_d.load_state_dict(scalers["D"])
+        self.optimisation.load(tensors, structure)
 
 
 def evaluate(
