@@ -28,6 +28,14 @@ baseline is a per-pixel linear colour regression (``evaluate.baseline``) fitted 
 pixel of the training region, clipped and rounded the same way. ``checkerboard`` is the
 share of spectral energy at the 2-pixel period (``evaluate.metrics.checkerboard_share``) of
 the prediction and of the imagery. Prints one JSON document.
+
+Precision: ``--precision`` trains in float32 (default), bfloat16 or float16 (``PRECISION``);
+given several, each trains in turn from the same seed on the same chips and the document
+holds every run and their comparison (held-out metrics against float32's, samples/s and its
+ratio). The held-out regions are always translated in float32, so the difference is the
+training's. On a CPU without AVX512-BF16 or AMX the engine refuses bfloat16;
+``--emulate-bf16`` (this benchmark only) declares support, so PyTorch emulates it: the
+metrics are what such hardware would train, the speed is not (the document says so).
 """
 
 from __future__ import annotations
@@ -50,10 +58,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, today  # noqa: E402
 
 from pix2pix_qgis import ChipSpec, Progress, export_chips  # noqa: E402
+from pix2pix_qgis.contract.tables import PRECISIONS
 from pix2pix_qgis.core.outputs import staged_file
 from pix2pix_qgis.evaluate.baseline import apply_linear, fit_linear
 from pix2pix_qgis.evaluate.metrics import checkerboard_share, compute_metrics
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
+from pix2pix_qgis.model import device as device_support
 from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.sample import DEMO_WINDOW, basemap_file, write_window
 from pix2pix_qgis.train.config import TrainConfig
@@ -136,9 +146,10 @@ def held_out_scores(model: Path, coefficients: np.ndarray, folder: Path, task: s
     return scores
 
 
-def run(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, cache: Path, work: Path, precision: str = "float32") -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
+    work.mkdir(parents=True, exist_ok=True)
     a, b, chips = prepared_chips(cache, args.task, args.region, args.tile, args.stride)
     train_chips = json.loads((chips / "chips.json").read_text())["counts"]["train"]
     epochs = args.epochs or max(1, round(args.samples / train_chips))
@@ -146,7 +157,7 @@ def run(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]:
         epochs=epochs, ngf=args.ngf, ndf=args.ndf or args.ngf, batch_size=args.batch_size, lr=args.lr,
         lambda_l1=args.lambda_l1, gan_mode=args.gan_mode, lambda_feat=args.lambda_feat, upsample=args.upsample,
         d_scales=args.d_scales, spectral_norm=args.spectral_norm, norm=args.norm, seed=args.seed, device="cpu",
-        checkpoint_minutes=1e9,
+        checkpoint_minutes=1e9, precision=precision,
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     model = work / "model.p2p"
@@ -163,7 +174,7 @@ def run(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]:
                   "validation": result["validation_chips"]},
         "config": {name: getattr(config, name) for name in (
             "epochs", "ngf", "ndf", "batch_size", "lr", "lambda_l1", "gan_mode", "lambda_feat", "upsample",
-            "d_scales", "spectral_norm", "norm", "seed")} | {"depth": result["depth"]},
+            "d_scales", "spectral_norm", "norm", "seed", "precision")} | {"depth": result["depth"]},
         "samples_seen": epochs * result["train_chips"],
         "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
         "torch_threads": torch.get_num_threads(),
@@ -175,6 +186,44 @@ def run(args: argparse.Namespace, cache: Path, work: Path) -> dict[str, Any]:
         "advice": result["advice"],
         "held_out": held_out_scores(model, coefficients, cache / f"{args.task}-{args.region}", args.task, work),
     }
+
+
+METRICS = ("mae", "rmse", "psnr", "ssim")
+EMULATED = ("emulated: PyTorch's bfloat16 on a CPU without AVX512-BF16 or AMX, not representative of AVX512-BF16 "
+            "hardware")
+
+
+def enable_bf16(emulate: bool) -> str:
+    """How this run gets bfloat16: the CPU's instructions, emulation (``--emulate-bf16``, switched on here), or
+    none."""
+    if device_support.cpu_supports_bfloat16():
+        return "native (AVX512-BF16 or AMX)"
+    if not emulate:
+        return "none (bfloat16 is refused)"
+    # Benchmark only: the engine refuses bfloat16 without the instructions; declaring them makes PyTorch emulate.
+    device_support.cpu_supports_bfloat16 = lambda: True
+    return EMULATED
+
+
+def compare(runs: dict[str, dict[str, Any]], support: str) -> dict[str, Any]:
+    """Each precision against float32: held-out Pix2Pix metrics (and their difference), speed and its ratio."""
+    base = runs["float32"]
+    comparison: dict[str, Any] = {"held_out": {}, "validation_in_train_region": {}, "training_samples_per_s": {}}
+    for region in base["held_out"]:
+        rows = {name: run["held_out"][region]["pix2pix"] for name, run in runs.items()}
+        comparison["held_out"][region] = {
+            name: {m: row[m] for m in METRICS}
+            | ({} if name == "float32" else {f"{m}_minus_float32": round(row[m] - rows["float32"][m], 4)
+                                             for m in METRICS})
+            for name, row in rows.items()}
+    for name, run in runs.items():
+        comparison["validation_in_train_region"][name] = run["validation_in_train_region"]
+        speed = run["training_samples_per_s_median"]
+        comparison["training_samples_per_s"][name] = {
+            "median": speed, "ratio_to_float32": round(speed / base["training_samples_per_s_median"], 4),
+            "train_seconds": run["train_seconds"],
+            **({"note": support} if name == "bfloat16" else {})}
+    return comparison
 
 
 def _window(window: Window) -> dict[str, Any]:
@@ -207,19 +256,36 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--cache", type=Path, help="keep rasters and chips here between runs (default: a temporary folder)")
-    p.add_argument("--keep", type=Path, help="also save the trained model package here")
+    p.add_argument("--keep", type=Path, help="also save the trained model package here (one precision only)")
+    p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32"],
+                   help="training precision(s); several train in turn from the same seed and are compared with "
+                        "float32, which is then trained first (default: float32)")
+    p.add_argument("--emulate-bf16", action="store_true",
+                   help="benchmark only: let bfloat16 train on a CPU without AVX512-BF16 or AMX (PyTorch emulates "
+                        "it; metrics as such hardware, speed not)")
     return p
 
 
 def main() -> None:
     args = parser().parse_args()
+    precisions = list(dict.fromkeys(args.precision))
+    if len(precisions) > 1:
+        if args.keep is not None:
+            parser().error("--keep saves one model: give one --precision")
+        precisions = ["float32", *(name for name in precisions if name != "float32")]
+    support = enable_bf16(args.emulate_bf16)
+    header = {"machine": machine(), "date": today(), "command": " ".join([".venv/bin/python", *sys.argv])}
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         cache = args.cache or Path(tmp) / "cache"
-        work = Path(tmp) / "work"
-        work.mkdir()
-        result = run(args, cache, work)
-    print(json.dumps({"benchmark": "quality", "machine": machine(), "date": today(),
-                      "command": " ".join([".venv/bin/python", *sys.argv]), **result}, indent=1))
+        runs = {name: run(args, cache, Path(tmp) / "work" / name, name) for name in precisions}
+    if len(runs) == 1:
+        document = {"benchmark": "quality", **header, **runs[precisions[0]]}
+        if precisions == ["bfloat16"]:
+            document["bf16"] = support
+    else:
+        document = {"benchmark": "quality-precision", **header, "bf16": support,
+                    "comparison": compare(runs, support), "runs": runs}
+    print(json.dumps(document, indent=1))
 
 
 if __name__ == "__main__":

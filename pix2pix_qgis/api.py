@@ -184,7 +184,9 @@ class Pix2Pix(_PackagedModel):
 
     Keyword options are :class:`TrainConfig` fields (ngf, ndf, depth, norm, dropout,
     gan_mode, lambda_l1, lr, device, and the pix2pixHD options upsample, d_scales, lambda_feat,
-    spectral_norm, ...). Each ``fit(n)`` trains n more epochs, continuing
+    spectral_norm, ...). ``precision`` is float32, bfloat16 or float16 (None, the default: as
+    ``amp``, mixed on CUDA and float32 on the CPU; ``amp=False`` still trains in float32).
+    Each ``fit(n)`` trains n more epochs, continuing
     the previous fit's state (optimizers included).
     """
 
@@ -382,9 +384,10 @@ class CycleGAN(_PackagedModel):
 
     ``chips`` is the folder of ``export-unpaired`` (or Esri's ``A/images`` + ``B/images``).
     Keyword options are :class:`TrainConfig` fields (generator, resnet_blocks, ngf, ndf,
-    lambda_cycle, lambda_identity, pool_size, gan_mode, lr, batch_size, device, ...); the
-    defaults are the reference CycleGAN's. Each ``fit(n)`` trains n more epochs, continuing
-    the previous fit's state (optimizers and image pools included): ``train.cyclegan``.
+    lambda_cycle, lambda_identity, pool_size, gan_mode, lr, batch_size, device, precision as
+    :class:`Pix2Pix`'s, ...); the defaults are the reference CycleGAN's. Each ``fit(n)`` trains
+    n more epochs, continuing the previous fit's state (optimizers and image pools included):
+    ``train.cyclegan``.
     """
 
     def __init__(self, chips: str | Path | None = None, **options: Any) -> None:

@@ -47,7 +47,9 @@ class TrainAlgorithm(EngineAlgorithm):
             "(<i>model</i>.p2p.ckpt); tick <b>Resume</b> to continue it.</p>"
             "<p><b>Epochs</b>: 50–200 is typical. <b>Batch size</b>: 1–16; larger needs more memory. "
             "<b>NGF</b> (advanced): 64 is the reference; 16–32 trains several times faster on a CPU. "
-            "<b>λ L1</b>: 100 keeps outputs close to the target; lower values let the GAN add texture.</p>"
+            "<b>λ L1</b>: 100 keeps outputs close to the target; lower values let the GAN add texture. "
+            "<b>Precision</b> (advanced): auto trains in mixed precision on a GPU and in float32 on the CPU; "
+            "bfloat16 needs a CPU with AVX512-BF16 or AMX (or a recent GPU) and is refused elsewhere.</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:

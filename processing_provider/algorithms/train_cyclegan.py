@@ -49,7 +49,7 @@ class TrainCycleGANAlgorithm(TrainAlgorithm):
             "(<i>model</i>.p2p.ckpt); tick <b>Resume</b> to continue it.</p>"
             "<p><b>Epochs</b>: the reference trains 100 + 100; a CPU needs far fewer, small chips and a small "
             "<b>NGF</b> (advanced; 16–32). Each step costs about four Pix2Pix steps (two generators, each run "
-            "three times).</p>"
+            "three times). <b>Precision</b> (advanced): as in Train Pix2Pix.</p>"
         )
 
     def numeric_outputs(self) -> dict[str, tuple[str, str]]:

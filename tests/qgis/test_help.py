@@ -14,9 +14,9 @@ ADVANCED = {
     "exportunpaired": {"SEED"},
     "evaluateunpaired": {"SPLIT", "SAMPLE_PIXELS", "SEED"},
     "train": {"LR", "LAMBDA_L1", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "LAMBDA_FEAT", "SPECTRAL_NORM",
-              "GENERATOR", "RESNET_BLOCKS"},
+              "GENERATOR", "RESNET_BLOCKS", "PRECISION"},
     "traincyclegan": {"LR", "NGF", "SEED", "UPSAMPLE", "D_SCALES", "GAN_MODE", "SPECTRAL_NORM", "GENERATOR",
-                      "RESNET_BLOCKS", "LAMBDA_CYCLE", "LAMBDA_IDENTITY"},
+                      "RESNET_BLOCKS", "LAMBDA_CYCLE", "LAMBDA_IDENTITY", "PRECISION"},
     "translate": {"BLEND", "TTA", "OUTPUT_DTYPE", "COG", "CREATION_OPTIONS", "BACKEND", "PRECISION"},
     "setupengine": {"FOLDER", "TORCH_INDEX", "BASE_PYTHON"},
 }

@@ -104,6 +104,7 @@ def test_values_become_the_engines_flags(algorithms):
     assert train == ["--epochs", "50", "--batch-size", "4", "--device", "auto", "--resume", "--lr", "0.001",
                      "--lambda-l1", "100.0", "--lambda-feat", "0.0", "--resnet-blocks", "9", "--upsample", "resize",
                      "--d-scales", "1", "--ngf", "64", "--seed", "0"]  # GAN_MODE, GENERATOR: the model's reference
+    assert algorithms["train"].table_arguments({"PRECISION": "bfloat16"}, context)[-2:] == ["--precision", "bfloat16"]
     cyclegan = algorithms["traincyclegan"].table_arguments({"GAN_MODE": "hinge", "LAMBDA_CYCLE": 5.0}, context)
     assert cyclegan[:2] == ["--model", "cyclegan"] and "--lambda-l1" not in cyclegan
     assert cyclegan[cyclegan.index("--gan-mode") + 1] == "hinge"
