@@ -103,9 +103,8 @@ class TrainConfig:
             raise Pix2PixError(f"EPOCHS_DECAY {self.epochs_decay} (--epochs-decay) must be between 0 and EPOCHS "
                                f"({self.epochs}); half of EPOCHS, the default, is typical.")
         if not self.amp and self.precision not in (None, "float32"):
-            raise Pix2PixError(f"AMP off (--no-amp) asks for float32, but PRECISION is {self.precision} "
-                               f"(--precision {self.precision}); give only --precision {self.precision}, or only "
-                               "--no-amp.")
+            raise Pix2PixError(f"AMP off (--no-amp, amp=False) asks for float32, but PRECISION is {self.precision} "
+                               f"(--precision); to train in {self.precision} leave AMP on, else drop PRECISION.")
         if self.preview_chips < 1:
             raise Pix2PixError(f"PREVIEW_CHIPS {self.preview_chips} must be at least 1.")
 

@@ -28,7 +28,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -102,7 +102,8 @@ class Optimisation:
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
-    def step(self, side: str, loss: torch.Tensor, share_gradients: Callable[[], None] = _nothing) -> None:
+    def step(self, side: Literal["G", "D"], loss: torch.Tensor, share_gradients: Callable[[], None] = _nothing
+             ) -> None:
         """One optimizer step of ``side`` ("G" or "D") on ``loss``: fresh gradients, scaled backward,
         ``share_gradients`` (a data-parallel trainer averages them over the ranks there), step."""
         optimizer, scaler = (self.opt_g, self.scaler_g) if side == "G" else (self.opt_d, self.scaler_d)

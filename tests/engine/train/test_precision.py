@@ -90,7 +90,7 @@ def test_the_command_line_refuses_float16_on_the_cpu_and_no_amp_with_a_reduced_p
     assert "PRECISION float16 runs only on a CUDA GPU" in float16.stderr and "use float32" in float16.stderr
     both = engine(*tiny_argv(chips, model), "--no-amp", "--precision", "bfloat16")
     assert both.returncode == 2 and "Traceback" not in both.stderr
-    assert "AMP off (--no-amp) asks for float32, but PRECISION is bfloat16" in both.stderr
+    assert "AMP off (--no-amp, amp=False) asks for float32, but PRECISION is bfloat16" in both.stderr
     assert not model.exists()
 
 
@@ -168,7 +168,7 @@ def test_auto_keeps_what_amp_did_and_explicit_precisions_are_checked(bfloat16_cp
     assert training_dtype(TrainConfig(precision="bfloat16"), CPU) == torch.bfloat16
     with pytest.raises(Pix2PixError, match="float16 runs only on a CUDA GPU"):
         training_dtype(TrainConfig(precision="float16"), CPU)
-    with pytest.raises(Pix2PixError, match=r"AMP off \(--no-amp\) asks for float32"):
+    with pytest.raises(Pix2PixError, match=r"AMP off \(--no-amp, amp=False\) asks for float32"):
         TrainConfig(amp=False, precision="float16")
     with pytest.raises(Pix2PixError, match=r"Precision 'bf16' is unknown \(PRECISION, --precision\)"):
         TrainConfig(precision="bf16")
