@@ -273,8 +273,9 @@ TRAIN = Command("train", (
           "precision on CUDA, float32 on the CPU, as AMP. float32: full precision everywhere. bfloat16: autocast on "
           "CPUs with AVX512-BF16 or AMX and GPUs of compute capability 8.0+; refused elsewhere (PyTorch would "
           "emulate it, 12× slower than float32 on an AVX2 CPU). float16: CUDA only, with loss scaling. With "
-          "--no-amp only float32 is accepted. On the real-data benchmark bfloat16 trained models within 0.02 dB PSNR "
-          "and 0.001 SSIM of float32's on held-out regions (BENCHMARKS.md, \"Training in bfloat16\").",
+          "--no-amp only float32 is accepted. On the real-data benchmark one epoch of bfloat16 gave held-out metrics "
+          "within 0.02 dB PSNR of float32's; longer runs part ways as any two GAN runs do (BENCHMARKS.md, "
+          "\"Training in bfloat16\").",
           choices=PRECISIONS, none_choice="auto (mixed on CUDA; float32 on the CPU)", typical="float32", qgis=True,
           advanced=True),
     Param("CHECKPOINT_MINUTES", "checkpoint_minutes", Kind.FLOAT, "Checkpoint interval (minutes)",
