@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/bench_translate.py lattice [--model demo-output/model.p2p]
     .venv/bin/python benchmarks/bench_translate.py shapes [--size 4096] [--mosaic 20000] [--source-tile 480]
     .venv/bin/python benchmarks/bench_translate.py kernels
+    .venv/bin/python benchmarks/bench_translate.py precision [--model demo-output/model.p2p] [--size 1024]
 
 compare: translate_raster at default settings with the code in DIR (e.g. the previous commit:
   ``git archive HEAD~1 | tar -x -C DIR``) and with this checkout, alternating fresh processes;
@@ -22,6 +23,10 @@ lattice: how much the network's output changes when its input moves by s px (off
 shapes: MP/s of an NGF 8 model on a square GeoTIFF, a 16384×1024 strip and a VRT mosaic of
   480 px GeoTIFFs (made with gdalbuildvrt), alternating fresh processes; share of the square's rate.
 kernels: ms per tile of the CPU kernels and call shapes, and batch invariance.
+precision: how far PRECISION bfloat16 moves a trained model's translated raster from float32
+  (mean, 99.9th percentile and largest difference in output levels). On a CPU without
+  bfloat16 instructions ``translate`` refuses bfloat16; here the check is bypassed so that
+  PyTorch's emulation computes it: the differences are meaningful, the times are not.
 """
 
 from __future__ import annotations
@@ -415,6 +420,42 @@ def kernels(args: argparse.Namespace) -> None:
         print(f"| {label} | {seconds * 1000:.0f} | {other_mates} | {alone} |")
 
 
+def precision(args: argparse.Namespace) -> None:
+    """float32 against bfloat16 on a trained model and a real raster: differences in output levels."""
+    from pix2pix_qgis.model import device as model_device
+
+    native = model_device.cpu_supports_bfloat16()
+    model_device.cpu_supports_bfloat16 = lambda: True  # emulated where the CPU lacks bf16 (see the docstring)
+    relief, _ = upsampled_pair(2048)
+    size = args.size
+    window = rasterio.windows.Window(600, 400, size, size)
+    outputs, seconds, dtype = {}, {}, ""
+    with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:
+        crop = Path(tmp) / "crop.tif"
+        profile = {**src.profile, "width": size, "height": size,
+                   "transform": rasterio.windows.transform(window, src.transform)}
+        with rasterio.open(crop, "w", **profile) as dst:
+            dst.write(src.read(window=window))
+        for name in ("float32", "bfloat16"):
+            out = Path(tmp) / f"{name}.tif"
+            result = translate_raster(crop, args.model, out, TranslateSpec(device="cpu", precision=name))
+            seconds[name] = result["model_seconds"]
+            with rasterio.open(out) as done:
+                outputs[name], dtype = done.read().astype(np.float64), done.dtypes[0]
+    diff = np.abs(outputs["bfloat16"] - outputs["float32"])
+    print(f"## PRECISION bfloat16 against float32 ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py precision --model {args.model} --size {size}`")
+    print(f"- Machine: {machine()}; torch {torch.__version__}; bfloat16 instructions: "
+          f"{'yes' if native else 'no (PyTorch emulation: differences valid, times not)'}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"- Model: {Path(args.model).name}; {size}×{size} px of the relief at translate's defaults; "
+          f"output {outputs['float32'].shape[0]} bands of {dtype}")
+    print(f"- Difference in output levels: mean {diff.mean():.3f}, 99.9th percentile "
+          f"{np.percentile(diff, 99.9):.0f}, max {diff.max():.0f}; values that differ by more than 1 level "
+          f"{100 * np.mean(diff > 1):.4f} %, that differ at all {100 * np.mean(diff > 0):.2f} %")
+    print(f"- Model time: float32 {seconds['float32']:.2f} s, bfloat16 {seconds['bfloat16']:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -445,6 +486,10 @@ def main() -> None:
     p = commands.add_parser("kernels")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=kernels)
+    p = commands.add_parser("precision")
+    p.add_argument("--model", default="demo-output/model.p2p")
+    p.add_argument("--size", type=int, default=1024)
+    p.set_defaults(run=precision)
     p = commands.add_parser("seams")
     p.add_argument("--model", default="demo-output/model.p2p")
     p.add_argument("--size", type=int, default=1024)
