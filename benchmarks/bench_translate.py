@@ -8,6 +8,7 @@
     .venv/bin/python benchmarks/bench_translate.py shapes [--size 4096] [--mosaic 20000] [--source-tile 480]
     .venv/bin/python benchmarks/bench_translate.py kernels
     .venv/bin/python benchmarks/bench_translate.py precision [--model demo-output/model.p2p] [--size 1024]
+    .venv/bin/python benchmarks/bench_translate.py heldout [--model demo-output/model.p2p]
 
 compare: translate_raster at default settings with the code in DIR (e.g. the previous commit:
   ``git archive HEAD~1 | tar -x -C DIR``) and with this checkout, alternating fresh processes;
@@ -27,6 +28,10 @@ precision: how far PRECISION bfloat16 moves a trained model's translated raster 
   (mean, 99.9th percentile and largest difference in output levels). On a CPU without
   bfloat16 instructions ``translate`` refuses bfloat16; here the check is bypassed so that
   PyTorch's emulation computes it: the differences are meaningful, the times are not.
+heldout: a trained model's held-out metrics (the real-data benchmark's Asia and North America,
+  relief → imagery) with the pre-issue tiling (chip-size tiles, a quarter chip of overlap)
+  and with today's default: whether larger tiles change what a BatchNorm model outputs, and
+  which way.
 """
 
 from __future__ import annotations
@@ -456,6 +461,42 @@ def precision(args: argparse.Namespace) -> None:
     print(f"- Model time: float32 {seconds['float32']:.2f} s, bfloat16 {seconds['bfloat16']:.2f} s")
 
 
+def heldout(args: argparse.Namespace) -> None:
+    """Held-out metrics of one model with chip-size tiles (the pre-issue default) and with the default tiling."""
+    from bench_quality import HELD_OUT, write_pair
+
+    from pix2pix_qgis.evaluate.metrics import compute_metrics
+
+    _, card = load_model(Path(args.model))
+    chip = card.chip_size
+    tilings = {f"{chip} px tiles, overlap {chip // 4} (pre-issue default)": {"tile_size": chip, "overlap": chip // 4},
+               "default tiling": {}}
+    print(f"## Held-out metrics by tiling ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py heldout --model {args.model}`")
+    print(f"- Machine: {machine()}; model {Path(args.model).name} (chip {chip}, depth {card.generator.depth}, "
+          f"NGF {card.generator.ngf}, {card.generator.norm} norm); metrics against the imagery, data range 255")
+    print("| region | tiling | tile, overlap | MAE | RMSE | PSNR dB | SSIM | mean / max difference to the other tiling "
+          "(levels) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for region, window in HELD_OUT.items():
+            relief, imagery = write_pair(Path(tmp), window, region, "relief")
+            with rasterio.open(imagery) as src:
+                target = src.read().astype(np.float64)
+            outputs, rows = [], []
+            for label, options in tilings.items():
+                out = Path(tmp) / f"{region}_{len(outputs)}.tif"
+                result = translate_raster(relief, args.model, out, TranslateSpec(device="cpu", **options))
+                with rasterio.open(out) as done:
+                    outputs.append(done.read().astype(np.float64))
+                m = compute_metrics(outputs[-1], target, data_range=255)
+                rows.append(f"| {region} | {label} | {result['tile_size']}, {result['overlap']} | {m['mae']:.2f} | "
+                            f"{m['rmse']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} |")
+            diff = np.abs(outputs[0] - outputs[1])
+            for row in rows:
+                print(f"{row} {diff.mean():.2f} / {diff.max():.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -490,6 +531,9 @@ def main() -> None:
     p.add_argument("--model", default="demo-output/model.p2p")
     p.add_argument("--size", type=int, default=1024)
     p.set_defaults(run=precision)
+    p = commands.add_parser("heldout")
+    p.add_argument("--model", default="demo-output/model.p2p")
+    p.set_defaults(run=heldout)
     p = commands.add_parser("seams")
     p.add_argument("--model", default="demo-output/model.p2p")
     p.add_argument("--size", type=int, default=1024)
