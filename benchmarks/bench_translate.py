@@ -228,21 +228,28 @@ def tiled(raster: Path, model_path: Path, plan: TilePlan) -> np.ndarray:
     return writer.values
 
 
-def seams(args: argparse.Namespace) -> None:
-    """Tiled against single-pass output for tilings CHIPS:OVERLAP:BLEND[:MARGIN[:ALIGN]], all in chips."""
-    relief, _ = upsampled_pair(max(2048, args.size))
-    model_path = Path(args.model)
-    _, card = load_model(model_path)
-    chip, lattice = card.chip_size, 2**card.generator.depth
-    size = args.size
-    # Up to 1024 px a window of the 2048² relief (the earlier sections' crop), beyond it the whole relief.
+def relief_crop(folder: Path, size: int) -> Path:
+    """A size² GeoTIFF of the relief in ``folder``: up to 1024 px the window at (600, 400) of the 2048² relief
+    (the earlier sections' crop), beyond it the whole relief from its corner."""
+    relief, _ = upsampled_pair(max(2048, size))
     window = rasterio.windows.Window(*((600, 400) if size <= 1024 else (0, 0)), size, size)
-    with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:
-        crop = Path(tmp) / "crop.tif"
+    crop = folder / "crop.tif"
+    with rasterio.open(relief) as src:
         profile = {**src.profile, "width": size, "height": size,
                    "transform": rasterio.windows.transform(window, src.transform)}
         with rasterio.open(crop, "w", **profile) as dst:
             dst.write(src.read(window=window))
+    return crop
+
+
+def seams(args: argparse.Namespace) -> None:
+    """Tiled against single-pass output for tilings CHIPS:OVERLAP:BLEND[:MARGIN[:ALIGN]], all in chips."""
+    model_path = Path(args.model)
+    _, card = load_model(model_path)
+    chip, lattice = card.chip_size, 2**card.generator.depth
+    size = args.size
+    with tempfile.TemporaryDirectory() as tmp:
+        crop = relief_crop(Path(tmp), size)
         reference = tiled(crop, model_path, TilePlan.build(size, size, size, 0)).astype(np.float64)
         default = default_tiling(card, None, None, 16384, 16384)
         print(f"## Seams ({today()})")
@@ -431,16 +438,10 @@ def precision(args: argparse.Namespace) -> None:
 
     native = model_device.cpu_supports_bfloat16()
     model_device.cpu_supports_bfloat16 = lambda: True  # emulated where the CPU lacks bf16 (see the docstring)
-    relief, _ = upsampled_pair(2048)
     size = args.size
-    window = rasterio.windows.Window(600, 400, size, size)
     outputs, seconds, dtype = {}, {}, ""
-    with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:
-        crop = Path(tmp) / "crop.tif"
-        profile = {**src.profile, "width": size, "height": size,
-                   "transform": rasterio.windows.transform(window, src.transform)}
-        with rasterio.open(crop, "w", **profile) as dst:
-            dst.write(src.read(window=window))
+    with tempfile.TemporaryDirectory() as tmp:
+        crop = relief_crop(Path(tmp), size)
         for name in ("float32", "bfloat16"):
             out = Path(tmp) / f"{name}.tif"
             result = translate_raster(crop, args.model, out, TranslateSpec(device="cpu", precision=name))
