@@ -7,6 +7,8 @@
     .venv/bin/python benchmarks/bench_translate.py lattice [--model demo-output/model.p2p]
     .venv/bin/python benchmarks/bench_translate.py shapes [--size 4096] [--mosaic 20000] [--source-tile 480]
     .venv/bin/python benchmarks/bench_translate.py kernels
+    .venv/bin/python benchmarks/bench_translate.py precision [--model demo-output/model.p2p] [--size 1024]
+    .venv/bin/python benchmarks/bench_translate.py heldout [--model demo-output/model.p2p]
 
 compare: translate_raster at default settings with the code in DIR (e.g. the previous commit:
   ``git archive HEAD~1 | tar -x -C DIR``) and with this checkout, alternating fresh processes;
@@ -22,6 +24,14 @@ lattice: how much the network's output changes when its input moves by s px (off
 shapes: MP/s of an NGF 8 model on a square GeoTIFF, a 16384×1024 strip and a VRT mosaic of
   480 px GeoTIFFs (made with gdalbuildvrt), alternating fresh processes; share of the square's rate.
 kernels: ms per tile of the CPU kernels and call shapes, and batch invariance.
+precision: how far PRECISION bfloat16 moves a trained model's translated raster from float32
+  (mean, 99.9th percentile and largest difference in output levels). On a CPU without
+  bfloat16 instructions ``translate`` refuses bfloat16; here the check is bypassed so that
+  PyTorch's emulation computes it: the differences are meaningful, the times are not.
+heldout: a trained model's held-out metrics (the real-data benchmark's Asia and North America,
+  relief → imagery) with the pre-issue tiling (chip-size tiles, a quarter chip of overlap)
+  and with today's default: whether larger tiles change what a BatchNorm model outputs, and
+  which way.
 """
 
 from __future__ import annotations
@@ -218,21 +228,28 @@ def tiled(raster: Path, model_path: Path, plan: TilePlan) -> np.ndarray:
     return writer.values
 
 
-def seams(args: argparse.Namespace) -> None:
-    """Tiled against single-pass output for tilings CHIPS:OVERLAP:BLEND[:MARGIN[:ALIGN]], all in chips."""
-    relief, _ = upsampled_pair(max(2048, args.size))
-    model_path = Path(args.model)
-    _, card = load_model(model_path)
-    chip, lattice = card.chip_size, 2**card.generator.depth
-    size = args.size
-    # Up to 1024 px a window of the 2048² relief (the earlier sections' crop), beyond it the whole relief.
+def relief_crop(folder: Path, size: int) -> Path:
+    """A size² GeoTIFF of the relief in ``folder``: up to 1024 px the window at (600, 400) of the 2048² relief
+    (the earlier sections' crop), beyond it the whole relief from its corner."""
+    relief, _ = upsampled_pair(max(2048, size))
     window = rasterio.windows.Window(*((600, 400) if size <= 1024 else (0, 0)), size, size)
-    with tempfile.TemporaryDirectory() as tmp, rasterio.open(relief) as src:
-        crop = Path(tmp) / "crop.tif"
+    crop = folder / "crop.tif"
+    with rasterio.open(relief) as src:
         profile = {**src.profile, "width": size, "height": size,
                    "transform": rasterio.windows.transform(window, src.transform)}
         with rasterio.open(crop, "w", **profile) as dst:
             dst.write(src.read(window=window))
+    return crop
+
+
+def seams(args: argparse.Namespace) -> None:
+    """Tiled against single-pass output for tilings CHIPS:OVERLAP:BLEND[:MARGIN[:ALIGN]], all in chips."""
+    model_path = Path(args.model)
+    _, card = load_model(model_path)
+    chip, lattice = card.chip_size, 2**card.generator.depth
+    size = args.size
+    with tempfile.TemporaryDirectory() as tmp:
+        crop = relief_crop(Path(tmp), size)
         reference = tiled(crop, model_path, TilePlan.build(size, size, size, 0)).astype(np.float64)
         default = default_tiling(card, None, None, 16384, 16384)
         print(f"## Seams ({today()})")
@@ -415,6 +432,72 @@ def kernels(args: argparse.Namespace) -> None:
         print(f"| {label} | {seconds * 1000:.0f} | {other_mates} | {alone} |")
 
 
+def precision(args: argparse.Namespace) -> None:
+    """float32 against bfloat16 on a trained model and a real raster: differences in output levels."""
+    from pix2pix_qgis.model import device as model_device
+
+    native = model_device.cpu_supports_bfloat16()
+    model_device.cpu_supports_bfloat16 = lambda: True  # emulated where the CPU lacks bf16 (see the docstring)
+    size = args.size
+    outputs, seconds, dtype = {}, {}, ""
+    with tempfile.TemporaryDirectory() as tmp:
+        crop = relief_crop(Path(tmp), size)
+        for name in ("float32", "bfloat16"):
+            out = Path(tmp) / f"{name}.tif"
+            result = translate_raster(crop, args.model, out, TranslateSpec(device="cpu", precision=name))
+            seconds[name] = result["model_seconds"]
+            with rasterio.open(out) as done:
+                outputs[name], dtype = done.read().astype(np.float64), done.dtypes[0]
+    diff = np.abs(outputs["bfloat16"] - outputs["float32"])
+    print(f"## PRECISION bfloat16 against float32 ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py precision --model {args.model} --size {size}`")
+    print(f"- Machine: {machine()}; torch {torch.__version__}; bfloat16 instructions: "
+          f"{'yes' if native else 'no (PyTorch emulation: differences valid, times not)'}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"- Model: {Path(args.model).name}; {size}×{size} px of the relief at translate's defaults; "
+          f"output {outputs['float32'].shape[0]} bands of {dtype}")
+    print(f"- Difference in output levels: mean {diff.mean():.3f}, 99.9th percentile "
+          f"{np.percentile(diff, 99.9):.0f}, max {diff.max():.0f}; values that differ by more than 1 level "
+          f"{100 * np.mean(diff > 1):.4f} %, that differ at all {100 * np.mean(diff > 0):.2f} %")
+    print(f"- Model time: float32 {seconds['float32']:.2f} s, bfloat16 {seconds['bfloat16']:.2f} s")
+
+
+def heldout(args: argparse.Namespace) -> None:
+    """Held-out metrics of one model with chip-size tiles (the pre-issue default) and with the default tiling."""
+    from bench_quality import HELD_OUT, write_pair
+
+    from pix2pix_qgis.evaluate.metrics import compute_metrics
+
+    _, card = load_model(Path(args.model))
+    chip = card.chip_size
+    tilings = {f"{chip} px tiles, overlap {chip // 4} (pre-issue default)": {"tile_size": chip, "overlap": chip // 4},
+               "default tiling": {}}
+    print(f"## Held-out metrics by tiling ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py heldout --model {args.model}`")
+    print(f"- Machine: {machine()}; model {Path(args.model).name} (chip {chip}, depth {card.generator.depth}, "
+          f"NGF {card.generator.ngf}, {card.generator.norm} norm); metrics against the imagery, data range 255")
+    print("| region | tiling | tile, overlap | MAE | RMSE | PSNR dB | SSIM | mean / max difference to the other tiling "
+          "(levels) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for region, window in HELD_OUT.items():
+            relief, imagery = write_pair(Path(tmp), window, region, "relief")
+            with rasterio.open(imagery) as src:
+                target = src.read().astype(np.float64)
+            outputs, rows = [], []
+            for label, options in tilings.items():
+                out = Path(tmp) / f"{region}_{len(outputs)}.tif"
+                result = translate_raster(relief, args.model, out, TranslateSpec(device="cpu", **options))
+                with rasterio.open(out) as done:
+                    outputs.append(done.read().astype(np.float64))
+                m = compute_metrics(outputs[-1], target, data_range=255)
+                rows.append(f"| {region} | {label} | {result['tile_size']}, {result['overlap']} | {m['mae']:.2f} | "
+                            f"{m['rmse']:.2f} | {m['psnr']:.2f} | {m['ssim']:.3f} |")
+            diff = np.abs(outputs[0] - outputs[1])
+            for row in rows:
+                print(f"{row} {diff.mean():.2f} / {diff.max():.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -445,6 +528,13 @@ def main() -> None:
     p = commands.add_parser("kernels")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=kernels)
+    p = commands.add_parser("precision")
+    p.add_argument("--model", default="demo-output/model.p2p")
+    p.add_argument("--size", type=int, default=1024)
+    p.set_defaults(run=precision)
+    p = commands.add_parser("heldout")
+    p.add_argument("--model", default="demo-output/model.p2p")
+    p.set_defaults(run=heldout)
     p = commands.add_parser("seams")
     p.add_argument("--model", default="demo-output/model.p2p")
     p.add_argument("--size", type=int, default=1024)

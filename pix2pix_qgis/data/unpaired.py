@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
-from torch.utils.data import Dataset
 
 from ..chips.esri import domain_range
 from ..chips.manifest import UNPAIRED, is_chips_folder, load_manifest
 from ..contract.errors import Pix2PixError
-from .augment import dihedral
+from .epoch_keyed import EpochKeyedDataset
 from .folder import SPLITS, STATS_CHIPS, STATS_PIXELS, chip_names, random_holdout, read_chip, some_names
 from .normalization import Normalization
 
@@ -229,37 +228,24 @@ def _sampled_percentiles(folder: Path, names: tuple[str, ...], tile: int, count:
     return Normalization.from_statistics(statistics, f"domain {domain}")
 
 
-class DomainDataset(Dataset[dict[str, torch.Tensor]]):
+class DomainDataset(EpochKeyedDataset):
     """One split of one domain as dicts of tensors, for unpaired training.
 
     ``image`` (C, H, W) float32 is normalised to [-1, 1] with invalid pixels set to 0
     (mid-range); ``mask`` (1, H, W) is 1.0 where the chip is valid; ``index`` is the chip's
     position in the split. With ``augment`` each sample gets one of the 8 dihedral transforms,
-    chosen from (seed, epoch, index) as :class:`~.dataset.ChipDataset` does, so a resumed run
-    sees the same ones. Unpaired training draws A and B samples independently (two loaders).
+    chosen from (seed, epoch, index) by :class:`~.epoch_keyed.EpochKeyedDataset`, as for
+    :class:`~.dataset.ChipDataset`, so a resumed run sees the same ones. Unpaired training
+    draws A and B samples independently (two loaders).
     """
 
     def __init__(self, domain: Domain, split: str, augment: bool = False, seed: int = 0) -> None:
-        self.domain, self.names = domain, domain.names(split)
-        self.augment, self.seed = augment, seed
-        self.epoch = 0
+        super().__init__(domain.names(split), augment, seed)
+        self.domain = domain
 
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch that plain-index samples augment for (``(epoch, index)`` keys carry their own)."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
-        """A sample by index, or by (epoch, index) as :class:`~.sampling.EpochSampler` yields them."""
-        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+    def read(self, index: int) -> dict[str, torch.Tensor]:
+        """Chip ``index`` normalised, invalid pixels 0, with its mask, unaugmented."""
         data, valid = self.domain.read(self.names[index])
         image = self.domain.norm.apply(np.nan_to_num(data))
         image[:, ~valid] = 0.0
-        sample = {"image": torch.from_numpy(image), "mask": torch.from_numpy(valid[None].astype(np.float32))}
-        if self.augment:
-            k = int(np.random.default_rng([self.seed, epoch, index]).integers(8))
-            sample = {name: dihedral(value, k) for name, value in sample.items()}
-        sample["index"] = torch.tensor(index)
-        return sample
+        return {"image": torch.from_numpy(image), "mask": torch.from_numpy(valid[None].astype(np.float32))}

@@ -1,4 +1,5 @@
-"""Running the engine's CLI as a real subprocess, and what a hostile run must never do."""
+"""Running the engine's CLI as a real subprocess (plainly, or under torchrun), reading its JSON lines, and what
+a hostile run must never do."""
 
 from __future__ import annotations
 
@@ -38,6 +39,43 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> Run:
     proc = subprocess.run([sys.executable, "-m", "pix2pix_qgis", *args, "--progress", "json"], capture_output=True,
                           text=True, env=ENV, timeout=timeout, cwd=cwd)
     return Run(proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr)
+
+
+def cli_process(*args: str, python: str = sys.executable, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m pix2pix_qgis ARGS`` as it finished, for tests of the raw streams (any ``--progress``)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([python, "-m", "pix2pix_qgis", *args], capture_output=True, text=True, env=env,
+                          timeout=120, **kwargs)
+
+
+def events(stdout: str) -> list[dict]:
+    """Every stdout line as a protocol event (a line that is not JSON fails the test)."""
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def json_lines(stdout: str) -> list[dict]:
+    """The JSON lines of stdout, skipping others (torchrun and its ranks print lines of their own)."""
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def translate_cli(source: Path, model: Path, out: Path) -> tuple[int, dict]:
+    """``translate`` on the CPU: its exit code and its last JSON line."""
+    proc = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "translate", str(source), str(model), str(out),
+                           "--device", "cpu", "--progress", "json"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    return proc.returncode, json.loads(proc.stdout.splitlines()[-1])
+
+
+def torchrun(*args: str) -> list[str]:
+    """The torchrun command line for ``args`` (its script beside this Python, or ``-m torch.distributed.run``)."""
+    launcher = Path(sys.executable).with_name("torchrun")
+    head = [str(launcher)] if launcher.exists() else [sys.executable, "-m", "torch.distributed.run"]
+    return [*head, "--standalone", *args]
+
+
+def engine_env(**extra: str) -> dict[str, str]:
+    """The environment of a torchrun'd engine: this checkout first, one OpenMP thread per rank, plus ``extra``."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **extra}
 
 
 def fingerprint(*paths: Path) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Fixtures that make small real GeoTIFFs with rasterio."""
+"""Fixtures shared by the engine's test modules: small real GeoTIFFs, a seeded generator, an unpaired export.
+
+The plain functions they use are in ``builders.py``; a test module imports those, never another test module.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-import rasterio
-from affine import Affine
 
-UTM_TRANSFORM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0)
+from pix2pix_qgis import export_unpaired
+
+from .builders import UNPAIRED_SPEC, unpaired_rasters, write_raster
 
 MakeRaster = Callable[..., Path]
-
-
-def write_raster(
-    path: Path,
-    data: np.ndarray,
-    crs: str | None = "EPSG:32633",
-    transform: Affine = UTM_TRANSFORM,
-    nodata: Any = None,
-    **profile: Any,
-) -> Path:
-    """Write ``data`` (bands, rows, cols) as a GeoTIFF and return its path."""
-    data = np.asarray(data)
-    if data.ndim == 2:
-        data = data[None]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if data.shape[0] != 3:
-        profile.setdefault("photometric", "MINISBLACK")  # no implicit alpha band
-    with rasterio.open(
-        path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-        dtype=data.dtype, crs=crs, transform=transform, nodata=nodata, **profile,
-    ) as dst:
-        dst.write(data)
-    return path
 
 
 @pytest.fixture
@@ -60,3 +40,13 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["PIX2PIX_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def unpaired(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The rasters A and B (far apart, other CRS and dtype) and their unpaired export (``UNPAIRED_SPEC``, 32 px
+    chips): ``(a, b, chips folder)``, for the CycleGAN trainer, its API and its torchrun runs."""
+    root = tmp_path_factory.mktemp("unpaired")
+    a, b = unpaired_rasters(root)
+    export_unpaired(a, b, root / "chips", UNPAIRED_SPEC)
+    return a, b, root / "chips"

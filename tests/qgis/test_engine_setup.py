@@ -18,7 +18,7 @@ import pytest
 
 from .conftest import QGIS_PROCESS, write_raster
 from .plugin_install import fresh_profile_env
-from .test_export_alg import RecordingFeedback
+from .processing_runs import RecordingFeedback
 
 
 def qgis_process(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

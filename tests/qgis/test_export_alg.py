@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from .conftest import ENGINE_PYTHON, read_raster
+from .processing_runs import RecordingFeedback
 
 _KEEP_ALIVE: list = []
 
@@ -20,43 +21,6 @@ def run_alg(parameters: dict, feedback=None) -> dict:
     from qgis.core import QgsProcessingFeedback
 
     return processing.run("pix2pix:exportchips", parameters, feedback=feedback or QgsProcessingFeedback())
-
-
-class RecordingFeedback:
-    """A QgsProcessingFeedback that keeps what the algorithm reported."""
-
-    def __new__(cls, cancel_after_progress: bool = False):
-        from qgis.core import QgsProcessingFeedback
-
-        class Recording(QgsProcessingFeedback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.infos: list[str] = []
-                self.errors: list[str] = []
-                self.progress_values: list[float] = []
-                self.cancelled_at: float | None = None
-
-            def pushInfo(self, info: str) -> None:  # noqa: N802
-                self.infos.append(info)
-
-            def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N802,N803
-                self.errors.append(error)
-
-            def pushWarning(self, warning: str) -> None:  # noqa: N802
-                self.errors.append(warning)
-
-        feedback = Recording()
-        if cancel_after_progress:
-            def on_progress(value: float) -> None:
-                feedback.progress_values.append(value)
-                if value > 0 and feedback.cancelled_at is None:
-                    feedback.cancelled_at = time.monotonic()
-                    feedback.cancel()
-
-            feedback.progressChanged.connect(on_progress)
-        else:
-            feedback.progressChanged.connect(feedback.progress_values.append)
-        return feedback
 
 
 def test_export_writes_exact_georeferenced_chips_and_declares_outputs(qgis_app, make_raster, tmp_path, rng):

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from .conftest import ENGINE_PYTHON, read_raster
-from .test_pipeline_algs import run
+from .processing_runs import run
 
 HOSTILE = "in 'single' \"double\"; $(touch PWNED) `touch PWNED` ümlaut 地图"
 

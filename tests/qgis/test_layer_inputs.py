@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from .conftest import read_raster, write_raster
-from .test_export_alg import RecordingFeedback
+from .processing_runs import RecordingFeedback
 from .tiny_models import train_tiny_model
 
 HALF_WORLD = 20037508.342789244

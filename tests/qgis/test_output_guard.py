@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_pipeline_algs import run
+from .processing_runs import run
 from .tiny_models import train_tiny_model
 
 

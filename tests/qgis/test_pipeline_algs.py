@@ -10,14 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ENGINE_PYTHON, read_raster
-from .test_export_alg import RecordingFeedback
-
-
-def run(algorithm: str, parameters: dict, feedback=None) -> dict:
-    import processing
-    from qgis.core import QgsProcessingFeedback
-
-    return processing.run(algorithm, parameters, feedback=feedback or QgsProcessingFeedback())
+from .processing_runs import RecordingFeedback, run
 
 
 @pytest.fixture(scope="module")

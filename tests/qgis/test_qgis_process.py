@@ -122,8 +122,8 @@ def test_model3_chain_export_train_translate_evaluate(qgis_app, qgis_process_env
 def test_model3_chain_export_unpaired_train_cyclegan_translate_both_ways(qgis_app, qgis_process_env, tmp_path):
     """Two rasters with nothing in common (continents, CRS, cell size) to a translated raster each way,
     as a graphical model run by qgis_process."""
+    from .builders import write_unpaired
     from .models import cyclegan_model
-    from .test_cyclegan_algs import write_unpaired
 
     model = cyclegan_model(tmp_path / "cyclegan.model3")
     rasters = write_unpaired(tmp_path)

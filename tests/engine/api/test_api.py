@@ -20,8 +20,7 @@ from pix2pix_qgis.train.config import TrainConfig, generator_spec
 from pix2pix_qgis.train.lr_find import suggest_lr
 from pix2pix_qgis.train.trainer import Pix2PixTrainer
 
-from ..conftest import write_raster
-from ..data.test_dataset import mapping_chips, smooth_field
+from ..builders import mapping_chips, smooth_field, write_raster
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import rasterio
 
 from pix2pix_qgis import CycleGAN, Pix2PixError
 
+from ..builders import CYCLEGAN_TINY
 from ..models import write_model
-from ..train.test_cyclegan import TINY, unpaired  # noqa: F401 (a fixture)
 
 
-def test_fit_twice_save_read_back_and_translate_both_ways(unpaired, tmp_path):  # noqa: F811
+def test_fit_twice_save_read_back_and_translate_both_ways(unpaired, tmp_path):
     a, b, chips = unpaired
-    options = {k: v for k, v in TINY.items() if k != "model_type"}
+    options = {k: v for k, v in CYCLEGAN_TINY.items() if k != "model_type"}
     model = CycleGAN(chips, seed=3, **options)
     first = model.fit(1)
     second = model.fit(1)

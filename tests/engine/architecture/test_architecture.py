@@ -4,6 +4,8 @@ The layer order is the data flow (docs/architecture.md). A module may import fro
 layer or from its own sub-package; ``train`` and ``infer`` share a layer and never import
 each other. The QGIS side may import the engine's ``contract`` and nothing else of it.
 ``tests/engine/`` mirrors the sub-packages: every test file sits in the folder of the one it tests.
+Test modules never import each other: fixtures they share are in ``conftest.py``, plain helpers in
+the helper modules beside it (``builders.py``, ``cli_runs.py``, ``models.py``, …).
 """
 
 from __future__ import annotations
@@ -94,6 +96,38 @@ def test_every_test_file_sits_in_a_sub_package_folder():
                  if len(path.relative_to(TESTS).parts) != 2 or path.parent.name not in allowed]
     assert misplaced == [], f"move these into the folder of the sub-package they test ({sorted(allowed)})"
     assert sorted(TESTS.rglob("test_*.py")), "no test files found: the check would be vacuous"
+
+
+def _imported_test_modules(source: str) -> list[str]:
+    """The test modules (``test_*``) that ``source`` imports, at any depth, relatively or not."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""] + ([] if node.module else [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [m for m in modules if any(part.startswith("test_") for part in m.split("."))]
+    return found
+
+
+def test_no_test_module_imports_another():
+    """Importing a test module re-registers its fixtures and ties the modules' collection together: a shared
+    fixture belongs in a ``conftest.py``, a shared helper in a helper module (``builders.py``, ``cli_runs.py``)."""
+    paths = sorted((REPO / "tests").rglob("test_*.py"))
+    wrong = {str(path.relative_to(REPO)): modules for path in paths
+             if (modules := _imported_test_modules(path.read_text(encoding="utf-8")))}
+    assert wrong == {}, "move what these import into a conftest.py or tests/engine/builders.py"
+    assert len(paths) > 50, "too few test files found: the check would be vacuous"
+
+
+def test_the_test_import_checker_sees_every_spelling():
+    assert _imported_test_modules("from ..data.test_dataset import mapping_chips\n") == ["data.test_dataset"]
+    assert _imported_test_modules("def f():\n    from .test_training import Recorder\n") == ["test_training"]
+    assert _imported_test_modules("from . import test_cli\n") == ["test_cli"]
+    assert _imported_test_modules("import tests.engine.cli.test_cli\n") == ["tests.engine.cli.test_cli"]
+    assert _imported_test_modules("from ..builders import mapping_chips\nimport pytest\n") == []
 
 
 def test_imports_go_down_the_layers_only():

@@ -37,8 +37,7 @@ from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..conftest import write_raster
-from ..train.test_training import Recorder
+from ..builders import Recorder, write_raster
 
 PRO = Path(__file__).parent.parent / "fixtures" / "pro"
 PRO33 = PRO / "drawinggui_export_tiles_pro33"  # Export Tiles, Pro 3.3: both statistics

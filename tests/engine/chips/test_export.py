@@ -15,7 +15,7 @@ from rasterio.windows import transform as window_transform
 from pix2pix_qgis import Cancelled, ChipSpec, Pix2PixError, Progress, export_chips
 from pix2pix_qgis.chips.manifest import load_manifest
 
-from ..conftest import UTM_TRANSFORM
+from ..builders import UTM_TRANSFORM
 
 
 def read_chip(folder: Path, sub: str, name: str):

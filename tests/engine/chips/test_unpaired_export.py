@@ -20,7 +20,7 @@ from pix2pix_qgis import Cancelled, Pix2PixError, Progress, UnpairedSpec, export
 from pix2pix_qgis.chips.manifest import UNPAIRED, load_manifest
 from pix2pix_qgis.chips.unpaired import EARTH_RADIUS_M
 
-from ..conftest import UTM_TRANSFORM
+from ..builders import UTM_TRANSFORM
 
 # B: WGS 84 over South America (A is UTM 33N, in Europe): no pixel in common, another CRS and unit.
 B_TRANSFORM = Affine(0.0002, 0.0, -60.0, 0.0, -0.0002, -10.0)

@@ -11,23 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def run_cli(*args: str, python: str = sys.executable, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([python, "-m", "pix2pix_qgis", *args], capture_output=True, text=True, env=env,
-                          timeout=120, **kwargs)
-
-
-def events(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines()]
+from ..cli_runs import REPO, cli_process, events
 
 
 def test_export_streams_json_lines_and_ends_with_result(make_raster, tmp_path, rng):
     path = make_raster("a.tif", rng.integers(0, 255, (2, 128, 128), dtype="uint8"))
-    proc = run_cli("export", str(path), str(path), str(tmp_path / "out"), "--tile-size", "32", "--stride", "16",
-                   "--progress", "json")
+    proc = cli_process("export", str(path), str(path), str(tmp_path / "out"), "--tile-size", "32", "--stride", "16",
+                       "--progress", "json")
     assert proc.returncode == 0, proc.stderr
     lines = events(proc.stdout)  # every stdout line parses as JSON
     kinds = [e["type"] for e in lines]
@@ -40,8 +30,8 @@ def test_export_streams_json_lines_and_ends_with_result(make_raster, tmp_path, r
 
 
 def test_bad_input_exits_2_with_an_error_line(tmp_path):
-    proc = run_cli("export", str(tmp_path / "nope.tif"), str(tmp_path / "b.tif"), str(tmp_path / "out"),
-                   "--progress", "json")
+    proc = cli_process("export", str(tmp_path / "nope.tif"), str(tmp_path / "b.tif"), str(tmp_path / "out"),
+                       "--progress", "json")
     assert proc.returncode == 2
     last = events(proc.stdout)[-1]
     assert last["type"] == "error" and last["kind"] == "bad_input" and "nope.tif does not exist" in last["message"]
@@ -49,13 +39,13 @@ def test_bad_input_exits_2_with_an_error_line(tmp_path):
 
 
 def test_terminal_mode_prints_a_readable_error(tmp_path):
-    proc = run_cli("export", str(tmp_path / "nope.tif"), str(tmp_path / "b.tif"), str(tmp_path / "out"))
+    proc = cli_process("export", str(tmp_path / "nope.tif"), str(tmp_path / "b.tif"), str(tmp_path / "out"))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: The input (A) raster") and "Traceback" not in proc.stderr
 
 
 def test_doctor_reports_versions_and_devices():
-    proc = run_cli("doctor", "--progress", "json")
+    proc = cli_process("doctor", "--progress", "json")
     assert proc.returncode == 0, proc.stderr
     report = events(proc.stdout)[-1]["result"]
     assert report["ok"] is True and report["torch"] and report["rasterio"] and report["gdal"]
@@ -66,15 +56,15 @@ def test_missing_dependency_names_interpreter_and_fix(tmp_path):
     # A bare virtual environment: the engine's code is on PYTHONPATH, its dependencies are not.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
     bare = str(tmp_path / "bare" / "bin" / "python")
-    proc = run_cli("export", "a.tif", "b.tif", "out", "--progress", "json", python=bare)
+    proc = cli_process("export", "a.tif", "b.tif", "out", "--progress", "json", python=bare)
     assert proc.returncode == 3
     error = events(proc.stdout)[-1]
     assert error["kind"] == "missing_dependency" and error["module"] in {"numpy", "rasterio", "shapely"}
     assert bare in error["message"] and f'"{bare}" -m pip install -r' in error["fix"]
     assert str(REPO / "requirements.txt") in error["fix"]
-    plain = run_cli("export", "a.tif", "b.tif", "out", python=bare)
+    plain = cli_process("export", "a.tif", "b.tif", "out", python=bare)
     assert plain.returncode == 3 and f"{bare} lacks the module" in plain.stderr
-    doctor = run_cli("doctor", "--progress", "json", python=bare)
+    doctor = cli_process("doctor", "--progress", "json", python=bare)
     report = events(doctor.stdout)[-1]["result"]
     assert doctor.returncode == 3 and report["ok"] is False and report["torch"] is None
 
@@ -116,22 +106,22 @@ def test_numpy_arrays_in_results_are_serialised():
 
 
 def test_translate_and_evaluate_commands_report_results(tmp_path, rng):
-    from ..conftest import write_raster
+    from ..builders import write_raster
     from ..models import write_model
 
     model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 70, 50), dtype="uint8"))
-    proc = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"), "--overlap", "8",
-                   "--batch-size", "2", "--device", "cpu", "--progress", "json")
+    proc = cli_process("translate", str(source), str(model), str(tmp_path / "out.tif"), "--overlap", "8",
+                       "--batch-size", "2", "--device", "cpu", "--progress", "json")
     assert proc.returncode == 0, proc.stderr
     result = events(proc.stdout)[-1]["result"]
     assert (result["width"], result["height"], result["device"]) == (50, 70, "cpu")
-    proc = run_cli("evaluate", str(tmp_path / "out.tif"), str(source), "--report", str(tmp_path / "m.json"),
-                   "--html", str(tmp_path / "m.html"), "--progress", "json")
+    proc = cli_process("evaluate", str(tmp_path / "out.tif"), str(source), "--report", str(tmp_path / "m.json"),
+                       "--html", str(tmp_path / "m.html"), "--progress", "json")
     assert proc.returncode == 0, proc.stderr
     result = events(proc.stdout)[-1]["result"]
     assert result["pixels"] == 70 * 50 and Path(result["html"]).is_file()
     assert json.loads((tmp_path / "m.json").read_text())["mae"] == result["mae"]
-    bad = run_cli("translate", str(source), str(model), str(tmp_path / "x.tif"), "--tile-size", "20",
-                  "--progress", "json")
+    bad = cli_process("translate", str(source), str(model), str(tmp_path / "x.tif"), "--tile-size", "20",
+                      "--progress", "json")
     assert bad.returncode == 2 and "multiples of 2^3 = 8 px" in events(bad.stdout)[-1]["message"]

@@ -12,7 +12,7 @@ from pix2pix_qgis.cli.train import add_train_parser
 from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 
-from ..data.test_dataset import mapping_chips
+from ..builders import mapping_chips
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from ..builders import write_raster
 from ..cli_runs import run_cli
-from ..conftest import write_raster
 from ..models import write_model
 
 

@@ -20,8 +20,7 @@ from pix2pix_qgis.contract.errors import ExitCode
 from pix2pix_qgis.contract.protocol import CANCEL_LINE
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 
-from ..conftest import write_raster
-from ..data.test_dataset import mapping_chips
+from ..builders import mapping_chips, write_raster
 from ..models import write_model
 
 REPO = Path(__file__).resolve().parents[3]

@@ -24,8 +24,7 @@ from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..conftest import write_raster
-from ..data.test_dataset import mapping_chips
+from ..builders import mapping_chips, write_raster
 from ..models import write_model
 
 REPO = Path(__file__).resolve().parents[3]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import torch
 
-from pix2pix_qgis import ChipSpec, Pix2PixError, export_chips
+from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.chips.manifest import load_manifest
 from pix2pix_qgis.data.augment import dihedral
 from pix2pix_qgis.data.dataset import ChipDataset
@@ -18,54 +17,7 @@ from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.data.sampling import epoch_order, make_loader, training_loader
 
-from ..conftest import write_raster
-
-
-def smooth_field(rng: np.random.Generator, bands: int, size: int, width: float = 0.04) -> np.ndarray:
-    """(bands, size, size) uint8 of smooth random blobs (a few px across), spanning 0..250."""
-    ky = np.fft.fftfreq(size)[:, None]
-    kx = np.fft.fftfreq(size)[None]
-    low_pass = np.exp(-(kx**2 + ky**2) / (2 * width**2))
-    out = []
-    for _ in range(bands):
-        field = np.fft.ifft2(np.fft.fft2(rng.normal(size=(size, size))) * low_pass).real
-        out.append((field - field.min()) / (field.max() - field.min()) * 250)
-    return np.stack(out).astype("uint8")
-
-
-def mapping_chips(folder: Path, size: int = 256, tile: int = 32, validation: float = 0.25, seed: int = 0,
-                  b_nodata_block: bool = False) -> Path:
-    """Chips of a deterministic mapping: B = 255 − A with bands permuted (3, 1, 2).
-
-    With ``b_nodata_block`` B is float32 with nodata −9999 on a 6×7 px patch of every chip.
-    """
-    rng = np.random.default_rng(seed)
-    a = smooth_field(rng, 3, size)
-    b = (255 - a[[2, 0, 1]]).astype("float32" if b_nodata_block else "uint8")
-    nodata = None
-    if b_nodata_block:
-        for row in range(0, size, tile):
-            for col in range(0, size, tile):
-                b[:, row + 3:row + 9, col + (row // tile) % 5:col + (row // tile) % 5 + 7] = -9999
-        nodata = -9999.0
-    write_raster(folder / "a.tif", a)
-    write_raster(folder / "b.tif", b, nodata=nodata)
-    spec = ChipSpec(tile_size=tile, stride=tile, validation=validation, seed=seed,
-                    max_nodata=0.9 if b_nodata_block else 0.0)
-    export_chips(folder / "a.tif", folder / "b.tif", folder / "chips", spec)
-    return folder / "chips"
-
-
-def esri_folder(folder: Path, chips_a: dict[str, np.ndarray], chips_b: dict[str, np.ndarray],
-                masks_b: dict[str, np.ndarray] | None = None) -> Path:
-    """An Esri-style folder (images/ + images2/, no chips.json) from arrays; optional internal masks on B."""
-    for sub, chips in (("images", chips_a), ("images2", chips_b)):
-        for name, data in chips.items():
-            path = write_raster(folder / sub / name, data)
-            if sub == "images2" and masks_b and name in masks_b:
-                with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "r+") as dst:
-                    dst.write_mask(masks_b[name].astype("uint8") * 255)
-    return folder
+from ..builders import esri_folder, mapping_chips
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pix2pix_qgis.data.unpaired import DomainDataset, open_unpaired
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """An unpaired export: A 3-band uint8 UTM (nodata 0), B 1-band float32 in WGS 84 far away."""
-    from ..conftest import write_raster
+    from ..builders import write_raster
 
     root = tmp_path_factory.mktemp("unpaired")
     rng = np.random.default_rng(5)
@@ -141,7 +141,7 @@ def test_missing_domains_empty_domains_and_the_wrong_kind_of_folder(exported, tm
 
 
 def test_esri_domains_of_other_chip_sizes_are_refused(exported, tmp_path):
-    from ..conftest import write_raster
+    from ..builders import write_raster
 
     esri = tmp_path / "esri"
     shutil.copytree(exported, esri)

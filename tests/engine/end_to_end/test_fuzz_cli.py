@@ -47,9 +47,8 @@ from pix2pix_qgis.chips.unpaired import UnpairedSpec, export_unpaired
 from pix2pix_qgis.infer.translate import TranslateSpec
 from pix2pix_qgis.scale.parts import part_paths, translate_part
 
+from ..builders import smooth_field, write_raster
 from ..cli_runs import fingerprint, run_cli
-from ..conftest import write_raster
-from ..data.test_dataset import smooth_field
 from ..models import write_model
 from ..reference_pix2pix import define_G, save_networks
 

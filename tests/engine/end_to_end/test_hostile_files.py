@@ -25,9 +25,8 @@ from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..cli_runs import run_cli
-from ..conftest import write_raster
-from ..data.test_dataset import mapping_chips
+from ..builders import mapping_chips, write_raster
+from ..cli_runs import run_cli, translate_cli
 from ..models import write_model
 
 REPO = Path(__file__).resolve().parents[3]
@@ -58,13 +57,6 @@ def zip_with(source: Path, target: Path, replace: dict[str, bytes] | None = None
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     return write_model(tmp_path_factory.mktemp("model") / "m.p2p", chip=32, depth=3)
-
-
-def translate_cli(source: Path, model: Path, out: Path) -> tuple[int, dict]:
-    proc = subprocess.run([sys.executable, "-m", "pix2pix_qgis", "translate", str(source), str(model), str(out),
-                           "--device", "cpu", "--progress", "json"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
-    return proc.returncode, json.loads(proc.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("entry", ["data.pkl", "archive/data.pkl", "weights.pth", "model.pt"])

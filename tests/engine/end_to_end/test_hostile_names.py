@@ -17,8 +17,7 @@ import rasterio
 
 from pix2pix_qgis.model.package import load_model
 
-from ..conftest import write_raster
-from ..data.test_dataset import smooth_field
+from ..builders import smooth_field, write_raster
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE = "we ird 'single' \"double\" ; semi $(touch pwned) `touch tick` & | > ünï 東京 –"

@@ -19,9 +19,8 @@ from pix2pix_qgis.chips.export import export_chips
 from pix2pix_qgis.chips.spec import ChipSpec
 from pix2pix_qgis.evaluate.rasters import evaluate_rasters
 
+from ..builders import UTM_TRANSFORM, smooth_field, write_raster
 from ..cli_runs import fingerprint, run_cli
-from ..conftest import UTM_TRANSFORM, write_raster
-from ..data.test_dataset import smooth_field
 from ..models import write_model
 
 SOUTH_UP = Affine(10.0, 0.0, 500_000.0, 0.0, 10.0, 4_999_360.0)  # positive pixel height: row 0 is the south edge

@@ -26,9 +26,8 @@ from pix2pix_qgis.interop.onnx import export_onnx
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
+from ..builders import mapping_chips, smooth_field, write_raster
 from ..cli_runs import fingerprint, run_cli
-from ..conftest import write_raster
-from ..data.test_dataset import mapping_chips, smooth_field
 from ..models import write_model
 
 CPU = ("--device", "cpu")

@@ -13,7 +13,7 @@ from pix2pix_qgis import Pix2PixError
 from pix2pix_qgis.evaluate.metrics import compute_metrics
 from pix2pix_qgis.evaluate.rasters import evaluate_rasters
 
-from ..conftest import UTM_TRANSFORM, write_raster
+from ..builders import UTM_TRANSFORM, write_raster
 
 
 def pair(tmp_path, rng, height=1100, width=90, dtype="uint8"):

@@ -19,7 +19,7 @@ from pix2pix_qgis.core.progress import Progress
 from pix2pix_qgis.infer.tiling import BLOCK, TilePlan
 from pix2pix_qgis.infer.translate import _Translator
 
-from ..conftest import UTM_TRANSFORM
+from ..builders import UTM_TRANSFORM
 
 
 class Identity:

@@ -28,24 +28,14 @@ from pix2pix_qgis.model.device import cpu_supports_bfloat16
 from pix2pix_qgis.model.package import load_model
 from pix2pix_qgis.sample import basemap_file, write_window
 
-from ..cli.test_cli import run_cli
-from ..conftest import UTM_TRANSFORM, write_raster
+from ..builders import UTM_TRANSFORM, smooth_image, write_raster
+from ..cli_runs import cli_process
 from ..models import write_model
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return write_model(tmp_path_factory.mktemp("model") / "rgb.p2p")
-
-
-def smooth_image(rng, bands: int, height: int, width: int) -> np.ndarray:
-    """Natural-looking structure: smooth gradients plus blobs, 0..255."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    layers = []
-    for b in range(bands):
-        phase = rng.random(2) * 6
-        layers.append(127 + 60 * np.sin(xx / 17 + phase[0] + b) * np.cos(yy / 23 + phase[1]) + 30 * np.sin(yy / 7))
-    return np.clip(np.stack(layers), 0, 255).astype("uint8")
 
 
 @pytest.mark.parametrize(
@@ -154,8 +144,8 @@ def test_reduced_precision_the_cpu_cannot_run_is_refused_with_the_fix(model, tmp
     if precision == "bfloat16" and cpu_supports_bfloat16():
         pytest.skip("this CPU runs bfloat16")
     source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 64, 64))
-    proc = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"), "--device", "cpu",
-                   "--precision", precision, "--progress", "json")
+    proc = cli_process("translate", str(source), str(model), str(tmp_path / "out.tif"), "--device", "cpu",
+                       "--precision", precision, "--progress", "json")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     error = json.loads(proc.stdout.splitlines()[-1])
     assert error["type"] == "error" and problem in error["message"] and "float32" in error["message"]

@@ -26,10 +26,9 @@ from pix2pix_qgis.interop.onnx import METRES_PER_DEGREE, export_onnx
 from pix2pix_qgis.model.package import load_model
 
 from .. import ort117
-from ..conftest import write_raster
+from ..builders import Recorder, write_raster
 from ..deepness_emulation import deepness_infer
 from ..models import write_model
-from ..train.test_training import Recorder
 
 onnx = pytest.importorskip("onnx", reason="ONNX support is the optional extra [onnx] (installed by make setup)")
 pytest.importorskip("onnxscript")

@@ -17,7 +17,7 @@ from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.interop.onnx import compare_with_torch, export_onnx, session, within_tolerance
 from pix2pix_qgis.model.package import load_model
 
-from ..conftest import write_raster
+from ..builders import write_raster
 from ..models import write_model
 
 onnx = pytest.importorskip("onnx", reason="ONNX support is the optional extra [onnx] (installed by make setup)")

@@ -20,11 +20,7 @@ from pix2pix_qgis.interop.reference import import_reference
 from pix2pix_qgis.model.package import load_model, read_package
 
 from .. import reference_pix2pix as ref
-from ..conftest import write_raster
-
-# Tensor names, shapes and dtypes of files the real reference code wrote (fixtures/reference/README.md).
-REFERENCE_KEYS = Path(__file__).parent.parent / "fixtures" / "reference" / "keys.json"
-REFERENCE_FILES = json.loads(REFERENCE_KEYS.read_text())["specs"]
+from ..builders import REFERENCE_FILES, checkpoint_like, write_raster
 
 
 def reference_output(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
@@ -72,22 +68,6 @@ def test_the_imported_model_gives_the_reference_output(tmp_path, options):
         ours = generator(x)
     assert expected.std() > 0.02  # a real signal, not tanh(0)
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
-
-
-def checkpoint_like(spec: str, path: Path) -> Path:
-    """A generator file with exactly the tensors of the reference's own file for ``spec``; random values."""
-    generator = torch.Generator().manual_seed(0)
-    state = {}
-    for key, (shape, dtype) in REFERENCE_FILES[spec]["keys"].items():
-        if dtype == "int64":
-            state[key] = torch.zeros(shape, dtype=torch.int64)
-        elif key.endswith("running_var"):
-            state[key] = torch.ones(shape)
-        else:
-            state[key] = torch.randn(shape, generator=generator) * 0.1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return path
 
 
 @pytest.mark.parametrize("spec, depth", [("unet256_norm_none", 8), ("unet128_norm_none", 7)])

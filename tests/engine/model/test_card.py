@@ -25,9 +25,8 @@ from pix2pix_qgis.model.package import load_model, read_package, write_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..conftest import write_raster
-from ..data.test_dataset import mapping_chips
-from ..end_to_end.test_hostile_files import translate_cli
+from ..builders import mapping_chips, write_raster
+from ..cli_runs import translate_cli
 
 DATA = Path(__file__).parent / "data"
 OLD_TRAINED = DATA / "model-98b676c-trained.json"  # written by the engine before the card (data/README.md)

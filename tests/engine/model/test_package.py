@@ -28,7 +28,7 @@ from pix2pix_qgis.model.package import MODEL_ENTRIES, load_model, predict, read_
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..data.test_dataset import mapping_chips
+from ..builders import mapping_chips
 
 
 @pytest.fixture(scope="module")

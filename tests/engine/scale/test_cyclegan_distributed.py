@@ -13,13 +13,11 @@ import pytest
 import rasterio
 import torch
 
-from pix2pix_qgis import export_unpaired
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 from pix2pix_qgis.model.package import read_package
 
-from ..train.test_cyclegan import SPEC, _rasters
-from .test_distributed import engine_env, json_lines, torchrun
+from ..cli_runs import engine_env, json_lines, torchrun
 
 TINY = ["--model", "cyclegan", "--ngf", "4", "--ndf", "4", "--resnet-blocks", "1", "--batch-size", "2",
         "--device", "cpu"]
@@ -27,15 +25,6 @@ TINY = ["--model", "cyclegan", "--ngf", "4", "--ndf", "4", "--resnet-blocks", "1
 
 def both_directions(model: Path) -> dict[str, dict[str, torch.Tensor]]:
     return {direction: read_package(model, direction)[1] for direction in ("a2b", "b2a")}
-
-
-@pytest.fixture(scope="module")
-def unpaired(tmp_path_factory):
-    """The rasters A and B (far apart, other CRS and dtype) and their unpaired export, 32 px chips."""
-    root = tmp_path_factory.mktemp("cycle-ddp")
-    a, b = _rasters(root)
-    export_unpaired(a, b, root / "chips", SPEC)
-    return a, b, root / "chips"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,26 +20,12 @@ from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..cli.test_cli import REPO
-from ..data.test_dataset import mapping_chips
+from ..builders import Recorder, mapping_chips
+from ..cli_runs import engine_env, json_lines, torchrun
 
 TINY = ["--ngf", "4", "--ndf", "4", "--device", "cpu", "--lr", "0.002"]
 EPOCHS = 10
 TRAIN_CHIPS, STEPS = 48, 6  # 48 training chips; 2 ranks × batch 4 → 6 steps per epoch
-
-
-def torchrun(*args: str) -> list[str]:
-    launcher = Path(sys.executable).with_name("torchrun")
-    head = [str(launcher)] if launcher.exists() else [sys.executable, "-m", "torch.distributed.run"]
-    return [*head, "--standalone", *args]
-
-
-def engine_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **extra}
-
-
-def json_lines(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
 def weights(model: Path) -> dict[str, torch.Tensor]:
@@ -209,8 +194,6 @@ def test_two_ranks_of_batch_b_learn_like_one_process_of_batch_2b(chips, tmp_path
 
 def test_resume_with_another_global_batch_continues_after_the_chips_seen(chips, tmp_path):
     """A checkpoint of 5 steps × 4 chips resumes with batch 8 at step 2 (16 chips), not at step 5."""
-    from ..train.test_training import Recorder
-
     settings = {"epochs": 1, "ngf": 4, "ndf": 4, "device": "cpu"}
     model = tmp_path / "m.p2p"
     with pytest.raises(Cancelled):

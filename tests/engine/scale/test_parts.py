@@ -22,9 +22,8 @@ from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.scale.assemble import assemble_parts, source_filename
 from pix2pix_qgis.scale.parts import parse_part, part_paths, translate_part
 
-from ..cli.test_cli import REPO, events, run_cli
-from ..conftest import UTM_TRANSFORM, write_raster
-from ..infer.test_translate import smooth_image
+from ..builders import UTM_TRANSFORM, smooth_image, write_raster
+from ..cli_runs import REPO, cli_process, events
 from ..models import write_model
 
 SPEC = TranslateSpec(overlap=16)
@@ -170,17 +169,17 @@ def test_torchrun_ranks_translate_their_parts_and_the_cli_assembles_them(model, 
     lines = events("\n".join(line for line in proc.stdout.splitlines() if line.startswith("{")))
     results = [e["result"] for e in lines if e["type"] == "result"]
     assert len(results) == 1 and results[0]["part"] == [0, 2]  # rank 1 is quiet
-    assembled = run_cli("assemble", str(tmp_path / "parts"), str(tmp_path / "out.vrt"), "--cog",
-                        str(tmp_path / "out.tif"), "--progress", "json")
+    assembled = cli_process("assemble", str(tmp_path / "parts"), str(tmp_path / "out.vrt"), "--cog",
+                            str(tmp_path / "out.tif"), "--progress", "json")
     assert assembled.returncode == 0, assembled.stdout + assembled.stderr
     assert events(assembled.stdout)[-1]["result"]["parts"] == 2
-    assert run_cli("translate", str(source), str(model), str(tmp_path / "single.tif"), "--overlap", "16",
-                   "--cog").returncode == 0
+    assert cli_process("translate", str(source), str(model), str(tmp_path / "single.tif"), "--overlap", "16",
+                       "--cog").returncode == 0
     same_raster(tmp_path / "single.tif", tmp_path / "out.tif")
     with rasterio.open(tmp_path / "out.vrt") as vrt, rasterio.open(tmp_path / "single.tif") as single:
         np.testing.assert_array_equal(vrt.read(), single.read())
-    missing = run_cli("assemble", str(part_paths(tmp_path / "parts", 0, 2)[1]), str(tmp_path / "x.vrt"),
-                      "--progress", "json")
+    missing = cli_process("assemble", str(part_paths(tmp_path / "parts", 0, 2)[1]), str(tmp_path / "x.vrt"),
+                          "--progress", "json")
     assert missing.returncode == 2 and "1/2" in events(missing.stdout)[-1]["message"]
 
 
@@ -197,11 +196,11 @@ def test_parts_of_an_extent_window_equal_the_single_run_of_it(model, tmp_path, r
 
 def test_cli_part_errors_name_the_fix(model, tmp_path, rng):
     source = write_raster(tmp_path / "in.tif", smooth_image(rng, 3, 300, 70))
-    cog = run_cli("translate", str(source), str(model), str(tmp_path / "parts"), "--part", "0/2", "--cog",
-                  "--progress", "json")
+    cog = cli_process("translate", str(source), str(model), str(tmp_path / "parts"), "--part", "0/2", "--cog",
+                      "--progress", "json")
     assert cog.returncode == 2 and "--cog to 'assemble'" in events(cog.stdout)[-1]["message"]
-    too_many = run_cli("translate", str(source), str(model), str(tmp_path / "parts"), "--part", "2/3",
-                       "--progress", "json")
+    too_many = cli_process("translate", str(source), str(model), str(tmp_path / "parts"), "--part", "2/3",
+                           "--progress", "json")
     assert too_many.returncode == 2 and "at most 2 part(s)" in events(too_many.stdout)[-1]["message"]
     assert not any((tmp_path / "parts").glob("*.json"))
 

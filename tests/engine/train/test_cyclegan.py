@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from affine import Affine
 
-from pix2pix_qgis import Cancelled, Pix2PixError, UnpairedSpec, export_unpaired
+from pix2pix_qgis import Cancelled, Pix2PixError, export_unpaired
 from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 from pix2pix_qgis.model.package import B2A_WEIGHTS, MODEL_ENTRIES, load_model, read_package
@@ -25,35 +24,10 @@ from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.cyclegan import CYCLE_LOSSES, ImagePool, train_cyclegan
 from pix2pix_qgis.train.report import training_report
 
-from ..conftest import write_raster
+from ..builders import CYCLEGAN_TINY as TINY
+from ..builders import UNPAIRED_SPEC as SPEC
+from ..builders import Recorder, checkpoint_like, mapping_chips
 from ..models import write_model
-from .test_training import Recorder
-
-# Tiny networks and chips: the tests check behaviour, not quality (two CPU cores shared by many).
-TINY = {"model_type": "cyclegan", "ngf": 4, "ndf": 4, "resnet_blocks": 1, "batch_size": 2, "checkpoint_minutes": 0}
-B_TRANSFORM = Affine(0.0003, 0, -60.0, 0, -0.0003, -10.0)  # WGS 84, on another continent than A
-# 32 px chips; B kept at its own cell size (few chips); a quarter of each domain held out.
-SPEC = UnpairedSpec(tile_size=32, stride=32, cell_size_b=0.0003, validation=0.25, seed=1, max_nodata=0.2)
-
-
-def _rasters(root: Path) -> tuple[Path, Path]:
-    """A: 3-band uint8 UTM with nodata 0 and a nodata corner; B: 3-band uint16 WGS 84, far away, nodata 65535."""
-    rng = np.random.default_rng(3)
-    a = rng.integers(20, 200, (3, 64, 96), dtype="uint8")
-    a[:, :8, :8] = 0
-    b = rng.integers(1000, 3000, (3, 96, 128)).astype("uint16")
-    b[:, -5:, -7:] = 65535
-    return (write_raster(root / "a.tif", a, nodata=0),
-            write_raster(root / "b.tif", b, crs="EPSG:4326", transform=B_TRANSFORM, nodata=65535))
-
-
-@pytest.fixture(scope="module")
-def unpaired(tmp_path_factory):
-    """The rasters and their unpaired export (``SPEC``)."""
-    root = tmp_path_factory.mktemp("cyclegan")
-    a, b = _rasters(root)
-    export_unpaired(a, b, root / "chips", SPEC)
-    return a, b, root / "chips"
 
 
 @pytest.fixture(scope="module")
@@ -189,8 +163,6 @@ def test_bad_cyclegan_settings_are_refused_with_the_setting_named(kwargs, match)
 
 
 def test_paired_chips_are_not_an_unpaired_folder(tmp_path):
-    from ..data.test_dataset import mapping_chips
-
     chips = mapping_chips(tmp_path / "paired", size=128, tile=32)
     with pytest.raises(Pix2PixError, match="not an unpaired chips folder|export-unpaired"):
         train_cyclegan(chips, tmp_path / "m.p2p", TrainConfig(epochs=1, **TINY))
@@ -228,8 +200,6 @@ def test_the_command_line_exits_2_on_b2a_with_a_pix2pix_model_and_on_a_garbage_r
     error = json.loads(done.stdout.splitlines()[-1])
     assert error["type"] == "error" and "cannot translate B→A" in error["message"]
     good = tmp_path / "latest_net_G_A.pth"
-    from ..interop.test_reference import checkpoint_like
-
     checkpoint_like("resnet9_instance", good)
     garbage = tmp_path / "latest_net_G_B.pth"
     garbage.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])  # truncated

@@ -4,7 +4,6 @@ pix2pixHD options train, are recorded and resume; checkpoints of earlier version
 from __future__ import annotations
 
 import io
-import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import rasterio
 import torch
 
-from pix2pix_qgis import Cancelled, Pix2PixError, Progress
+from pix2pix_qgis import Cancelled, Pix2PixError
 from pix2pix_qgis.data.dataset import ChipDataset
 from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.data.sampling import make_loader
@@ -30,7 +29,7 @@ from pix2pix_qgis.train.losses import masked_l1
 from pix2pix_qgis.train.report import training_report
 from pix2pix_qgis.train.trainer import Pix2PixTrainer, evaluate
 
-from ..data.test_dataset import esri_folder, mapping_chips
+from ..builders import Recorder, esri_folder, mapping_chips
 
 TINY = {"ngf": 4, "ndf": 4, "batch_size": 4, "lr": 2e-3}
 REFERENCE = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0, "gan_mode": "vanilla"}
@@ -45,26 +44,6 @@ def small_chips(tmp_path_factory) -> Path:
     restore the RNG to repeat a run.
     """
     return mapping_chips(tmp_path_factory.mktemp("small"), size=256, tile=64)
-
-
-class Recorder(Progress):
-    """Keeps every event; cancels once ``cancel_at_step`` steps are done."""
-
-    def __init__(self, cancel_at_step: int | None = None) -> None:
-        super().__init__(None, threading.Event())
-        self.events: list[dict[str, Any]] = []
-        self.cancel_at_step = cancel_at_step
-
-    def emit(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-        if self.cancel_at_step is not None and event.get("step", 0) >= self.cancel_at_step:
-            self.cancel_event.set()
-
-    def steps(self) -> list[int]:
-        return [e["step"] for e in self.events if e["type"] == "progress" and "step" in e]
-
-    def infos(self) -> list[str]:
-        return [e["message"] for e in self.events if e["type"] == "info"]
 
 
 def weights(model: Path) -> dict[str, torch.Tensor]:
