@@ -31,7 +31,8 @@ from common import machine, today  # noqa: E402
 from pix2pix_qgis import ChipSpec, Progress, export_chips  # noqa: E402
 from pix2pix_qgis.data.folder import open_chips
 from pix2pix_qgis.model.discriminators import DiscriminatorSpec, build_discriminator
-from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
+from pix2pix_qgis.model.generators import build_generator
+from pix2pix_qgis.model.networks import GeneratorSpec
 from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.sample import make_sample_pair
 from pix2pix_qgis.train.config import TrainConfig, choose_depth

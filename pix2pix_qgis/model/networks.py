@@ -243,15 +243,6 @@ def init_weights(net: ModuleT, gain: float = 0.02, generator: torch.Generator | 
     return net
 
 
-def build_generator(spec: GeneratorSpec, generator: torch.Generator | None = None) -> UnetGenerator:
-    """A freshly initialised generator; with ``generator`` the global RNG is left as it was."""
-    if generator is None:
-        return init_weights(UnetGenerator(spec))
-    with torch.random.fork_rng(devices=[]):  # module constructors draw default inits from it
-        net = UnetGenerator(spec)
-    return init_weights(net, generator=generator)
-
-
 def count_parameters(net: nn.Module) -> int:
     """Number of scalar weights in ``net`` (trainable or not)."""
     return sum(p.numel() for p in net.parameters())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -71,6 +72,22 @@ def torchrun(*args: str) -> list[str]:
     launcher = Path(sys.executable).with_name("torchrun")
     head = [str(launcher)] if launcher.exists() else [sys.executable, "-m", "torch.distributed.run"]
     return [*head, "--standalone", *args]
+
+
+def torchrun_stopped_at_step(*args: str, step: int = 2) -> tuple[int, list[dict]]:
+    """Run torchrun with ``args`` (``--progress json``), SIGTERM it once a JSON line reports ``step``: its exit
+    code and every JSON line it printed, those after the signal included."""
+    proc = subprocess.Popen(torchrun(*args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=engine_env())
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("{") and json.loads(line).get("step", 0) >= step:
+            proc.send_signal(signal.SIGTERM)
+            break
+    lines += proc.stdout.readlines()
+    return proc.wait(timeout=120), json_lines("".join(lines))
 
 
 def engine_env(**extra: str) -> dict[str, str]:

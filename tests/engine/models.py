@@ -9,7 +9,8 @@ import torch
 from pix2pix_qgis.data.normalization import Normalization
 from pix2pix_qgis.model.card import BandsCard, GridCard, ModelCard
 from pix2pix_qgis.model.discriminators import DiscriminatorSpec
-from pix2pix_qgis.model.networks import GeneratorSpec, build_generator, init_weights
+from pix2pix_qgis.model.generators import build_generator
+from pix2pix_qgis.model.networks import GeneratorSpec, init_weights
 from pix2pix_qgis.model.package import write_package
 
 

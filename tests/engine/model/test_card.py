@@ -20,7 +20,8 @@ from pix2pix_qgis.infer.translate import translate_raster
 from pix2pix_qgis.model.archive import cpu_tensors, to_json, write_zip
 from pix2pix_qgis.model.card import ModelCard, plain
 from pix2pix_qgis.model.discriminators import DiscriminatorSpec
-from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
+from pix2pix_qgis.model.generators import build_generator
+from pix2pix_qgis.model.networks import GeneratorSpec
 from pix2pix_qgis.model.package import load_model, read_package, write_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train

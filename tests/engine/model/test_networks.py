@@ -16,10 +16,10 @@ from pix2pix_qgis.model.discriminators import (
     legacy_state,
     patchgan_output_size,
 )
+from pix2pix_qgis.model.generators import build_generator
 from pix2pix_qgis.model.networks import (
     GeneratorSpec,
     UnetGenerator,
-    build_generator,
     check_chip_size,
     count_parameters,
     deepest_fit,

@@ -23,7 +23,8 @@ from pix2pix_qgis.model.checkpoint import (
     save_checkpoint,
     unflatten_optimizer,
 )
-from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
+from pix2pix_qgis.model.generators import build_generator
+from pix2pix_qgis.model.networks import GeneratorSpec
 from pix2pix_qgis.model.package import MODEL_ENTRIES, load_model, predict, read_package, write_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train

@@ -4,7 +4,6 @@ report, one process as a plain run, and cancel into a checkpoint that resumes.""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pix2pix_qgis.infer.translate import TranslateSpec, translate_raster
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 from pix2pix_qgis.model.package import read_package
 
-from ..cli_runs import engine_env, json_lines, torchrun
+from ..cli_runs import engine_env, json_lines, torchrun, torchrun_stopped_at_step
 
 TINY = ["--model", "cyclegan", "--ngf", "4", "--ndf", "4", "--resnet-blocks", "1", "--batch-size", "2",
         "--device", "cpu"]
@@ -95,18 +94,9 @@ def test_a_stopped_two_rank_run_keeps_its_checkpoint_and_resumes_to_the_end(unpa
     model, epochs = tmp_path / "m.p2p", 30
     args = ["--nproc-per-node", "2", "-m", "pix2pix_qgis", "train", str(chips), str(model), "--epochs", str(epochs),
             *TINY, "--progress", "json"]
-    proc = subprocess.Popen(torchrun(*args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=engine_env())
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("{") and json.loads(line).get("step", 0) >= 2:
-            proc.send_signal(signal.SIGTERM)
-            break
-    lines += proc.stdout.readlines()
-    assert proc.wait(timeout=120) != 0
-    cancelled = [e for e in json_lines("".join(lines)) if e["type"] == "error"]
+    code, stopped = torchrun_stopped_at_step(*args)
+    assert code != 0
+    cancelled = [e for e in stopped if e["type"] == "error"]
     assert {e.get("rank", 0) for e in cancelled} == {0, 1} and {e["kind"] for e in cancelled} == {"cancelled"}
     state = load_checkpoint(checkpoint_path(model))[0]["state"]
     assert not model.exists()

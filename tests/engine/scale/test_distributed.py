@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
 from ..builders import Recorder, mapping_chips
-from ..cli_runs import engine_env, json_lines, torchrun
+from ..cli_runs import engine_env, json_lines, torchrun, torchrun_stopped_at_step
 
 TINY = ["--ngf", "4", "--ndf", "4", "--device", "cpu", "--lr", "0.002"]
 EPOCHS = 10
@@ -127,17 +126,8 @@ def test_stopped_run_resumes_to_the_same_model(chips, full_run, tmp_path):
     model = tmp_path / "m.p2p"
     args = ["--nproc-per-node", "2", "-m", "pix2pix_qgis", "train", str(chips), str(model), "--epochs", str(EPOCHS),
             *TINY, "--progress", "json"]
-    proc = subprocess.Popen(torchrun(*args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=engine_env())
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("{") and json.loads(line).get("step", 0) >= 2:
-            proc.send_signal(signal.SIGTERM)
-            break
-    lines += proc.stdout.readlines()
-    assert proc.wait(timeout=120) != 0
-    stopped = json_lines("".join(lines))
+    code, stopped = torchrun_stopped_at_step(*args)
+    assert code != 0
     cancelled = [e for e in stopped if e["type"] == "error"]
     assert {e.get("rank", 0) for e in cancelled} == {0, 1} and {e["kind"] for e in cancelled} == {"cancelled"}
     state = load_checkpoint(checkpoint_path(model))[0]["state"]

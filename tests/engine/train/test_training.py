@@ -20,7 +20,8 @@ from pix2pix_qgis.data.sampling import make_loader
 from pix2pix_qgis.infer.translate import translate_raster
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pix2pix_qgis.model.device import resolve_device
-from pix2pix_qgis.model.networks import GeneratorSpec, build_generator
+from pix2pix_qgis.model.generators import build_generator
+from pix2pix_qgis.model.networks import GeneratorSpec
 from pix2pix_qgis.model.package import load_model, read_package
 from pix2pix_qgis.train.config import TrainConfig, choose_depth
 from pix2pix_qgis.train.guide import budget_advice
