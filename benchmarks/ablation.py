@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/ablation.py table --out DIR
 
 ``run`` trains every run of :data:`RUNS` not yet in ``DIR`` with ``bench_quality.py``
-(``DIR/<name>.json``, its log in ``DIR/<name>.log``), ``--jobs`` at a time, each on one torch
+(``DIR/<name>.json``, its log ``DIR/<name>.log``, its model ``DIR/<name>.p2p``), ``--jobs`` at a time, each on one torch
 thread under ``nice -n 19`` so it takes idle CPU only. ``table`` prints the Markdown table
 of BENCHMARKS.md, "Choosing the defaults", from the JSON files, with each run's command.
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BUDGET = 6000  # training chips seen per run
+FULL_BUDGET = 22000  # about the 30 CPU minutes per run at NGF 16 with resize upsampling
 COMMON = ["--samples", str(BUDGET), "--ngf", "16", "--threads", "1"]
 
 # name: (task, what changes from the reference settings, the options that change it); run in this order.
@@ -51,6 +52,13 @@ RUNS: dict[str, tuple[str, str, list[str]]] = {
     # The combination: the upsampling that removes the checkerboard (R02) with instance norm (R12).
     "R13-resize-instance": ("relief", "resize + conv and instance norm",
                             ["--upsample", "resize", "--norm", "instance"]),
+    # The whole budget: 30 CPU minutes per run (R02 took 8 for 6000 chips), for the default (R02)
+    # and the only PSNR winner (R13); C02 is R02 again from the same commit, as their control.
+    "C02-resize-control": ("relief", "upsampling: resize + conv (R02 again, as the control)", ["--upsample", "resize"]),
+    "B02-resize-full-budget": ("relief", f"R02 at the 30 CPU-minute budget ({FULL_BUDGET} chips)",
+                               ["--upsample", "resize", "--samples", str(FULL_BUDGET)]),
+    "B13-resize-instance-full-budget": ("relief", f"R13 at the 30 CPU-minute budget ({FULL_BUDGET} chips)",
+                                        ["--upsample", "resize", "--norm", "instance", "--samples", str(FULL_BUDGET)]),
 }
 
 
@@ -60,7 +68,8 @@ def options(name: str) -> list[str]:
 
 
 def command(name: str, cache: Path) -> list[str]:
-    return [sys.executable, str(HERE / "bench_quality.py"), *options(name), "--cache", str(cache)]
+    return [sys.executable, str(HERE / "bench_quality.py"), *options(name), "--cache", str(cache),
+            "--keep", str(cache.parent / f"{name}.p2p")]  # kept so the held-out areas can be translated again
 
 
 def run_one(name: str, out: Path, cache: Path) -> int:

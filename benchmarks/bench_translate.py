@@ -31,7 +31,8 @@ precision: how far PRECISION bfloat16 moves a trained model's translated raster 
 heldout: a trained model's held-out metrics (the real-data benchmark's Asia and North America,
   relief → imagery) with the pre-issue tiling (chip-size tiles, a quarter chip of overlap)
   and with today's default: whether larger tiles change what a BatchNorm model outputs, and
-  which way.
+  which way; ``--tta`` compares the default tiling without and with 8-view test-time
+  augmentation instead.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -463,17 +465,21 @@ def precision(args: argparse.Namespace) -> None:
 
 
 def heldout(args: argparse.Namespace) -> None:
-    """Held-out metrics of one model with chip-size tiles (the pre-issue default) and with the default tiling."""
+    """Held-out metrics of one model with chip-size tiles (the pre-issue default) and with the default tiling,
+    or (``--tta``) with the default tiling without and with 8-view test-time augmentation."""
     from bench_quality import HELD_OUT, write_pair
 
     from pix2pix_qgis.evaluate.metrics import compute_metrics
 
     _, card = load_model(Path(args.model))
     chip = card.chip_size
-    tilings = {f"{chip} px tiles, overlap {chip // 4} (pre-issue default)": {"tile_size": chip, "overlap": chip // 4},
-               "default tiling": {}}
-    print(f"## Held-out metrics by tiling ({today()})")
-    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py heldout --model {args.model}`")
+    tilings: dict[str, dict[str, Any]] = (
+        {"default tiling": {}, "default tiling, 8-view TTA": {"tta": True}} if args.tta else
+        {f"{chip} px tiles, overlap {chip // 4} (pre-issue default)": {"tile_size": chip, "overlap": chip // 4},
+         "default tiling": {}})
+    print(f"## Held-out metrics by {'test-time augmentation' if args.tta else 'tiling'} ({today()})")
+    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py heldout --model {args.model}"
+          f"{' --tta' if args.tta else ''}`")
     print(f"- Machine: {machine()}; model {Path(args.model).name} (chip {chip}, depth {card.generator.depth}, "
           f"NGF {card.generator.ngf}, {card.generator.norm} norm); metrics against the imagery, data range 255")
     print("| region | tiling | tile, overlap | MAE | RMSE | PSNR dB | SSIM | mean / max difference to the other tiling "
@@ -534,6 +540,7 @@ def main() -> None:
     p.set_defaults(run=precision)
     p = commands.add_parser("heldout")
     p.add_argument("--model", default="demo-output/model.p2p")
+    p.add_argument("--tta", action="store_true", help="compare the default tiling without and with 8-view TTA")
     p.set_defaults(run=heldout)
     p = commands.add_parser("seams")
     p.add_argument("--model", default="demo-output/model.p2p")
