@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from .builders import write_unpaired
-from .conftest import read_raster
 from .processing_runs import recording_feedback, run
+from .rasters import read_raster, write_raster
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,6 @@ def test_translate_both_directions_keeps_each_input_grid(qgis_app, cyclegan, unp
 def test_b2a_with_a_pix2pix_model_is_refused_with_the_fix(qgis_app, tmp_path, rng):
     from qgis.core import QgsProcessingException
 
-    from .conftest import write_raster
     from .tiny_models import train_tiny_model
 
     pix2pix = train_tiny_model(tmp_path / "pix2pix")

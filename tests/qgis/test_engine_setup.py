@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import QGIS_PROCESS, write_raster
+from .paths import QGIS_PROCESS
 from .plugin_install import fresh_profile_env
 from .processing_runs import recording_feedback
+from .rasters import write_raster
 
 
 def qgis_process(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

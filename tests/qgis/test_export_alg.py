@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import ENGINE_PYTHON, read_raster
+from .paths import ENGINE_PYTHON
 from .processing_runs import recording_feedback
+from .rasters import read_raster
 
 _KEEP_ALIVE: list = []
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import read_raster, write_raster
 from .processing_runs import recording_feedback
+from .rasters import read_raster, write_raster
 from .tiny_models import train_tiny_model
 
 HALF_WORLD = 20037508.342789244

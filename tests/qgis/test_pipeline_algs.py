@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ENGINE_PYTHON, read_raster
+from .paths import ENGINE_PYTHON
 from .processing_runs import recording_feedback, run
+from .rasters import read_raster
 
 
 @pytest.fixture(scope="module")
