@@ -149,8 +149,8 @@ def test_no_module_imports_a_conftest():
 
 
 def test_the_conftest_import_checker_sees_every_spelling():
-    assert _imported_conftests("from .conftest import REPO, read_raster\n") == ["conftest"]
-    assert _imported_conftests("def f():\n    from ..conftest import unpaired\n") == ["conftest"]
+    assert _imported_conftests("from ..conftest import REPO, read_raster\n") == ["conftest"]
+    assert _imported_conftests("def f():\n    from tests.engine.conftest import x\n") == ["tests.engine.conftest"]
     assert _imported_conftests("from . import conftest\n") == ["conftest"]
     assert _imported_conftests("import tests.qgis.conftest\n") == ["tests.qgis.conftest"]
     assert _imported_conftests("from .paths import REPO\nimport pytest\n") == []
