@@ -1,5 +1,5 @@
 """What more than one engine test module builds: real GeoTIFFs, paired and unpaired chips folders made by the
-real exports, files of the reference pix2pix's layout, and a :class:`Progress` that records.
+real exports, files of the reference pix2pix's layout, a :class:`Progress` that records, and a package's weights.
 
 Plain functions and constants, imported by the tests (``from ..builders import mapping_chips``); the fixtures
 built on them are in ``conftest.py``. Test modules never import each other (the architecture test says so).
@@ -18,6 +18,7 @@ import torch
 from affine import Affine
 
 from pix2pix_qgis import ChipSpec, Progress, UnpairedSpec, export_chips
+from pix2pix_qgis.model.package import read_package
 
 UTM_TRANSFORM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0)
 
@@ -158,3 +159,8 @@ class Recorder(Progress):
 
     def infos(self) -> list[str]:
         return [e["message"] for e in self.events if e["type"] == "info"]
+
+
+def weights(model: Path) -> dict[str, torch.Tensor]:
+    """The A→B generator's tensors of a ``.p2p`` package by name: what two runs that must agree are compared on."""
+    return read_package(model)[1]

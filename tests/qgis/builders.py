@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .conftest import ENGINE_PYTHON
+from .paths import ENGINE_PYTHON
 
 RELIEF_WINDOW = "Window(2600, 700, 256, 256)"  # 6.7°E–23.7°E, 43.3°N–26.3°N
 IMAGERY_WINDOW = "Window(1000, 700, 256, 256)"  # 113°W–96°W, same latitudes

@@ -8,7 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from .conftest import QGIS_PROCESS, REPO
+from .paths import QGIS_PROCESS, REPO
 
 
 def install_from_zip(root: Path) -> Path:

@@ -4,6 +4,7 @@ keeps what they reported: shared by the QGIS test modules, which never import ea
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def run(algorithm: str, parameters: dict, feedback=None) -> dict:
@@ -13,38 +14,43 @@ def run(algorithm: str, parameters: dict, feedback=None) -> dict:
     return processing.run(algorithm, parameters, feedback=feedback or QgsProcessingFeedback())
 
 
-class RecordingFeedback:
-    """A QgsProcessingFeedback that keeps what the algorithm reported."""
+def recording_feedback(cancel_after_progress: bool = False) -> Any:
+    """A QgsProcessingFeedback that keeps what the run reported: ``infos``, ``console`` (stray engine output),
+    ``errors`` (errors and warnings), ``progress_values`` (percent, every call) and ``cancelled_at``
+    (``time.monotonic()`` of the cancel that ``cancel_after_progress`` makes at the first progress above 0).
 
-    def __new__(cls, cancel_after_progress: bool = False):
-        from qgis.core import QgsProcessingFeedback
+    Progress is recorded in ``setProgress`` rather than from the ``progressChanged`` signal: the signal skips
+    values within 0.1 % of the last one, and a test that runs the engine runner in its own thread has no event
+    loop to deliver it, while ``setProgress`` runs in whichever thread reports.
+    """
+    from qgis.core import QgsProcessingFeedback
 
-        class Recording(QgsProcessingFeedback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.infos: list[str] = []
-                self.errors: list[str] = []
-                self.progress_values: list[float] = []
-                self.cancelled_at: float | None = None
+    class Recording(QgsProcessingFeedback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.infos: list[str] = []
+            self.console: list[str] = []
+            self.errors: list[str] = []
+            self.progress_values: list[float] = []
+            self.cancelled_at: float | None = None
 
-            def pushInfo(self, info: str) -> None:  # noqa: N802
-                self.infos.append(info)
+        def setProgress(self, value: float) -> None:  # noqa: N802
+            super().setProgress(value)
+            self.progress_values.append(value)
+            if cancel_after_progress and value > 0 and self.cancelled_at is None:
+                self.cancelled_at = time.monotonic()
+                self.cancel()
 
-            def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N802,N803
-                self.errors.append(error)
+        def pushInfo(self, info: str) -> None:  # noqa: N802
+            self.infos.append(info)
 
-            def pushWarning(self, warning: str) -> None:  # noqa: N802
-                self.errors.append(warning)
+        def pushConsoleInfo(self, info: str) -> None:  # noqa: N802
+            self.console.append(info)
 
-        feedback = Recording()
-        if cancel_after_progress:
-            def on_progress(value: float) -> None:
-                feedback.progress_values.append(value)
-                if value > 0 and feedback.cancelled_at is None:
-                    feedback.cancelled_at = time.monotonic()
-                    feedback.cancel()
+        def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N802,N803
+            self.errors.append(error)
 
-            feedback.progressChanged.connect(on_progress)
-        else:
-            feedback.progressChanged.connect(feedback.progress_values.append)
-        return feedback
+        def pushWarning(self, warning: str) -> None:  # noqa: N802
+            self.errors.append(warning)
+
+    return Recording()

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from .builders import write_unpaired
-from .conftest import read_raster
-from .processing_runs import RecordingFeedback, run
+from .processing_runs import recording_feedback, run
+from .rasters import read_raster, write_raster
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def unpaired(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def chips(qgis_app, unpaired) -> dict:
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = run("pix2pix:exportunpaired", {"INPUT": str(unpaired["relief"]), "INPUT2": str(unpaired["imagery"]),
                                             "TILE_SIZE": 64, "STRIDE": 32, "VALIDATION": 0.1,
                                             "OUTPUT": str(unpaired["folder"] / "chips")}, feedback)
@@ -35,7 +35,7 @@ def chips(qgis_app, unpaired) -> dict:
 
 @pytest.fixture(scope="module")
 def cyclegan(qgis_app, chips, unpaired) -> dict:
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = run("pix2pix:traincyclegan", {
         "CHIPS": chips["OUTPUT"], "EPOCHS": 1, "BATCH_SIZE": 4, "NGF": 4, "RESNET_BLOCKS": 2, "DEVICE": "cpu",
         "OUTPUT_MODEL": str(unpaired["folder"] / "cyclegan.p2p"), "OUTPUT_HTML": str(unpaired["folder"] / "r.html"),
@@ -94,7 +94,6 @@ def test_translate_both_directions_keeps_each_input_grid(qgis_app, cyclegan, unp
 def test_b2a_with_a_pix2pix_model_is_refused_with_the_fix(qgis_app, tmp_path, rng):
     from qgis.core import QgsProcessingException
 
-    from .conftest import write_raster
     from .tiny_models import train_tiny_model
 
     pix2pix = train_tiny_model(tmp_path / "pix2pix")
@@ -111,7 +110,7 @@ def test_cancelled_cyclegan_keeps_a_checkpoint_that_resume_finishes(qgis_app, ch
     model = tmp_path / "cancel.p2p"
     parameters = {"CHIPS": chips["OUTPUT"], "EPOCHS": 2, "BATCH_SIZE": 2, "NGF": 4, "RESNET_BLOCKS": 2,
                   "DEVICE": "cpu", "OUTPUT_MODEL": str(model)}
-    feedback = RecordingFeedback(cancel_after_progress=True)
+    feedback = recording_feedback(cancel_after_progress=True)
     with pytest.raises(QgsProcessingException, match="Cancelled"):
         run("pix2pix:traincyclegan", parameters, feedback)
     assert time.monotonic() - feedback.cancelled_at < 30
@@ -176,7 +175,7 @@ def test_evaluate_without_pairs_reports_distances_and_the_cycle_error(qgis_app, 
                                         "DIRECTION": "a2b", "DEVICE": "cpu", "OUTPUT": str(tmp_path / "a2b.tif")})
     back = run("pix2pix:translate", {"INPUT": forward["OUTPUT"], "MODEL": cyclegan["OUTPUT_MODEL"],
                                      "DIRECTION": "b2a", "DEVICE": "cpu", "OUTPUT": str(tmp_path / "a2b2a.tif")})
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = run("pix2pix:evaluateunpaired", {
         "PREDICTION": forward["OUTPUT"], "CHIPS": chips["OUTPUT"], "ORIGINAL": str(unpaired["relief"]),
         "RECONSTRUCTION": back["OUTPUT"], "OUTPUT_REPORT": str(tmp_path / "m.json"),

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from .processing_runs import recording_feedback
+
 FAKE_ENGINE = textwrap.dedent('''\
     #!/usr/bin/python3
     """Plays a misbehaving engine; argv is: -u -m pix2pix_qgis SCENARIO --progress json."""
@@ -114,31 +116,6 @@ def fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PIX2PIX_PYTHON", str(script))
     return script
-
-
-def recording_feedback(cancel_on_progress: bool = False) -> Any:
-    from qgis.core import QgsProcessingFeedback
-
-    class Recording(QgsProcessingFeedback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.console: list[str] = []
-            self.infos: list[str] = []
-            self.progress_values: list[float] = []
-
-        def setProgress(self, value: float) -> None:  # noqa: N802 - the runner calls it from its own thread
-            super().setProgress(value)
-            self.progress_values.append(value)
-            if cancel_on_progress:
-                self.cancel()
-
-        def pushConsoleInfo(self, info: str) -> None:  # noqa: N802
-            self.console.append(info)
-
-        def pushInfo(self, info: str) -> None:  # noqa: N802
-            self.infos.append(info)
-
-    return Recording()
 
 
 def run_with_deadline(scenario: str, feedback: Any, deadline_s: float = 60.0, command_tail: tuple[str, ...] = (),
@@ -244,7 +221,7 @@ def test_a_stderr_flood_does_not_deadlock(qgis_app, fake_engine):
 def test_cancel_kills_an_engine_that_ignores_sigterm(qgis_app, fake_engine):
     from qgis.core import QgsProcessingException
 
-    outcome = run_with_deadline("ignores_sigterm", recording_feedback(cancel_on_progress=True),
+    outcome = run_with_deadline("ignores_sigterm", recording_feedback(cancel_after_progress=True),
                                 deadline_s=30, grace_seconds=0.5)
     assert isinstance(outcome.get("error"), QgsProcessingException), outcome
     assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20
@@ -254,7 +231,7 @@ def test_cancel_is_a_line_on_the_engines_stdin(qgis_app, fake_engine):
     """The portable channel: an engine that cannot catch signals (Windows) stops long before the grace ends."""
     from qgis.core import QgsProcessingException
 
-    outcome = run_with_deadline("stops_on_cancel_line", recording_feedback(cancel_on_progress=True),
+    outcome = run_with_deadline("stops_on_cancel_line", recording_feedback(cancel_after_progress=True),
                                 deadline_s=60, grace_seconds=30)
     assert isinstance(outcome.get("error"), QgsProcessingException), outcome
     assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 15
@@ -264,7 +241,7 @@ def test_cancel_is_a_line_on_the_engines_stdin(qgis_app, fake_engine):
 def test_sigterm_remains_the_fallback_for_an_engine_that_does_not_read_stdin(qgis_app, fake_engine):
     from qgis.core import QgsProcessingException
 
-    outcome = run_with_deadline("stops_on_sigterm_only", recording_feedback(cancel_on_progress=True),
+    outcome = run_with_deadline("stops_on_sigterm_only", recording_feedback(cancel_after_progress=True),
                                 deadline_s=60, grace_seconds=30)
     assert isinstance(outcome.get("error"), QgsProcessingException), outcome
     assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 15
@@ -289,7 +266,7 @@ def test_cancel_removes_the_partial_and_the_lock_of_an_engine_it_had_to_kill(qgi
 
     out = tmp_path / "out" / "chips.tif"
     out.parent.mkdir()
-    outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+    outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_after_progress=True),
                                 deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
     assert isinstance(outcome.get("error"), QgsProcessingException), outcome
     assert "Cancelled" in str(outcome["error"]) and outcome["seconds"] < 20  # the engine ran and was killed
@@ -307,7 +284,7 @@ def test_cancel_keeps_a_lock_that_another_run_holds(qgis_app, fake_engine, tmp_p
     lock = lock_path(out)
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_on_progress=True),
+        outcome = run_with_deadline("locks_and_ignores_sigterm", recording_feedback(cancel_after_progress=True),
                                     deadline_s=30, command_tail=(str(out),), outputs=[str(out)], grace_seconds=0.5)
         assert "Cancelled" in str(outcome.get("error")), outcome
         assert lock.exists() and [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import QGIS_PROCESS, write_raster
+from .paths import QGIS_PROCESS
 from .plugin_install import fresh_profile_env
-from .processing_runs import RecordingFeedback
+from .processing_runs import recording_feedback
+from .rasters import write_raster
 
 
 def qgis_process(env: dict[str, str], *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -78,7 +79,7 @@ def test_a_failing_pip_shows_its_own_error(qgis_app, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
 
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     (tmp_path / "wheels").mkdir()
     with pytest.raises(QgsProcessingException, match="pip could not install torch==2.13.0"):
         processing.run("pix2pix:setupengine", {"FOLDER": str(tmp_path / "venv"), "DEVICE": "cpu",
@@ -94,7 +95,7 @@ def test_check_engine_reports_a_broken_interpreter_with_the_fix(qgis_app, tmp_pa
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(broken)], check=True)
     monkeypatch.setenv("PIX2PIX_PYTHON", str(broken / "bin" / "python"))
     result = processing.run("pix2pix:checkengine", {"OUTPUT_HTML": str(tmp_path / "check.html")},
-                            feedback=RecordingFeedback())
+                            feedback=recording_feedback())
     assert result["OK"] is False and result["PYTHON"] == str(broken / "bin" / "python")
     html = Path(result["OUTPUT_HTML"]).read_text()
     assert "The engine is not ready." in html and "Set up engine" in html and "pip install" in html

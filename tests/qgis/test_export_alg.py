@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import ENGINE_PYTHON, read_raster
-from .processing_runs import RecordingFeedback
+from .paths import ENGINE_PYTHON
+from .processing_runs import recording_feedback
+from .rasters import read_raster
 
 _KEEP_ALIVE: list = []
 
@@ -26,7 +27,7 @@ def run_alg(parameters: dict, feedback=None) -> dict:
 def test_export_writes_exact_georeferenced_chips_and_declares_outputs(qgis_app, make_raster, tmp_path, rng):
     a = rng.integers(0, 1000, (2, 96, 128)).astype("uint16")
     b = rng.random((1, 96, 128)).astype("float32")
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = run_alg({"INPUT": str(make_raster("a.tif", a)), "INPUT2": str(make_raster("b.tif", b)),
                       "TILE_SIZE": 32, "STRIDE": 32, "VALIDATION": 0.25, "OUTPUT": str(tmp_path / "chips")},
                      feedback)
@@ -49,7 +50,7 @@ def test_target_in_other_crs_is_resampled_and_logged(qgis_app, make_raster, tmp_
     # B in WGS 84 at ~5 m, covering A with a margin.
     b_geotransform = (14.995, 0.00005, 0.0, 45.16, 0.0, -0.00005)
     b = rng.integers(0, 255, (3, 400, 400)).astype("uint8")
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     run_alg({"INPUT": str(make_raster("a.tif", a)),
              "INPUT2": str(make_raster("b.tif", b, epsg=4326, geotransform=b_geotransform)),
              "TILE_SIZE": 32, "STRIDE": 32, "VALIDATION": 0, "RESAMPLING": "nearest",
@@ -133,7 +134,7 @@ def test_cancel_stops_the_engine_early_and_leaves_nothing(qgis_app, make_raster,
     from qgis.core import QgsProcessingException
 
     path = str(make_raster("a.tif", rng.integers(0, 255, (1, 2000, 2000)).astype("uint8")))
-    feedback = RecordingFeedback(cancel_after_progress=True)
+    feedback = recording_feedback(cancel_after_progress=True)
     with pytest.raises(QgsProcessingException, match="Cancelled"):
         run_alg({"INPUT": path, "INPUT2": path, "TILE_SIZE": 16, "STRIDE": 8, "OUTPUT": str(tmp_path / "chips")},
                 feedback)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .conftest import ENGINE_PYTHON, read_raster
+from .paths import ENGINE_PYTHON
 from .plugin_install import install_from_zip
+from .rasters import read_raster
 
 SCRIPT = Path(__file__).with_name("gui_check_script.py")
 SHOTS = ("toolbox.png", "translate-dialog.png", "translate-result.png")

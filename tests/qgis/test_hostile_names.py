@@ -11,8 +11,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from .conftest import ENGINE_PYTHON, read_raster
+from .paths import ENGINE_PYTHON
 from .processing_runs import run
+from .rasters import read_raster
 
 HOSTILE = "in 'single' \"double\"; $(touch PWNED) `touch PWNED` ümlaut 地图"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import read_raster, write_raster
-from .processing_runs import RecordingFeedback
+from .processing_runs import recording_feedback
+from .rasters import read_raster, write_raster
 from .tiny_models import train_tiny_model
 
 HALF_WORLD = 20037508.342789244
@@ -96,7 +96,7 @@ def test_xyz_layer_is_translated_through_an_exact_temporary_geotiff(qgis_app, xy
     # tiles (1, 1) and (2, 1): 512 × 256 px, the top-left corner of tile (1, 1)
     x0, y1 = -HALF_WORLD + 256 * RES, HALF_WORLD - 256 * RES
     extent = extent_text(x0, y1 - 256 * RES, x0 + 512 * RES, y1)
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = processing.run("pix2pix:translate", {"INPUT": xyz_layer, "MODEL": str(rgb_model), "EXTENT": extent,
                                                   "DEVICE": "cpu", "OUTPUT": str(tmp_path / "out.tif")},
                             feedback=feedback)
@@ -114,7 +114,7 @@ def test_xyz_layer_at_a_chosen_resolution(qgis_app, xyz_layer, rgb_model, tmp_pa
 
     x0, y1 = -HALF_WORLD + 256 * RES, HALF_WORLD - 256 * RES
     extent = extent_text(x0, y1 - 512 * RES, x0 + 512 * RES, y1)
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = processing.run("pix2pix:translate", {"INPUT": xyz_layer, "MODEL": str(rgb_model), "EXTENT": extent,
                                                   "RESOLUTION": 4 * RES, "DEVICE": "cpu",
                                                   "OUTPUT": str(tmp_path / "coarse.tif")}, feedback=feedback)
@@ -146,7 +146,7 @@ def test_geopackage_raster_exports_the_same_chips_as_its_geotiff(qgis_app, tmp_p
     gdal.Translate(str(tmp_path / "a.gpkg"), str(tif), format="GPKG", creationOptions=["RASTER_TABLE=scan"])
     layer = QgsRasterLayer(f"GPKG:{tmp_path / 'a.gpkg'}:scan", "scan", "gdal")
     assert layer.isValid() and not Path(layer.source()).is_file()
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     processing.run("pix2pix:exportchips", {"INPUT": layer, "INPUT2": str(tif), "TILE_SIZE": 64, "STRIDE": 64,
                                            "VALIDATION": 0, "OUTPUT": str(tmp_path / "chips")}, feedback=feedback)
     written, transform, _ = read_raster(temporary_file(feedback))
@@ -164,7 +164,7 @@ def test_xyz_target_is_read_onto_the_input_grid(qgis_app, xyz_layer, tmp_path):
     x0, y1 = -HALF_WORLD + 256 * RES, HALF_WORLD - 256 * RES
     a = np.arange(256 * 256, dtype="uint16").reshape(1, 256, 256)
     path_a = write_raster(tmp_path / "a.tif", a, epsg=3857, geotransform=(x0, RES, 0.0, y1, 0.0, -RES))
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     processing.run("pix2pix:exportchips", {"INPUT": str(path_a), "INPUT2": xyz_layer, "TILE_SIZE": 128,
                                            "STRIDE": 128, "VALIDATION": 0, "OUTPUT": str(tmp_path / "chips")},
                    feedback=feedback)
@@ -181,7 +181,7 @@ def test_local_files_including_vrt_go_to_the_engine_as_they_are(qgis_app, tmp_pa
 
     tif = write_raster(tmp_path / "a.tif", rng.integers(0, 255, (1, 128, 128)).astype("uint8"))
     gdal.BuildVRT(str(tmp_path / "a.vrt"), [str(tif)])
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     processing.run("pix2pix:exportchips", {"INPUT": str(tmp_path / "a.vrt"), "INPUT2": str(tif), "TILE_SIZE": 64,
                                            "STRIDE": 64, "VALIDATION": 0, "OUTPUT": str(tmp_path / "chips")},
                    feedback=feedback)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import REPO, read_raster, write_raster
+from .paths import REPO
+from .rasters import read_raster, write_raster
 from .tiny_models import train_tiny_model
 
 

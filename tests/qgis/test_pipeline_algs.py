@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ENGINE_PYTHON, read_raster
-from .processing_runs import RecordingFeedback, run
+from .paths import ENGINE_PYTHON
+from .processing_runs import recording_feedback, run
+from .rasters import read_raster
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def chips(qgis_app, sample) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(qgis_app, chips, sample) -> dict:
-    feedback = RecordingFeedback()
+    feedback = recording_feedback()
     result = run("pix2pix:train", {"CHIPS": str(chips), "EPOCHS": 2, "BATCH_SIZE": 8, "NGF": 8, "DEVICE": "cpu",
                                    "OUTPUT_MODEL": str(sample["folder"] / "model.p2p"),
                                    "OUTPUT_HTML": str(sample["folder"] / "report.html")}, feedback)
@@ -71,7 +72,7 @@ def test_cancelled_training_keeps_a_checkpoint_that_resume_finishes(qgis_app, ch
     model = tmp_path / "cancel.p2p"
     parameters = {"CHIPS": str(chips), "EPOCHS": 2, "BATCH_SIZE": 4, "NGF": 8, "DEVICE": "cpu",
                   "OUTPUT_MODEL": str(model)}
-    feedback = RecordingFeedback(cancel_after_progress=True)
+    feedback = recording_feedback(cancel_after_progress=True)
     with pytest.raises(QgsProcessingException, match="Cancelled"):
         run("pix2pix:train", parameters, feedback)
     assert time.monotonic() - feedback.cancelled_at < 30
@@ -96,7 +97,7 @@ def test_translate_with_the_onnxruntime_backend_matches_torch(qgis_app, trained,
 
     outputs = {}
     for backend in ("torch", "onnxruntime"):
-        feedback = RecordingFeedback()
+        feedback = recording_feedback()
         run("pix2pix:translate", {"INPUT": str(sample["relief"]), "MODEL": trained["OUTPUT_MODEL"], "DEVICE": "cpu",
                                   "BACKEND": backend, "OUTPUT": str(tmp_path / f"{backend}.tif")}, feedback)
         outputs[backend] = read_raster(tmp_path / f"{backend}.tif")

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import ENGINE_PYTHON, QGIS_PROCESS, read_raster
 from .models import export_model, output_parameters
+from .paths import ENGINE_PYTHON, QGIS_PROCESS
 from .plugin_install import fresh_profile_env
+from .rasters import read_raster
 
 DATA = Path(__file__).with_name("data")
 

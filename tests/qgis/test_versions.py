@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .conftest import REPO
+from .paths import REPO
 
 
 def _declared(key: str) -> tuple[int, ...]:

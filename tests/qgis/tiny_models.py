@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .conftest import ENGINE_PYTHON, write_raster
+from .paths import ENGINE_PYTHON
+from .rasters import write_raster
 
 
 def train_tiny_model(root: Path, target_bands: str = "1,2,3") -> Path:

@@ -98,18 +98,25 @@ def test_every_test_file_sits_in_a_sub_package_folder():
     assert sorted(TESTS.rglob("test_*.py")), "no test files found: the check would be vacuous"
 
 
-def _imported_test_modules(source: str) -> list[str]:
-    """The test modules (``test_*``) that ``source`` imports, at any depth, relatively or not."""
+def _imported_modules(source: str) -> list[str]:
+    """The modules that ``source`` imports, at any depth, as written (``from . import x`` may name a module)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
-            modules = [node.module or ""] + ([] if node.module else [alias.name for alias in node.names])
+            found += [node.module or ""] + ([] if node.module else [alias.name for alias in node.names])
         elif isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        else:
-            continue
-        found += [m for m in modules if any(part.startswith("test_") for part in m.split("."))]
+            found += [alias.name for alias in node.names]
     return found
+
+
+def _imported_test_modules(source: str) -> list[str]:
+    """The test modules (``test_*``) that ``source`` imports, at any depth, relatively or not."""
+    return [m for m in _imported_modules(source) if any(part.startswith("test_") for part in m.split("."))]
+
+
+def _imported_conftests(source: str) -> list[str]:
+    """The ``conftest`` modules that ``source`` imports, at any depth, relatively or not."""
+    return [m for m in _imported_modules(source) if "conftest" in m.split(".")]
 
 
 def test_no_test_module_imports_another():
@@ -128,6 +135,25 @@ def test_the_test_import_checker_sees_every_spelling():
     assert _imported_test_modules("from . import test_cli\n") == ["test_cli"]
     assert _imported_test_modules("import tests.engine.cli.test_cli\n") == ["tests.engine.cli.test_cli"]
     assert _imported_test_modules("from ..builders import mapping_chips\nimport pytest\n") == []
+
+
+def test_no_module_imports_a_conftest():
+    """pytest loads each ``conftest.py`` itself; importing one loads it a second time under another name and
+    hides where a helper lives: constants and plain helpers belong in a helper module (``tests/qgis/paths.py``,
+    ``tests/qgis/rasters.py``, ``tests/engine/builders.py``), which ``conftest.py`` imports too."""
+    paths = [path for folder in ("engine", "qgis") for path in sorted((REPO / "tests" / folder).rglob("*.py"))]
+    wrong = {str(path.relative_to(REPO)): modules for path in paths
+             if (modules := _imported_conftests(path.read_text(encoding="utf-8")))}
+    assert wrong == {}, "move what these import from conftest.py into a helper module and import it from there"
+    assert len(paths) > 50, "too few files found: the check would be vacuous"
+
+
+def test_the_conftest_import_checker_sees_every_spelling():
+    assert _imported_conftests("from ..conftest import REPO, read_raster\n") == ["conftest"]
+    assert _imported_conftests("def f():\n    from tests.engine.conftest import x\n") == ["tests.engine.conftest"]
+    assert _imported_conftests("from . import conftest\n") == ["conftest"]
+    assert _imported_conftests("import tests.qgis.conftest\n") == ["tests.qgis.conftest"]
+    assert _imported_conftests("from .paths import REPO\nimport pytest\n") == []
 
 
 def test_imports_go_down_the_layers_only():

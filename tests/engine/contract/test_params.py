@@ -10,9 +10,7 @@ import inspect
 import json
 import math
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -33,7 +31,8 @@ from pix2pix_qgis.contract.tables import (
 from pix2pix_qgis.infer.translate import TranslateSpec
 from pix2pix_qgis.train.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[3]
+from ..cli_runs import REPO, cli_process
+
 EVERY = [(command, param) for command in COMMANDS for param in command]
 IDS = [f"{command.name}:{param.name}" for command, param in EVERY]
 OPTIONS_OBJECTS = {EXPORT: ChipSpec, TRAIN: TrainConfig, TRANSLATE: TranslateSpec}
@@ -268,18 +267,13 @@ HOSTILE = [
 ]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pix2pix_qgis", *args], capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
-
-
 @pytest.mark.parametrize(("argv", "param"), HOSTILE, ids=[" ".join(a[:1] + a[3:]) for a, _ in HOSTILE])
 def test_bad_values_exit_2_naming_the_parameter_and_the_fix(argv, param):
-    plain = run_cli(*argv)
+    plain = cli_process(*argv)
     assert plain.returncode == 2 and plain.stdout == "" and "Traceback" not in plain.stderr
     message = plain.stderr.strip().splitlines()[-1]
     assert f"({param.name}, {param.cli_flag})" in message and ": use " in message, message
-    as_json = run_cli(*argv, "--progress", "json")
+    as_json = cli_process(*argv, "--progress", "json")
     assert as_json.returncode == 2 and "Traceback" not in as_json.stderr
     error = json.loads(as_json.stdout.strip().splitlines()[-1])
     assert error["type"] == "error" and error["kind"] == "bad_input"
@@ -287,14 +281,14 @@ def test_bad_values_exit_2_naming_the_parameter_and_the_fix(argv, param):
 
 
 def test_the_command_line_and_the_python_api_say_the_same_words():
-    words = run_cli("train", "c", "m.p2p", "--lr", "0.5").stderr.strip().splitlines()[-1]
+    words = cli_process("train", "c", "m.p2p", "--lr", "0.5").stderr.strip().splitlines()[-1]
     with pytest.raises(Pix2PixError) as caught:
         TrainConfig(lr=0.5)
     assert words.endswith(str(caught.value))
 
 
 def test_help_shows_defaults_and_ranges():
-    text = run_cli("train", "--help").stdout
+    text = cli_process("train", "--help").stdout
     assert "(default 0.0002; a finite number from 1e-12 to 0.1)" in " ".join(text.split())
 
 

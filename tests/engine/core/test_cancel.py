@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -21,9 +20,8 @@ from pix2pix_qgis.contract.protocol import CANCEL_LINE
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 
 from ..builders import mapping_chips, write_raster
+from ..cli_runs import REPO
 from ..models import write_model
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def start_engine(*args: str) -> subprocess.Popen:

@@ -25,9 +25,8 @@ from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
 from ..builders import mapping_chips, write_raster
+from ..cli_runs import REPO
 from ..models import write_model
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -30,10 +30,9 @@ from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
 from pix2pix_qgis.model.package import load_model
 
 from ..builders import mapping_chips, write_raster
+from ..cli_runs import ENV
 from ..models import write_model
 
-REPO = Path(__file__).resolve().parents[3]
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 LEFTOVER = re.compile(r"^\.(.+)\.(partial|old)-(\d+)(\..*)?$|^\.(.+)\.lock$")
 
 

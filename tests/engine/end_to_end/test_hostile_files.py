@@ -26,10 +26,8 @@ from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
 from ..builders import mapping_chips, write_raster
-from ..cli_runs import run_cli, translate_cli
+from ..cli_runs import REPO, run_cli, translate_cli
 from ..models import write_model
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 class Payload:

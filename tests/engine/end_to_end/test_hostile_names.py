@@ -18,8 +18,8 @@ import rasterio
 from pix2pix_qgis.model.package import load_model
 
 from ..builders import smooth_field, write_raster
+from ..cli_runs import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 HOSTILE = "we ird 'single' \"double\" ; semi $(touch pwned) `touch tick` & | > ünï 東京 –"
 
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,17 +27,10 @@ from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
 from ..builders import mapping_chips, write_raster
+from ..cli_runs import run_cli
 from ..models import write_model
 
-REPO = Path(__file__).resolve().parents[3]
 CPU = torch.device("cpu")
-
-
-def run_cli(*args: str) -> tuple[int, dict, float]:
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pix2pix_qgis", *args, "--progress", "json"], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
-    return proc.returncode, json.loads(proc.stdout.splitlines()[-1]), time.monotonic() - started
 
 
 def test_traced_costs_match_the_real_network():
@@ -66,9 +54,12 @@ def test_traced_costs_match_the_real_network():
 def test_an_absurd_tile_is_refused_at_once_with_the_estimate_and_the_fix(tmp_path, rng):
     model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 64, 64), dtype="uint8"))
-    code, error, seconds = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"),
-                                   "--tile-size", str(2**20), "--overlap", "0", "--device", "cpu")
-    assert code == 2 and error["kind"] == "bad_input"
+    started = time.monotonic()
+    refused = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"),
+                      "--tile-size", str(2**20), "--overlap", "0", "--device", "cpu", timeout=120)
+    seconds = time.monotonic() - started
+    error = refused.events[-1]
+    assert refused.code == 2 and error["kind"] == "bad_input"
     message = error["message"]
     assert "needs about" in message and "TiB of memory but only" in message
     suggested = int(re.search(r"Lower --tile-size \(TILE_SIZE\) to (\d+)\.$", message).group(1))

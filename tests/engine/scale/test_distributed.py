@@ -15,20 +15,15 @@ from pix2pix_qgis import Cancelled, Pix2PixError, Progress
 from pix2pix_qgis.core.launch import Launch, OtherRankProgress
 from pix2pix_qgis.data.sampling import EpochSampler, epoch_order
 from pix2pix_qgis.model.checkpoint import checkpoint_path, load_checkpoint
-from pix2pix_qgis.model.package import read_package
 from pix2pix_qgis.train.config import TrainConfig
 from pix2pix_qgis.train.loop import train
 
-from ..builders import Recorder, mapping_chips
+from ..builders import Recorder, mapping_chips, weights
 from ..cli_runs import engine_env, json_lines, torchrun, torchrun_stopped_at_step
 
 TINY = ["--ngf", "4", "--ndf", "4", "--device", "cpu", "--lr", "0.002"]
 EPOCHS = 10
 TRAIN_CHIPS, STEPS = 48, 6  # 48 training chips; 2 ranks × batch 4 → 6 steps per epoch
-
-
-def weights(model: Path) -> dict[str, torch.Tensor]:
-    return read_package(model)[1]
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ what a Pix2Pix model or a bad setting gets told."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +25,7 @@ from pix2pix_qgis.train.report import training_report
 from ..builders import CYCLEGAN_TINY as TINY
 from ..builders import UNPAIRED_SPEC as SPEC
 from ..builders import Recorder, checkpoint_like, mapping_chips
+from ..cli_runs import run_cli
 from ..models import write_model
 
 
@@ -168,19 +167,14 @@ def test_paired_chips_are_not_an_unpaired_folder(tmp_path):
         train_cyclegan(chips, tmp_path / "m.p2p", TrainConfig(epochs=1, **TINY))
 
 
-def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pix2pix_qgis", *args, "--progress", "json"],
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
 def test_the_command_line_trains_a_cyclegan_and_translates_b2a(unpaired, tmp_path):
     a, b, chips = unpaired
     model, report = tmp_path / "cli.p2p", tmp_path / "report.html"
     done = run_cli("train", str(chips), str(model), "--model", "cyclegan", "--epochs", "1", "--ngf", "4", "--ndf",
                    "4", "--resnet-blocks", "1", "--batch-size", "2", "--pool-size", "5", "--lambda-identity", "0",
-                   "--report", str(report))
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = [json.loads(line) for line in done.stdout.splitlines()]
+                   "--report", str(report), timeout=600)
+    assert done.code == 0, (done.events, done.stderr)
+    lines = done.events
     result = lines[-1]["result"]
     assert result["model_type"] == "cyclegan" and result["report"] == str(report.absolute())
     assert any(line["type"] == "progress" and "cycle_A" in line for line in lines)
@@ -188,7 +182,7 @@ def test_the_command_line_trains_a_cyclegan_and_translates_b2a(unpaired, tmp_pat
     assert (config["gan_mode"], config["norm"], config["pool_size"], config["lambda_identity"]) == (
         "lsgan", "instance", 5, 0.0)
     done = run_cli("translate", str(b), str(model), str(tmp_path / "b2a.tif"), "--direction", "b2a")
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.code == 0, (done.events, done.stderr)
     assert _grid(tmp_path / "b2a.tif")[:4] == _grid(b)[:4]
 
 
@@ -196,14 +190,14 @@ def test_the_command_line_exits_2_on_b2a_with_a_pix2pix_model_and_on_a_garbage_r
     model = write_model(tmp_path / "p2p.p2p")
     raster = make_raster("in.tif", np.zeros((3, 64, 64), dtype="uint8"))
     done = run_cli("translate", str(raster), str(model), str(tmp_path / "out.tif"), "--direction", "b2a")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    error = json.loads(done.stdout.splitlines()[-1])
+    assert done.code == 2 and "Traceback" not in done.stderr
+    error = done.events[-1]
     assert error["type"] == "error" and "cannot translate B→A" in error["message"]
     good = tmp_path / "latest_net_G_A.pth"
     checkpoint_like("resnet9_instance", good)
     garbage = tmp_path / "latest_net_G_B.pth"
     garbage.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])  # truncated
     done = run_cli("import-reference", str(good), str(tmp_path / "m.p2p"), "--checkpoint-b", str(garbage))
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "not a PyTorch checkpoint" in json.loads(done.stdout.splitlines()[-1])["message"]
+    assert done.code == 2 and "Traceback" not in done.stderr
+    assert "not a PyTorch checkpoint" in done.events[-1]["message"]
     assert not (tmp_path / "m.p2p").exists()

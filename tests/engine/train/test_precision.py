@@ -37,7 +37,8 @@ from pix2pix_qgis.train.optimisation import Optimisation, training_dtype
 from pix2pix_qgis.train.report import training_report
 from pix2pix_qgis.train.trainer import Pix2PixTrainer
 
-REPO = Path(__file__).resolve().parents[3]
+from ..cli_runs import REPO
+
 TINY = {"ngf": 4, "ndf": 4, "batch_size": 4, "lr": 2e-3, "device": "cpu", "checkpoint_minutes": 0.0}
 CPU = torch.device("cpu")
 

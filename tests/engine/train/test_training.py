@@ -30,7 +30,7 @@ from pix2pix_qgis.train.losses import masked_l1
 from pix2pix_qgis.train.report import training_report
 from pix2pix_qgis.train.trainer import Pix2PixTrainer, evaluate
 
-from ..builders import Recorder, esri_folder, mapping_chips
+from ..builders import Recorder, esri_folder, mapping_chips, weights
 
 TINY = {"ngf": 4, "ndf": 4, "batch_size": 4, "lr": 2e-3}
 REFERENCE = {"upsample": "transpose", "d_scales": 1, "spectral_norm": False, "lambda_feat": 0.0, "gan_mode": "vanilla"}
@@ -45,10 +45,6 @@ def small_chips(tmp_path_factory) -> Path:
     restore the RNG to repeat a run.
     """
     return mapping_chips(tmp_path_factory.mktemp("small"), size=256, tile=64)
-
-
-def weights(model: Path) -> dict[str, torch.Tensor]:
-    return read_package(model)[1]
 
 
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
