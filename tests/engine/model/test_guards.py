@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -54,10 +53,8 @@ def test_traced_costs_match_the_real_network():
 def test_an_absurd_tile_is_refused_at_once_with_the_estimate_and_the_fix(tmp_path, rng):
     model = write_model(tmp_path / "m.p2p", chip=32, depth=3)
     source = write_raster(tmp_path / "in.tif", rng.integers(0, 255, (3, 64, 64), dtype="uint8"))
-    started = time.monotonic()
     refused = run_cli("translate", str(source), str(model), str(tmp_path / "out.tif"),
                       "--tile-size", str(2**20), "--overlap", "0", "--device", "cpu", timeout=120)
-    seconds = time.monotonic() - started
     error = refused.events[-1]
     assert refused.code == 2 and error["kind"] == "bad_input"
     message = error["message"]
@@ -68,7 +65,8 @@ def test_an_absurd_tile_is_refused_at_once_with_the_estimate_and_the_fix(tmp_pat
     check_translation_memory(spec, suggested, 1, 64, 1, "uint8", CPU, tta=False)  # the advice fits...
     with pytest.raises(Pix2PixError):  # ...and is the largest power-of-two step that does
         check_translation_memory(spec, suggested * 2, 1, 64, 1, "uint8", CPU, tta=False)
-    assert seconds < 60  # refused before any work (the budget is the interpreter's start-up)
+    # Refused before any work: translate announces its tile plan only after the memory check passes.
+    assert not any(" tiles of " in str(event.get("message", "")) for event in refused.events)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "m.p2p"]
 
 
