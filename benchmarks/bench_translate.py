@@ -32,7 +32,8 @@ heldout: a trained model's held-out metrics (the real-data benchmark's Asia and 
   relief → imagery) with the pre-issue tiling (chip-size tiles, a quarter chip of overlap)
   and with today's default: whether larger tiles change what a BatchNorm model outputs, and
   which way; ``--tta`` compares the default tiling without and with 8-view test-time
-  augmentation instead.
+  augmentation instead, ``--recalibrate-bn CHIPS`` the model with its BatchNorm running
+  statistics recomputed over the training chips in CHIPS.
 """
 
 from __future__ import annotations
@@ -464,36 +465,77 @@ def precision(args: argparse.Namespace) -> None:
     print(f"- Model time: float32 {seconds['float32']:.2f} s, bfloat16 {seconds['bfloat16']:.2f} s")
 
 
+def recalibrated_copy(model: Path, chips_folder: Path, destination: Path) -> Path:
+    """``model`` with its BatchNorm running statistics recomputed over every training chip of ``chips_folder``.
+
+    One cumulative pass (momentum None, dropout off, batches of 4 in chip order), as
+    ``torch.optim.swa_utils.update_bn`` does; the weights stay as they are.
+    """
+    from torch.utils.data import DataLoader
+
+    from pix2pix_qgis.data.dataset import ChipDataset
+    from pix2pix_qgis.data.folder import open_chips
+    from pix2pix_qgis.model.package import write_package
+
+    generator, card = load_model(model)
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+    generator.train()
+    for module in generator.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.eval()
+    with torch.no_grad():
+        for sample in DataLoader(ChipDataset(open_chips(chips_folder), "train"), batch_size=4):
+            generator(sample["a"])
+    for norm in norms:
+        norm.momentum = 0.1
+    return write_package(destination, card, generator.eval().state_dict())
+
+
 def heldout(args: argparse.Namespace) -> None:
-    """Held-out metrics of one model with chip-size tiles (the pre-issue default) and with the default tiling,
-    or (``--tta``) with the default tiling without and with 8-view test-time augmentation."""
+    """Held-out metrics of one model in two variants, each against the imagery and against the other.
+
+    Default: chip-size tiles (the pre-issue default) against the default tiling; ``--tta``: the
+    default tiling without and with 8-view test-time augmentation; ``--recalibrate-bn CHIPS``:
+    the model against its copy with BatchNorm statistics recomputed on the training chips.
+    """
     from bench_quality import HELD_OUT, write_pair
 
     from pix2pix_qgis.evaluate.metrics import compute_metrics
 
-    _, card = load_model(Path(args.model))
+    model = Path(args.model)
+    _, card = load_model(model)
     chip = card.chip_size
-    tilings: dict[str, dict[str, Any]] = (
-        {"default tiling": {}, "default tiling, 8-view TTA": {"tta": True}} if args.tta else
-        {f"{chip} px tiles, overlap {chip // 4} (pre-issue default)": {"tile_size": chip, "overlap": chip // 4},
-         "default tiling": {}})
-    print(f"## Held-out metrics by {'test-time augmentation' if args.tta else 'tiling'} ({today()})")
-    print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py heldout --model {args.model}"
-          f"{' --tta' if args.tta else ''}`")
-    print(f"- Machine: {machine()}; model {Path(args.model).name} (chip {chip}, depth {card.generator.depth}, "
-          f"NGF {card.generator.ngf}, {card.generator.norm} norm); metrics against the imagery, data range 255")
-    print("| region | tiling | tile, overlap | MAE | RMSE | PSNR dB | SSIM | mean / max difference to the other tiling "
-          "(levels) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
+        variants: dict[str, tuple[Path, dict[str, Any]]]
+        if args.recalibrate_bn:
+            copy = recalibrated_copy(model, Path(args.recalibrate_bn), Path(tmp) / "recalibrated.p2p")
+            variants = {"as trained": (model, {}), "BatchNorm statistics recomputed": (copy, {})}
+            option, subject = f" --recalibrate-bn {args.recalibrate_bn}", "BatchNorm statistics"
+        elif args.tta:
+            variants = {"default tiling": (model, {}), "default tiling, 8-view TTA": (model, {"tta": True})}
+            option, subject = " --tta", "test-time augmentation"
+        else:
+            variants = {f"{chip} px tiles, overlap {chip // 4} (pre-issue default)":
+                        (model, {"tile_size": chip, "overlap": chip // 4}), "default tiling": (model, {})}
+            option, subject = "", "tiling"
+        print(f"## Held-out metrics by {subject} ({today()})")
+        print(f"- Command: `.venv/bin/python benchmarks/bench_translate.py heldout --model {args.model}{option}`")
+        print(f"- Machine: {machine()}; model {model.name} (chip {chip}, depth {card.generator.depth}, "
+              f"NGF {card.generator.ngf}, {card.generator.norm} norm); metrics against the imagery, data range 255")
+        print("| region | variant | tile, overlap | MAE | RMSE | PSNR dB | SSIM | mean / max difference to the other "
+              "variant (levels) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for region, window in HELD_OUT.items():
             relief, imagery = write_pair(Path(tmp), window, region, "relief")
             with rasterio.open(imagery) as src:
                 target = src.read().astype(np.float64)
             outputs, rows = [], []
-            for label, options in tilings.items():
+            for label, (path, options) in variants.items():
                 out = Path(tmp) / f"{region}_{len(outputs)}.tif"
-                result = translate_raster(relief, args.model, out, TranslateSpec(device="cpu", **options))
+                result = translate_raster(relief, path, out, TranslateSpec(device="cpu", **options))
                 with rasterio.open(out) as done:
                     outputs.append(done.read().astype(np.float64))
                 m = compute_metrics(outputs[-1], target, data_range=255)
@@ -540,7 +582,10 @@ def main() -> None:
     p.set_defaults(run=precision)
     p = commands.add_parser("heldout")
     p.add_argument("--model", default="demo-output/model.p2p")
-    p.add_argument("--tta", action="store_true", help="compare the default tiling without and with 8-view TTA")
+    variant = p.add_mutually_exclusive_group()
+    variant.add_argument("--tta", action="store_true", help="compare the default tiling without and with 8-view TTA")
+    variant.add_argument("--recalibrate-bn", metavar="CHIPS",
+                         help="compare the model with its BatchNorm statistics recomputed on CHIPS' training chips")
     p.set_defaults(run=heldout)
     p = commands.add_parser("seams")
     p.add_argument("--model", default="demo-output/model.p2p")
