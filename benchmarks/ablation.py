@@ -54,6 +54,11 @@ RUNS: dict[str, tuple[str, str, list[str]]] = {
                             ["--upsample", "resize", "--norm", "instance"]),
     # The whole budget: 30 CPU minutes per run (R02 took 8 for 6000 chips), for the default (R02)
     # and the only PSNR winner (R13); C02 is R02 again from the same commit, as their control.
+    # The kept epoch picked by structure (SSIM) or PSNR on the validation chips instead of L1, on the defaults.
+    "S02-resize-best-ssim": ("relief", "R02, kept epoch by validation SSIM", ["--upsample", "resize",
+                                                                            "--best-metric", "ssim"]),
+    "P02-resize-best-psnr": ("relief", "R02, kept epoch by validation PSNR", ["--upsample", "resize",
+                                                                            "--best-metric", "psnr"]),
     "C02-resize-control": ("relief", "upsampling: resize + conv (R02 again, as the control)", ["--upsample", "resize"]),
     "B02-resize-full-budget": ("relief", f"R02 at the 30 CPU-minute budget ({FULL_BUDGET} chips)",
                                ["--upsample", "resize", "--samples", str(FULL_BUDGET)]),

@@ -157,7 +157,7 @@ def run(args: argparse.Namespace, cache: Path, work: Path, precision: str = "flo
         epochs=epochs, ngf=args.ngf, ndf=args.ndf or args.ngf, batch_size=args.batch_size, lr=args.lr,
         lambda_l1=args.lambda_l1, gan_mode=args.gan_mode, lambda_feat=args.lambda_feat, upsample=args.upsample,
         d_scales=args.d_scales, spectral_norm=args.spectral_norm, norm=args.norm, seed=args.seed, device="cpu",
-        checkpoint_minutes=1e9, precision=precision,
+        checkpoint_minutes=1e9, precision=precision, best_metric=args.best_metric,
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     model = work / "model.p2p"
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace, cache: Path, work: Path, precision: str = "flo
                   "validation": result["validation_chips"]},
         "config": {name: getattr(config, name) for name in (
             "epochs", "ngf", "ndf", "batch_size", "lr", "lambda_l1", "gan_mode", "lambda_feat", "upsample",
-            "d_scales", "spectral_norm", "norm", "seed", "precision")} | {"depth": result["depth"]},
+            "d_scales", "spectral_norm", "norm", "seed", "precision", "best_metric")} | {"depth": result["depth"]},
         "samples_seen": epochs * result["train_chips"],
         "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
         "torch_threads": torch.get_num_threads(),
@@ -253,6 +253,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--d-scales", type=int, default=1)
     p.add_argument("--spectral-norm", action="store_true")
     p.add_argument("--norm", default="batch")
+    p.add_argument("--best-metric", default="l1", help="validation metric that picks the kept epoch (BEST_METRIC)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--cache", type=Path, help="keep rasters and chips here between runs (default: a temporary folder)")
