@@ -80,6 +80,11 @@ HELD_OUT = {  # the training regions' latitudes, no pixel shared with either
 LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R BT.601, what a panchromatic film roughly records
 
 
+def as_levels(values: np.ndarray) -> np.ndarray:
+    """``values`` as an 8-bit output would hold them (rounded, clipped to 0–255), kept float64 for the metrics."""
+    return np.round(np.clip(values, 0, 255))
+
+
 def read(path: Path) -> np.ndarray:
     with rasterio.open(path) as src:
         return src.read()
@@ -134,7 +139,7 @@ def held_out_scores(model: Path, coefficients: np.ndarray, folder: Path, task: s
         translated = work / f"{name}_translated.tif"
         translate_raster(a_path, model, translated, TranslateSpec(device="cpu"), Progress())
         prediction, target = read(translated).astype(np.float64), read(b_path).astype(np.float64)
-        linear = np.round(np.clip(apply_linear(coefficients, read(a_path)), 0, 255))
+        linear = as_levels(apply_linear(coefficients, read(a_path)))
         scores[name] = {
             "region": _window(window),
             "pix2pix": summary(compute_metrics(prediction, target, data_range=255)),

@@ -489,8 +489,6 @@ def recalibrated_copy(model: Path, chips_folder: Path, destination: Path) -> Pat
     with torch.no_grad():
         for sample in DataLoader(ChipDataset(open_chips(chips_folder), "train"), batch_size=4):
             generator(sample["a"])
-    for norm in norms:
-        norm.momentum = 0.1
     return write_package(destination, card, generator.eval().state_dict())
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import HELD_OUT, read  # noqa: E402
+from bench_quality import HELD_OUT, as_levels, read  # noqa: E402
 from common import machine, today  # noqa: E402
 
 from pix2pix_qgis.evaluate.baseline import apply_linear, fit_linear  # noqa: E402
@@ -62,7 +62,7 @@ def apply_lookup(lookup: tuple[np.ndarray, np.ndarray], a: np.ndarray, fallback:
 
 def scores(prediction: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """(PSNR dB, SSIM) of ``prediction`` rounded and clipped to uint8 levels, as the benchmark's outputs are."""
-    metrics = compute_metrics(np.round(np.clip(prediction, 0, 255)), target.astype(np.float64), data_range=255)
+    metrics = compute_metrics(as_levels(prediction), target.astype(np.float64), data_range=255)
     return metrics["psnr"], metrics["ssim"]
 
 
